@@ -1,0 +1,13 @@
+// Placeholder until the owning change lands.
+#include <cstdio>
+
+#include "commands.h"
+
+namespace glmasr::cli {
+
+int run_serve(const CommandArgs&) {
+  std::fprintf(stderr, "glmasr serve: not implemented yet\n");
+  return 2;
+}
+
+}  // namespace glmasr::cli
