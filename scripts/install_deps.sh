@@ -11,7 +11,9 @@ packages=(
   libsndfile1-dev libsoxr-dev                 # audio decoding (WAV/FLAC/Ogg/MP3) and resampling
   libfftw3-dev                                # STFT for the log-mel front end
   libpcre2-dev                                # tokenizer pre-tokenizer regex (Unicode classes, look-ahead)
-  libcurl4-openssl-dev                        # glmasr download
+  libcurl4-openssl-dev libssl-dev             # glmasr download (HTTPS, SHA-256 of model files)
+  zlib1g-dev                                  # loop guard: compression-ratio test
+  python3-srt python3-webvtt                  # tests: real SRT and WebVTT parsers for subtitle output
   python3 sox                                 # test helpers: local HTTP server, long-audio synthesis
 )
 

@@ -1,13 +1,78 @@
-// Placeholder until the owning change lands.
+// glmasr mel AUDIO -o OUT.npy: the encoder's input features as float32 [windows, 128, 3000],
+// for comparing the front end with transformers' WhisperFeatureExtractor from Python.
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <thread>
 
+#include "args.h"
+#include "audio/audio_file.h"
+#include "audio/mel.h"
 #include "commands.h"
+#include "core/error.h"
+#include "io/npy.h"
 
 namespace glmasr::cli {
+namespace {
 
-int run_mel(const CommandArgs&) {
-  std::fprintf(stderr, "glmasr mel: not implemented yet\n");
-  return 2;
+void print_mel_help() {
+  std::fprintf(stderr,
+               "usage: glmasr mel AUDIO -o OUT.npy [--input-rate HZ] [--input-channels N]\n"
+               "\n"
+               "Writes the log-mel features the encoder sees, float32 [windows, 128, 3000].\n"
+               "AUDIO is any file libsndfile reads (WAV, FLAC, Ogg, MP3), or '-' for raw\n"
+               "signed 16-bit little-endian PCM on standard input (needs --input-rate).\n"
+               "\n"
+               "  -o, --output FILE      the .npy file to write\n"
+               "  --input-rate HZ        sample rate of raw PCM on standard input\n"
+               "  --input-channels N     channels of raw PCM on standard input (default 1)\n"
+               "  --mel-bins N           mel bins (default 128, as GLM-ASR)\n");
+}
+
+}  // namespace
+
+int run_mel(const CommandArgs& argv) {
+  const Args args(argv, {{"--output", true, "-o"},
+                         {"--input-rate", true},
+                         {"--input-channels", true},
+                         {"--mel-bins", true},
+                         {"--help", false, "-h"}});
+  if (args.has("--help")) {
+    print_mel_help();
+    return 0;
+  }
+  if (args.positional().size() != 1 || !args.has("--output")) {
+    std::fprintf(stderr, "glmasr mel: expected one AUDIO argument and -o OUT.npy\n\n");
+    print_mel_help();
+    return 2;
+  }
+  const std::string path = args.positional()[0];
+  const std::string output = *args.get("--output");
+  AudioReadOptions options;
+  options.raw_sample_rate = static_cast<int>(args.get_int("--input-rate", 0, 1, 1'000'000));
+  options.raw_channels = static_cast<int>(args.get_int("--input-channels", 1, 1, 256));
+  const int mel_bins = static_cast<int>(args.get_int("--mel-bins", 128, 1, 512));
+
+  const Audio audio = read_audio(path, options);
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const LogMelExtractor extractor(mel_bins, threads);
+  MelWindows mel;
+  try {
+    mel = extractor.compute(audio.samples);
+  } catch (const Error& e) {
+    fail("'", path, "': ", e.what());
+  }
+  write_npy_f32(output, mel.features);
+
+  std::string frames;
+  for (const int64_t count : mel.valid_frames) {
+    if (!frames.empty()) frames += ',';
+    frames += std::to_string(count);
+  }
+  std::fprintf(stderr, "glmasr mel: %s: %.3f s (%d Hz, %d ch) -> %s %s, valid frames %s\n",
+               path.c_str(), audio.seconds(), audio.source_sample_rate, audio.source_channels,
+               output.c_str(), shape_str(mel.features.shape()).c_str(), frames.c_str());
+  return 0;
 }
 
 }  // namespace glmasr::cli

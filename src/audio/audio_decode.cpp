@@ -1,0 +1,140 @@
+#include "audio/audio_decode.h"
+
+#include <sndfile.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+
+#include "core/error.h"
+
+namespace glmasr {
+namespace {
+
+// Beyond any real recording; rejects headers whose rate would overflow the resampler math.
+constexpr int kMaxSampleRate = 1'000'000;
+constexpr int kMaxChannels = 256;
+
+struct SndfileCloser {
+  void operator()(SNDFILE* file) const { sf_close(file); }
+};
+
+// Errors say which file and why, so a batch of inputs reports each failure usefully.
+void check_is_nonempty_regular_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  GLMASR_CHECK(fs::exists(status), "audio file '", path, "': no such file");
+  GLMASR_CHECK(!fs::is_directory(status), "audio file '", path,
+               "': expected a file, got a directory");
+  const auto size = fs::file_size(path, ec);
+  GLMASR_CHECK(ec || size > 0, "audio file '", path, "' is empty (0 bytes)");
+}
+
+// libsndfile silently shortens a WAV/AIFF whose data chunk runs past the end of the file and
+// only notes it in its log ("data : 96000 (should be 47978)"). That is a truncated file. Huge
+// declared sizes are the "unknown length" placeholders of streaming writers, not truncation.
+std::string truncation_in_log(SNDFILE* file) {
+  std::string log(16384, '\0');
+  sf_command(file, SFC_GET_LOG_INFO, log.data(), static_cast<int>(log.size()));
+  log.resize(log.find('\0'));
+  constexpr unsigned long long kStreamingPlaceholder = 0x7FFF0000ULL;
+  size_t line_start = 0;
+  while (line_start < log.size()) {
+    size_t line_end = log.find('\n', line_start);
+    if (line_end == std::string::npos) line_end = log.size();
+    const std::string line = log.substr(line_start, line_end - line_start);
+    line_start = line_end + 1;
+    unsigned long long declared = 0, actual = 0;
+    char chunk[16] = {0};
+    if (std::sscanf(line.c_str(), " %15s : %llu (should be %llu)", chunk, &declared, &actual) != 3)
+      continue;
+    const std::string name = chunk;
+    if ((name == "data" || name == "SSND") && declared > actual && declared < kStreamingPlaceholder)
+      return cat("its '", name, "' chunk declares ", declared, " bytes, the file holds ", actual);
+  }
+  return {};
+}
+
+}  // namespace
+
+DecodedAudio decode_audio_file(const std::string& path) {
+  check_is_nonempty_regular_file(path);
+  SF_INFO info{};
+  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(path.c_str(), SFM_READ, &info));
+  GLMASR_CHECK(file, "audio file '", path, "' cannot be decoded (not a supported audio format, ",
+               "or damaged): libsndfile says \"", sf_strerror(nullptr), "\"");
+  GLMASR_CHECK(info.samplerate > 0 && info.samplerate <= kMaxSampleRate, "audio file '", path,
+               "': expected a sample rate of 1..", kMaxSampleRate, " Hz, got ", info.samplerate);
+  GLMASR_CHECK(info.channels > 0 && info.channels <= kMaxChannels, "audio file '", path,
+               "': expected 1..", kMaxChannels, " channels, got ", info.channels);
+  const std::string truncation = truncation_in_log(file.get());
+  GLMASR_CHECK(truncation.empty(), "audio file '", path, "' is truncated: ", truncation);
+  // Integer PCM comes back divided by 2^(bits-1), as soundfile/librosa read it.
+  sf_command(file.get(), SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
+
+  DecodedAudio audio;
+  audio.sample_rate = info.samplerate;
+  audio.channels = info.channels;
+  // Read in blocks until the decoder stops rather than trusting the header's frame count, which
+  // is an estimate for some formats (MP3 without a Xing header).
+  constexpr sf_count_t kBlockFrames = 65536;
+  std::vector<float> block(static_cast<size_t>(kBlockFrames * info.channels));
+  for (;;) {
+    const sf_count_t got = sf_readf_float(file.get(), block.data(), kBlockFrames);
+    if (got <= 0) break;
+    audio.interleaved.insert(audio.interleaved.end(), block.begin(),
+                             block.begin() + got * info.channels);
+  }
+  const int decode_error = sf_error(file.get());
+  GLMASR_CHECK(decode_error == SF_ERR_NO_ERROR, "audio file '", path,
+               "' is damaged or truncated: decoding stopped after ", audio.frames(),
+               " frames: libsndfile says \"", sf_strerror(file.get()), "\"");
+  // A header that promises more frames than the data holds means the file was cut short.
+  const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
+  GLMASR_CHECK(!frames_known || audio.frames() >= info.frames, "audio file '", path,
+               "' is truncated: the header announces ", info.frames, " frames, only ",
+               audio.frames(), " could be decoded");
+  GLMASR_CHECK(audio.frames() > 0, "audio file '", path, "' holds no audio samples");
+  return audio;
+}
+
+DecodedAudio decode_raw_s16le(const std::string& bytes, int sample_rate, int channels,
+                              const std::string& source) {
+  GLMASR_CHECK(sample_rate > 0, "raw PCM from ", source,
+               " needs its sample rate (--input-rate HZ): expected a positive rate, got ",
+               sample_rate);
+  GLMASR_CHECK(sample_rate <= kMaxSampleRate, "raw PCM from ", source,
+               ": expected a sample rate of 1..", kMaxSampleRate, " Hz, got ", sample_rate);
+  GLMASR_CHECK(channels > 0 && channels <= kMaxChannels, "raw PCM from ", source, ": expected 1..",
+               kMaxChannels, " channels, got ", channels);
+  GLMASR_CHECK(!bytes.empty(), "raw PCM from ", source, " is empty (0 bytes)");
+  const size_t frame_bytes = 2 * static_cast<size_t>(channels);
+  GLMASR_CHECK(bytes.size() % frame_bytes == 0, "raw PCM from ", source, ": expected whole ",
+               channels, "-channel 16-bit frames (a multiple of ", frame_bytes, " bytes), got ",
+               bytes.size(), " bytes");
+  DecodedAudio audio;
+  audio.sample_rate = sample_rate;
+  audio.channels = channels;
+  audio.interleaved.resize(bytes.size() / 2);
+  const auto* raw = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (size_t i = 0; i < audio.interleaved.size(); ++i) {
+    // Assembled byte by byte so the result is little-endian on any host.
+    const auto value = static_cast<int16_t>(static_cast<uint16_t>(raw[2 * i]) |
+                                            static_cast<uint16_t>(raw[2 * i + 1]) << 8);
+    audio.interleaved[i] = static_cast<float>(value) / 32768.0f;
+  }
+  return audio;
+}
+
+std::string read_all_bytes(std::FILE* in, const std::string& source) {
+  std::string bytes;
+  char buffer[1 << 16];
+  size_t got;
+  while ((got = std::fread(buffer, 1, sizeof buffer, in)) > 0) bytes.append(buffer, got);
+  GLMASR_CHECK(!std::ferror(in), "reading ", source, " failed");
+  return bytes;
+}
+
+}  // namespace glmasr

@@ -1,0 +1,36 @@
+// Reading audio for the model: any file libsndfile decodes (WAV 8/16/24/32-bit integer and
+// 32-bit float, FLAC, Ogg Vorbis/Opus, MP3) or raw PCM on standard input, mixed down to mono by
+// averaging channels and resampled to 16 kHz with libsoxr at "HQ" quality (what librosa uses).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace glmasr {
+
+struct AudioReadOptions {
+  // For raw PCM on standard input (path "-"): the sample rate (required) and channel count.
+  // Raw input is signed 16-bit little-endian, interleaved.
+  int raw_sample_rate = 0;
+  int raw_channels = 1;
+};
+
+struct Audio {
+  std::vector<float> samples;  // mono, 16 kHz, nominally in [-1, 1]
+  int source_sample_rate = 0;  // before resampling
+  int source_channels = 0;
+  std::string source;  // the path, or "-" for standard input
+
+  double seconds() const;
+};
+
+// Decodes, mixes down and resamples. Throws glmasr::Error naming the file for missing,
+// empty, truncated, unreadable or non-audio input.
+Audio read_audio(const std::string& path, const AudioReadOptions& options = {});
+
+// Mixes interleaved frames to mono (channel mean) and resamples to 16 kHz.
+std::vector<float> to_model_rate(const std::vector<float>& interleaved, int channels,
+                                 int sample_rate);
+
+}  // namespace glmasr

@@ -1,0 +1,80 @@
+// Whisper log-mel features exactly as transformers' WhisperFeatureExtractor computes them for
+// GLM-ASR: the audio is split into 30 s windows, each zero-padded to 480 000 samples and turned
+// into a [num_mel_bins, 3000] matrix (periodic Hann, n_fft 400, hop 160, reflect padding, last
+// frame dropped, Slaney mel filters, log10 floor 1e-10, per-window max-8 clamp, (x+4)/4).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "audio/features.h"
+#include "core/tensor.h"
+
+namespace glmasr {
+
+struct MelWindows {
+  FloatTensor features;               // [windows, num_mel_bins, 3000]
+  std::vector<int64_t> valid_frames;  // per window: ceil(samples_in_window / 160)
+  int64_t windows() const { return static_cast<int64_t>(valid_frames.size()); }
+};
+
+class LogMelExtractor {
+ public:
+  // num_threads > 1 computes the windows of one compute() call on that many threads; the
+  // result does not depend on it. The FFT plan is made here (FFTW's planner is not thread-safe,
+  // executing a plan is), so one extractor can serve concurrent compute() calls.
+  explicit LogMelExtractor(int num_mel_bins = 128, int num_threads = 1);
+
+  // Splits `samples` (16 kHz mono) into 30 s windows. Throws when the audio needs more than
+  // max_windows windows (the processor's 630 s cap by default).
+  MelWindows compute(const std::vector<float>& samples, int max_windows = kMaxWindows) const;
+
+  // One window: `samples` holds at most 480 000 samples; the result is [num_mel_bins, 3000].
+  FloatTensor compute_window(const float* samples, int64_t count) const;
+
+  int num_mel_bins() const { return num_mel_bins_; }
+  int num_threads() const { return num_threads_; }
+  // The filters as used: [num_mel_bins, 201] float32, row-major.
+  const std::vector<float>& filters() const { return filters_; }
+
+ private:
+  struct FftPlan;
+  void compute_window_into(const float* samples, int64_t count, float* out) const;
+
+  int num_mel_bins_;
+  int num_threads_;
+  std::vector<float> filters_;  // [num_mel_bins, 201], Slaney-normalised triangles
+  // Per mel bin, the FFT bins [begin, end) where its triangle is non-zero: the product with
+  // the power spectrum skips exact zeros, which changes no sum and saves ~98% of the work.
+  std::vector<int> filter_begin_, filter_end_;
+  std::vector<float> window_;  // periodic Hann, 400 taps
+  std::shared_ptr<const FftPlan> fft_;
+};
+
+// The Slaney mel scale (librosa htk=False): linear below 1 kHz, logarithmic above.
+double hertz_to_mel_slaney(double hertz);
+double mel_to_hertz_slaney(double mel);
+
+// transformers' mel_filter_bank(num_frequency_bins, num_mel_bins, min_frequency, max_frequency,
+// sampling_rate, norm="slaney", mel_scale="slaney"), built in float64 and returned transposed:
+// [num_mel_bins, num_frequency_bins], row-major.
+std::vector<double> slaney_mel_filter_bank(int num_mel_bins, int num_frequency_bins = 201,
+                                           double sample_rate = kSampleRate,
+                                           double min_frequency = 0.0,
+                                           double max_frequency = kSampleRate / 2.0);
+
+// 30 s windows the processor makes from n samples: max(1, ceil(n / 480000)).
+int64_t windows_for_samples(int64_t num_samples);
+
+// Fewest 16 kHz samples that give the model at least one audio token (961 for merge factor 4:
+// 7 valid mel frames -> 4 frames after conv2 -> one token).
+int64_t min_samples_for_audio_token(int64_t merge_factor = 4);
+
+// Throws glmasr::Error naming `source`, its length in seconds and the minimum when
+// `num_samples` of 16 kHz audio would give zero audio tokens.
+void check_audio_yields_tokens(int64_t num_samples, const std::string& source,
+                               int64_t merge_factor = 4);
+
+}  // namespace glmasr

@@ -1,0 +1,14 @@
+// The CPU engine: CpuModel behind the Engine interface (float32, one request at a time).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "runtime/engine.h"
+
+namespace glmasr {
+
+std::unique_ptr<Engine> make_cpu_engine(const std::string& model_dir,
+                                        const EngineOptions& options);
+
+}  // namespace glmasr

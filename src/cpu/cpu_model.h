@@ -1,0 +1,76 @@
+// The CPU reference GLM-ASR: float32 arithmetic on upcast weights, written stage by stage so the
+// golden tests can compare every intermediate with transformers. Immutable after construction;
+// per-request decoder state lives in KvCache.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "audio/mel.h"
+#include "core/tensor.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace glmasr::cpu {
+
+struct EncoderLayer {
+  FloatTensor attn_norm_weight, attn_norm_bias, q_weight, q_bias, k_weight, v_weight, v_bias;
+  FloatTensor o_weight, o_bias, mlp_norm_weight, mlp_norm_bias, fc1_weight, fc1_bias, fc2_weight,
+      fc2_bias;
+};
+
+struct DecoderLayer {
+  FloatTensor attn_norm_weight, q_weight, k_weight, v_weight, o_weight;
+  FloatTensor mlp_norm_weight, gate_weight, up_weight, down_weight;
+};
+
+// Keys and values of every decoder layer for one sequence: [capacity, kv_heads, head_dim] each.
+struct KvCache {
+  std::vector<FloatTensor> keys, values;
+  int64_t length = 0;  // positions filled
+  int64_t capacity = 0;
+};
+
+class CpuModel {
+ public:
+  CpuModel(const ModelConfig& config, const ModelWeights& weights);
+  // Reads config.json, generation_config.json and the weights of a model folder.
+  static std::unique_ptr<CpuModel> load(const std::string& model_dir);
+
+  const ModelConfig& config() const { return config_; }
+
+  // --- audio encoder, one window -------------------------------------------------------
+  FloatTensor conv_stem(const float* mel) const;  // mel [num_mel_bins, 3000] -> [1500, H]
+  void encoder_layer(int index, FloatTensor& hidden) const;  // [T, H] in place
+  // conv stem, every layer, final LayerNorm: [1500, H]. Optionally returns layer 0's output.
+  FloatTensor encode_window(const float* mel, FloatTensor* layer0 = nullptr) const;
+  // Merge frames and run the projector: [1500, H] -> [1500 / merge, D].
+  FloatTensor project(const FloatTensor& encoded) const;
+  // Every window, kept rows only, concatenated in time order: [N, D].
+  FloatTensor audio_embeddings(const MelWindows& mel) const;
+
+  // --- text decoder ---------------------------------------------------------------------
+  // Token embeddings with the audio_token_id rows replaced by `audio` rows in order: [T, D].
+  FloatTensor embed(const std::vector<int32_t>& ids, const FloatTensor& audio) const;
+  KvCache new_cache(int64_t capacity) const;
+  // Runs rows `x` [T, D] at positions cache.length.. through the decoder, appending to the
+  // cache; returns the logits of the last row [V]. Optionally returns layer 0's output [T, D].
+  FloatTensor decode(const FloatTensor& x, KvCache& cache, FloatTensor* layer0 = nullptr) const;
+
+  // Every parameter by its hub name, for tests that perturb weights on purpose.
+  std::vector<std::pair<std::string, FloatTensor*>> named_parameters();
+
+ private:
+  ModelConfig config_;
+  FloatTensor conv1_weight_, conv1_bias_, conv2_weight_, conv2_bias_;
+  std::vector<EncoderLayer> encoder_layers_;
+  FloatTensor encoder_norm_weight_, encoder_norm_bias_;
+  FloatTensor projector1_weight_, projector1_bias_, projector2_weight_, projector2_bias_;
+  FloatTensor embed_tokens_;
+  std::vector<DecoderLayer> decoder_layers_;
+  FloatTensor final_norm_weight_, lm_head_;
+};
+
+}  // namespace glmasr::cpu

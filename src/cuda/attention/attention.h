@@ -1,0 +1,62 @@
+// Softmax attention on the GPU: a tensor-core flash-attention kernel for the encoder and the
+// decoder prefill, and flash-decoding for one new token per sequence against the KV cache.
+// All tensors are bf16; scores, softmax and accumulation are fp32.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace glmasr::cuda {
+
+// A strided 4-D bf16 view: element (b, t, h, d) sits at
+// ptr + b*batch_stride + t*row_stride + h*head_stride + d (strides in elements). This reads the
+// fused QKV activation [tokens, heads + 2*kv_heads, hd] and the KV cache [kv_heads, max_seq, hd]
+// in place. Const-ness follows use: q/k/v are only read, out is only written.
+struct AttentionTensor {
+  void* ptr;
+  int64_t batch_stride, row_stride, head_stride;
+};
+
+struct FlashAttentionParams {
+  AttentionTensor q, k, v, out;
+  int batch, q_len, kv_len, heads, kv_heads, head_dim;
+  float scale;  // usually 1/sqrt(head_dim)
+  bool causal;  // query i sees keys 0 .. kv_len - q_len + i (needs kv_len >= q_len)
+};
+
+// out = softmax(q kᵀ * scale) v per (batch, head); q head h reads kv head h / (heads / kv_heads).
+// head_dim 64 and 128 with 16-byte aligned pointers and strides divisible by 8 run on the tensor
+// cores; any other even head_dim <= 128 (the tiny test models use 12 and 16) runs on a slower
+// generic kernel. Throws glmasr::Error for unsupported arguments.
+void flash_attention(const FlashAttentionParams& p, cudaStream_t stream);
+
+struct DecodeAttentionParams {
+  const void* q;           // [batch, heads, head_dim] contiguous: one new token per sequence
+  const void* k_cache;     // one layer: [slots, kv_heads, max_seq, head_dim]
+  const void* v_cache;     // same layout
+  const int* slot_of_seq;  // device [batch]: the cache slot of each sequence
+  const int* seq_len;      // device [batch]: keys to attend, the new token included (clamped to
+                           // max_seq; 0 gives a zero output)
+  void* out;               // [batch, heads, head_dim] contiguous
+  float* workspace;        // decode_attention_workspace_bytes(); needs no initialisation
+  int batch, heads, kv_heads, head_dim, max_seq;
+  float scale;
+};
+
+// Flash-decoding: the keys are split into fixed chunks whose count depends on max_seq only, so
+// a launch captured in a CUDA graph stays valid while the lengths in device memory change.
+// head_dim must be even and <= 128, heads / kv_heads <= 8.
+size_t decode_attention_workspace_bytes(int batch, int heads, int head_dim, int max_seq);
+void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream);
+
+namespace detail {
+// The generic (CUDA-core) kernel behind flash_attention, callable directly so that tests can
+// compare both paths on the shapes the tensor-core kernel serves.
+void flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream);
+// True when flash_attention would pick the tensor-core kernel for these parameters.
+bool flash_attention_uses_tensor_cores(const FlashAttentionParams& p);
+}  // namespace detail
+
+}  // namespace glmasr::cuda

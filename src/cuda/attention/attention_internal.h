@@ -1,0 +1,23 @@
+// Pieces shared by the attention sources: argument checks and the per-kernel launchers that
+// flash_attention() picks between.
+#pragma once
+
+#include "cuda/attention/attention.h"
+
+namespace glmasr::cuda::attention_internal {
+
+// Throw glmasr::Error naming the bad argument ("expected X, got Y").
+void check_flash_params(const FlashAttentionParams& p);
+void check_decode_params(const DecodeAttentionParams& p);
+
+// Largest head_dim any kernel handles, and the largest q heads per kv head in decode.
+constexpr int kMaxHeadDim = 128;
+constexpr int kMaxDecodeGroup = 8;
+// Keys per flash-decoding chunk: fixed, so the grid depends on max_seq only.
+constexpr int kDecodeChunk = 64;
+
+// Launchers; the parameters are already checked.
+void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stream);
+void launch_flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream);
+
+}  // namespace glmasr::cuda::attention_internal

@@ -1,0 +1,210 @@
+// Flash-decoding: attention of one new token per sequence against its KV-cache slot.
+//
+// The keys are cut into fixed chunks of kDecodeChunk. One block handles one (sequence, kv head,
+// chunk) for every q head of that kv head, so grouped-query heads read each K/V row once; it
+// writes the chunk's softmax statistics (max, sum) and unnormalised output to the workspace.
+// A second kernel merges the chunks of each (sequence, head). The grid depends on batch and
+// max_seq only: chunks past a sequence's length exit at once, which keeps a captured CUDA graph
+// valid while the lengths in device memory change from step to step.
+#include <cuda_bf16.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "cuda/attention/attention_internal.h"
+#include "cuda/check.h"
+
+namespace glmasr::cuda::attention_internal {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kLanesPerKey = 8;  // lanes that split one key's dot products
+constexpr int kKeysPerPass = kThreads / kLanesPerKey;
+constexpr int kPairsPerLane = kMaxHeadDim / 2 / 32;  // bf16 pairs of a value row per lane
+
+int decode_chunks(int max_seq) {
+  return (max_seq + kDecodeChunk - 1) / kDecodeChunk;
+}
+
+// Workspace: [batch, heads, chunks] (max, sum) pairs, then [batch, heads, chunks, head_dim].
+struct DecodeWorkspace {
+  float* stats;
+  float* acc;
+  __host__ __device__ DecodeWorkspace(float* base, int batch, int heads, int chunks)
+      : stats(base), acc(base + static_cast<int64_t>(batch) * heads * chunks * 2) {}
+};
+
+__device__ __forceinline__ int visible_keys(const DecodeAttentionParams& p, int b) {
+  return min(max(p.seq_len[b], 0), p.max_seq);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    decode_partial_kernel(DecodeAttentionParams p, float scale_log2, int chunks) {
+  __shared__ float q_rows[kMaxDecodeGroup][kMaxHeadDim];
+  __shared__ float weights[kMaxDecodeGroup][kDecodeChunk];
+  __shared__ float warp_out[kWarps][kMaxDecodeGroup][kMaxHeadDim];
+
+  const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
+  const int key0 = chunk * kDecodeChunk;
+  const int len = visible_keys(p, b);
+  if (key0 >= len) return;  // whole block: nothing of this chunk is visible
+  const int keys = min(kDecodeChunk, len - key0);
+  const int group = p.heads / p.kv_heads, hd = p.head_dim, pairs = hd / 2;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+
+  const auto* q = static_cast<const __nv_bfloat16*>(p.q) +
+                  (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
+  for (int i = tid; i < group * hd; i += kThreads)
+    q_rows[i / hd][i % hd] = __bfloat162float(q[i]) * scale_log2;
+  __syncthreads();
+
+  const int64_t head_offset =
+      (static_cast<int64_t>(p.slot_of_seq[b]) * p.kv_heads + kvh) * p.max_seq * hd;
+  const auto* k_rows = static_cast<const __nv_bfloat16*>(p.k_cache) + head_offset;
+  const auto* v_rows = static_cast<const __nv_bfloat16*>(p.v_cache) + head_offset;
+
+  // Scores: 8 lanes per key, 16 keys per pass; every lane takes part in the shuffles.
+  const int sub = tid % kLanesPerKey;
+  for (int pass = 0; pass < kDecodeChunk / kKeysPerPass; ++pass) {
+    const int local = pass * kKeysPerPass + tid / kLanesPerKey;
+    float dot[kMaxDecodeGroup];
+#pragma unroll
+    for (int g = 0; g < kMaxDecodeGroup; ++g) dot[g] = 0.0f;
+    if (local < keys) {
+      const auto* k_row =
+          reinterpret_cast<const __nv_bfloat162*>(k_rows + static_cast<int64_t>(key0 + local) * hd);
+      for (int pair = sub; pair < pairs; pair += kLanesPerKey) {
+        const float2 kf = __bfloat1622float2(k_row[pair]);
+#pragma unroll
+        for (int g = 0; g < kMaxDecodeGroup; ++g)
+          if (g < group) dot[g] += q_rows[g][2 * pair] * kf.x + q_rows[g][2 * pair + 1] * kf.y;
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < kMaxDecodeGroup; ++g) {
+      if (g >= group) break;
+      float s = dot[g];
+      for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2)
+        s += __shfl_xor_sync(0xffffffffu, s, offset);
+      if (sub == 0) weights[g][local] = local < keys ? s : -INFINITY;
+    }
+  }
+  __syncthreads();
+
+  // Chunk softmax per q head (a warp per head); key 0 of the chunk is always visible.
+  const DecodeWorkspace ws(p.workspace, p.batch, p.heads, chunks);
+  for (int g = warp; g < group; g += kWarps) {
+    const float s0 = weights[g][lane], s1 = weights[g][lane + 32];
+    float m = fmaxf(s0, s1);
+    for (int offset = 16; offset > 0; offset /= 2)
+      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+    const float e0 = exp2f(s0 - m), e1 = exp2f(s1 - m);
+    float sum = e0 + e1;
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    weights[g][lane] = e0;
+    weights[g][lane + 32] = e1;
+    if (lane == 0) {
+      const int64_t item = (static_cast<int64_t>(b) * p.heads + kvh * group + g) * chunks + chunk;
+      ws.stats[2 * item] = m;
+      ws.stats[2 * item + 1] = sum;
+    }
+  }
+  __syncthreads();
+
+  // Weighted values: warp w takes keys w, w+4, ...; lanes split the value row in bf16 pairs.
+  float2 acc[kMaxDecodeGroup][kPairsPerLane];
+#pragma unroll
+  for (int g = 0; g < kMaxDecodeGroup; ++g)
+#pragma unroll
+    for (int i = 0; i < kPairsPerLane; ++i) acc[g][i] = make_float2(0.0f, 0.0f);
+  for (int local = warp; local < keys; local += kWarps) {
+    const auto* v_row =
+        reinterpret_cast<const __nv_bfloat162*>(v_rows + static_cast<int64_t>(key0 + local) * hd);
+#pragma unroll
+    for (int i = 0; i < kPairsPerLane; ++i) {
+      const int pair = lane + 32 * i;
+      if (pair >= pairs) break;
+      const float2 vf = __bfloat1622float2(v_row[pair]);
+#pragma unroll
+      for (int g = 0; g < kMaxDecodeGroup; ++g) {
+        if (g >= group) break;
+        const float w = weights[g][local];
+        acc[g][i].x += w * vf.x;
+        acc[g][i].y += w * vf.y;
+      }
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < kMaxDecodeGroup; ++g) {
+    if (g >= group) break;
+#pragma unroll
+    for (int i = 0; i < kPairsPerLane; ++i) {
+      const int pair = lane + 32 * i;
+      if (pair >= pairs) break;
+      warp_out[warp][g][2 * pair] = acc[g][i].x;
+      warp_out[warp][g][2 * pair + 1] = acc[g][i].y;
+    }
+  }
+  __syncthreads();
+  for (int i = tid; i < group * hd; i += kThreads) {
+    const int g = i / hd, d = i % hd;
+    float total = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) total += warp_out[w][g][d];
+    const int64_t item = (static_cast<int64_t>(b) * p.heads + kvh * group + g) * chunks + chunk;
+    ws.acc[item * hd + d] = total;
+  }
+}
+
+// One block per (head, sequence); thread d merges output element d over the visible chunks.
+__global__ void __launch_bounds__(kMaxHeadDim)
+    decode_merge_kernel(DecodeAttentionParams p, int chunks) {
+  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
+  if (d >= p.head_dim) return;
+  const int len = visible_keys(p, b);
+  const int active = (len + kDecodeChunk - 1) / kDecodeChunk;
+  const DecodeWorkspace ws(p.workspace, p.batch, p.heads, chunks);
+  const int64_t first = (static_cast<int64_t>(b) * p.heads + h) * chunks;
+
+  float best = -INFINITY;
+  for (int c = 0; c < active; ++c) best = fmaxf(best, ws.stats[2 * (first + c)]);
+  float total = 0.0f, value = 0.0f;
+  for (int c = 0; c < active; ++c) {
+    const float w = exp2f(ws.stats[2 * (first + c)] - best);
+    total += w * ws.stats[2 * (first + c) + 1];
+    value += w * ws.acc[(first + c) * p.head_dim + d];
+  }
+  auto* out = static_cast<__nv_bfloat16*>(p.out);
+  out[(static_cast<int64_t>(b) * p.heads + h) * p.head_dim + d] =
+      __float2bfloat16(active > 0 ? value / total : 0.0f);
+}
+
+}  // namespace
+
+}  // namespace glmasr::cuda::attention_internal
+
+namespace glmasr::cuda {
+
+size_t decode_attention_workspace_bytes(int batch, int heads, int head_dim, int max_seq) {
+  GLMASR_CHECK(batch >= 1 && heads >= 1 && head_dim >= 1 && max_seq >= 1,
+               "decode_attention_workspace_bytes: expected positive batch, heads, head_dim and "
+               "max_seq, got ",
+               batch, ", ", heads, ", ", head_dim, ", ", max_seq);
+  const size_t items =
+      static_cast<size_t>(batch) * heads * attention_internal::decode_chunks(max_seq);
+  return items * (static_cast<size_t>(head_dim) + 2) * sizeof(float);
+}
+
+void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream) {
+  using namespace attention_internal;
+  check_decode_params(p);
+  const int chunks = decode_chunks(p.max_seq);
+  decode_partial_kernel<<<dim3(chunks, p.kv_heads, p.batch), kThreads, 0, stream>>>(
+      p, p.scale * static_cast<float>(M_LOG2E), chunks);
+  GLMASR_CUDA_CHECK_LAUNCH();
+  decode_merge_kernel<<<dim3(p.heads, p.batch), kMaxHeadDim, 0, stream>>>(p, chunks);
+  GLMASR_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace glmasr::cuda

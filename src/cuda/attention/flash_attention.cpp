@@ -1,0 +1,40 @@
+// flash_attention(): checks the arguments and picks the tensor-core or the generic kernel.
+#include <cstdint>
+
+#include "cuda/attention/attention.h"
+#include "cuda/attention/attention_internal.h"
+
+namespace glmasr::cuda {
+namespace {
+
+// cp.async moves 16-byte pieces: every row start must be 16-byte aligned.
+bool is_16_byte_tileable(const AttentionTensor& t) {
+  return reinterpret_cast<uintptr_t>(t.ptr) % 16 == 0 && t.batch_stride % 8 == 0 &&
+         t.row_stride % 8 == 0 && t.head_stride % 8 == 0;
+}
+
+}  // namespace
+
+namespace detail {
+
+bool flash_attention_uses_tensor_cores(const FlashAttentionParams& p) {
+  return (p.head_dim == 64 || p.head_dim == 128) && is_16_byte_tileable(p.q) &&
+         is_16_byte_tileable(p.k) && is_16_byte_tileable(p.v) && is_16_byte_tileable(p.out);
+}
+
+void flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream) {
+  attention_internal::check_flash_params(p);
+  attention_internal::launch_flash_attention_generic(p, stream);
+}
+
+}  // namespace detail
+
+void flash_attention(const FlashAttentionParams& p, cudaStream_t stream) {
+  attention_internal::check_flash_params(p);
+  if (detail::flash_attention_uses_tensor_cores(p))
+    attention_internal::launch_flash_attention_mma(p, stream);
+  else
+    attention_internal::launch_flash_attention_generic(p, stream);
+}
+
+}  // namespace glmasr::cuda

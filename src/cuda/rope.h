@@ -1,0 +1,49 @@
+// Half-split (rotate_half) RoPE on the first rotary_dim dims of each query and key head, as the
+// epilogue of the fused QKV projection: it rotates q and k in place (or writes q elsewhere) and
+// writes the rotated keys and the values into the slotted KV cache in the same pass.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "cuda/device_buffer.h"
+
+namespace glmasr::cuda {
+
+// cos and sin of position * theta^(-2d/rotary_dim) for d < rotary_dim/2, computed in float32
+// and rounded to the element type as transformers does: [2, positions, rotary_dim/2].
+struct RopeTable {
+  DeviceBuffer values;
+  int positions = 0;
+  int rotary_dim = 0;
+};
+RopeTable make_rope_table(DType dtype, int positions, int rotary_dim, float theta);
+// The same table on the host, as float (for tests).
+void rope_table_host(int positions, int rotary_dim, float theta, DType dtype, float* cos_out,
+                     float* sin_out);
+
+struct RopeQkvParams {
+  DType dtype = DType::kBF16;
+  void* qkv = nullptr;  // [rows, (heads + 2 kv_heads) * head_dim]: q heads, k heads, v heads
+  int64_t rows = 0;
+  int heads = 0, kv_heads = 0, head_dim = 0, rotary_dim = 0;
+  const RopeTable* table = nullptr;
+  // Position of row r: positions[r] (device) when given, else r % position_period (when > 0)
+  // plus first_position.
+  const int32_t* positions = nullptr;
+  int position_period = 0;
+  int first_position = 0;
+  void* q_out = nullptr;  // [rows, heads, head_dim] for the rotated q; null: in place
+  // Optional cache write: k_cache/v_cache [slots, kv_heads, max_seq, head_dim]; row r goes to
+  // slot slots[r] (device) or `slot`, at its position.
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  int max_seq = 0;
+  const int32_t* slots = nullptr;
+  int slot = 0;
+};
+void rope_qkv(const RopeQkvParams& p, cudaStream_t stream);
+
+}  // namespace glmasr::cuda

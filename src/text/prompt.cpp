@@ -1,0 +1,76 @@
+#include "text/prompt.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "audio/features.h"
+#include "core/error.h"
+#include "io/json_file.h"
+
+namespace glmasr {
+
+std::string render_prompt(int64_t audio_tokens, std::string_view prompt_text) {
+  GLMASR_CHECK(audio_tokens >= 0, "prompt: expected a non-negative audio token count, got ",
+               audio_tokens);
+  std::string text = "<|user|>\n<|begin_of_audio|>";
+  text.reserve(text.size() + audio_tokens * kAudioPlaceholder.size() + prompt_text.size() + 64);
+  for (int64_t i = 0; i < audio_tokens; ++i) text += kAudioPlaceholder;
+  text += "<|end_of_audio|><|user|>\n";
+  text += prompt_text;
+  text += "<|assistant|>\n";
+  return text;
+}
+
+std::vector<int32_t> build_prompt_ids(const Tokenizer& tokenizer, int64_t audio_tokens,
+                                      std::string_view prompt_text, int32_t audio_token_id) {
+  const int32_t placeholder_id = tokenizer.require_token_id(kAudioPlaceholder);
+  GLMASR_CHECK(placeholder_id == audio_token_id, tokenizer.source(), ": expected '",
+               kAudioPlaceholder, "' to have the config's audio_token_id ", audio_token_id,
+               ", got ", placeholder_id);
+  for (const char* marker : {"<|user|>", "<|begin_of_audio|>", "<|end_of_audio|>", "<|assistant|>"})
+    tokenizer.require_token_id(marker);
+  return tokenizer.encode(render_prompt(audio_tokens, prompt_text));
+}
+
+int64_t audio_token_count(int64_t samples, int64_t merge_factor) {
+  GLMASR_CHECK(samples >= 0, "audio: expected a non-negative sample count, got ", samples);
+  GLMASR_CHECK(merge_factor > 0, "audio: expected a positive merge factor, got ", merge_factor);
+  const int64_t windows = std::max<int64_t>(1, (samples + kWindowSamples - 1) / kWindowSamples);
+  GLMASR_CHECK(windows <= kMaxWindows, "audio of ", static_cast<double>(samples) / kSampleRate,
+               " s: expected at most ", kMaxWindows * kWindowSeconds, " s (", kMaxWindows,
+               " windows of ", kWindowSeconds, " s)");
+  int64_t tokens = 0;
+  for (int64_t window = 0; window < windows; ++window) {
+    const int64_t window_samples = std::min(kWindowSamples, samples - window * kWindowSamples);
+    tokens += audio_tokens_for_frames(valid_mel_frames(window_samples), merge_factor);
+  }
+  return tokens;
+}
+
+PromptModelSettings read_prompt_model_settings(const std::string& model_dir) {
+  const std::string path = model_dir + "/config.json";
+  const nlohmann::json config = read_json_file(path);
+  PromptModelSettings settings;
+  try {
+    GLMASR_CHECK(config.contains("audio_token_id"), path,
+                 ": expected an 'audio_token_id' entry, found none");
+    settings.audio_token_id = config.at("audio_token_id").get<int32_t>();
+    if (config.contains("audio_config")) {
+      const auto& audio = config.at("audio_config");
+      if (audio.contains("intermediate_size") && audio.contains("hidden_size")) {
+        const int64_t intermediate = audio.at("intermediate_size").get<int64_t>();
+        const int64_t hidden = audio.at("hidden_size").get<int64_t>();
+        GLMASR_CHECK(hidden > 0 && intermediate > 0 && intermediate % hidden == 0, path,
+                     ": expected audio_config.intermediate_size to be a multiple of hidden_size, "
+                     "got ",
+                     intermediate, " and ", hidden);
+        settings.merge_factor = intermediate / hidden;
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": ", e.what());
+  }
+  return settings;
+}
+
+}  // namespace glmasr

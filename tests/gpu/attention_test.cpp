@@ -1,0 +1,626 @@
+// Parity of the CUDA attention kernels with glmasr::cpu::attention (fp32) on bf16-rounded random
+// inputs, laid out as the engine lays them out (fused QKV rows, KV-cache slots), plus argument
+// checks, CUDA-graph replay of decode with changing lengths, and timings (median of 50).
+#include "cuda/attention/attention.h"
+
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "cpu/ops.h"
+#include "cuda/check.h"
+#include "testing/gpu.h"
+#include "testing/testing.h"
+
+namespace glmasr::cuda {
+namespace {
+
+constexpr uint16_t kPoison = 0xFFFF;  // a bf16 NaN: any output left unwritten fails the check
+
+uint16_t to_bf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  bits += 0x7FFF + ((bits >> 16) & 1);  // round to nearest even (inputs are finite)
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+float from_bf16(uint16_t half) {
+  const uint32_t bits = static_cast<uint32_t>(half) << 16;
+  float value;
+  std::memcpy(&value, &bits, 4);
+  return value;
+}
+
+// A plain device allocation for the tests, freed on scope exit.
+class DeviceMemory {
+ public:
+  explicit DeviceMemory(size_t bytes) : bytes_(bytes) {
+    GLMASR_CUDA_CHECK(cudaMalloc(&ptr_, std::max<size_t>(bytes, 16)));
+  }
+  ~DeviceMemory() { cudaFree(ptr_); }
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+  template <typename T>
+  void upload(const std::vector<T>& host) {
+    GLMASR_CUDA_CHECK(
+        cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  template <typename T>
+  std::vector<T> download() const {
+    std::vector<T> host(bytes_ / sizeof(T));
+    GLMASR_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, bytes_, cudaMemcpyDeviceToHost));
+    return host;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_;
+};
+
+class Stream {
+ public:
+  Stream() { GLMASR_CUDA_CHECK(cudaStreamCreate(&stream_)); }
+  ~Stream() { cudaStreamDestroy(stream_); }
+  operator cudaStream_t() const { return stream_; }
+
+ private:
+  cudaStream_t stream_{};
+};
+
+// Random bf16 values (never an all-zero tensor): normal with the given deviation.
+std::vector<uint16_t> random_bf16(size_t count, float deviation, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, deviation);
+  std::vector<uint16_t> values(count);
+  for (auto& v : values) v = to_bf16(normal(rng));
+  return values;
+}
+
+// Median of `runs` timed calls of `launch` after a warm-up, in microseconds.
+template <typename Launch>
+double median_microseconds(cudaStream_t stream, Launch launch, int runs = 50) {
+  for (int i = 0; i < 5; ++i) launch();
+  cudaEvent_t start, stop;
+  GLMASR_CUDA_CHECK(cudaEventCreate(&start));
+  GLMASR_CUDA_CHECK(cudaEventCreate(&stop));
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    GLMASR_CUDA_CHECK(cudaEventRecord(start, stream));
+    launch();
+    GLMASR_CUDA_CHECK(cudaEventRecord(stop, stream));
+    GLMASR_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    GLMASR_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms * 1000.0);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// ---------------------------------------------------------------------------------------------
+// flash_attention
+
+enum class KvLayout {
+  FusedQkv,  // q, k, v interleaved per token: [batch, tokens, heads + 2 kv_heads, hd]
+  Cache,     // q fused as above; k, v in cache slots [batch, kv_heads, max_seq, hd]
+};
+enum class Path { Auto, Generic };
+
+struct FlashCase {
+  std::string name;
+  int batch, q_len, kv_len, heads, kv_heads, head_dim;
+  bool causal;
+  KvLayout layout;
+  Path path;
+  int out_row_padding;       // extra elements after each output row, checked untouched
+  bool expect_tensor_cores;  // what flash_attention should pick on its own
+};
+
+void PrintTo(const FlashCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+// The device buffers of one flash case, with the logical (contiguous fp32) views of the inputs
+// that the CPU reference reads.
+struct FlashSetup {
+  FlashAttentionParams params{};
+  std::vector<float> q, k, v;  // [batch][rows][heads or kv_heads][hd]
+  std::vector<uint16_t> qkv_host, kv_host, out_host;
+  size_t out_elems = 0;
+};
+
+class FlashBuffers {
+ public:
+  explicit FlashBuffers(const FlashCase& c, uint32_t seed) {
+    std::mt19937 rng(seed);
+    const int hd = c.head_dim, fused_heads = c.heads + 2 * c.kv_heads;
+    const int q_tokens = c.layout == KvLayout::FusedQkv ? c.kv_len : c.q_len;
+    if (c.layout == KvLayout::FusedQkv && c.q_len != c.kv_len)
+      fail("test setup: the fused layout needs q_len == kv_len");
+    // q (and for the fused layout k, v) come from one [batch, tokens, fused_heads, hd] buffer.
+    auto qkv = random_bf16(static_cast<size_t>(c.batch) * q_tokens * fused_heads * hd, 1.5f, rng);
+    const int64_t qkv_row = static_cast<int64_t>(fused_heads) * hd;
+    const int64_t qkv_batch = q_tokens * qkv_row;
+    qkv_mem_ = std::make_unique<DeviceMemory>(qkv.size() * 2);
+    qkv_mem_->upload(qkv);
+    auto* qkv_ptr = qkv_mem_->as<uint16_t>();
+    AttentionTensor q{qkv_ptr, qkv_batch, qkv_row, hd};
+    AttentionTensor k{qkv_ptr + c.heads * hd, qkv_batch, qkv_row, hd};
+    AttentionTensor v{qkv_ptr + (c.heads + c.kv_heads) * hd, qkv_batch, qkv_row, hd};
+    std::vector<uint16_t> kv;  // cache layout: k slots then v slots
+    if (c.layout == KvLayout::Cache) {
+      const int max_seq = c.kv_len + 24;  // unused cache rows past kv_len hold random values
+      const int64_t slot = static_cast<int64_t>(c.kv_heads) * max_seq * hd;
+      kv = random_bf16(static_cast<size_t>(2 * c.batch * slot), 1.0f, rng);
+      kv_mem_ = std::make_unique<DeviceMemory>(kv.size() * 2);
+      kv_mem_->upload(kv);
+      auto* kv_ptr = kv_mem_->as<uint16_t>();
+      k = {kv_ptr, slot, hd, static_cast<int64_t>(max_seq) * hd};
+      v = {kv_ptr + c.batch * slot, slot, hd, static_cast<int64_t>(max_seq) * hd};
+    }
+    const uint16_t* qkv_base = qkv.data();
+    const uint16_t* kv_base = kv.data();
+    auto gather = [&](const AttentionTensor& t, const uint16_t* host_base, const void* dev_base,
+                      int rows, int heads) {
+      const int64_t offset =
+          static_cast<const uint16_t*>(t.ptr) - static_cast<const uint16_t*>(dev_base);
+      std::vector<float> logical(static_cast<size_t>(c.batch) * rows * heads * hd);
+      for (int b = 0; b < c.batch; ++b)
+        for (int r = 0; r < rows; ++r)
+          for (int h = 0; h < heads; ++h)
+            for (int d = 0; d < hd; ++d)
+              logical[((static_cast<size_t>(b) * rows + r) * heads + h) * hd + d] =
+                  from_bf16(host_base[offset + b * t.batch_stride + r * t.row_stride +
+                                      h * t.head_stride + d]);
+      return logical;
+    };
+    setup_.q = gather(q, qkv_base, qkv_ptr, c.q_len, c.heads);
+    if (c.layout == KvLayout::FusedQkv) {
+      setup_.k = gather(k, qkv_base, qkv_ptr, c.kv_len, c.kv_heads);
+      setup_.v = gather(v, qkv_base, qkv_ptr, c.kv_len, c.kv_heads);
+    } else {
+      setup_.k = gather(k, kv_base, kv_mem_->as<uint16_t>(), c.kv_len, c.kv_heads);
+      setup_.v = gather(v, kv_base, kv_mem_->as<uint16_t>(), c.kv_len, c.kv_heads);
+    }
+
+    out_row_ = static_cast<int64_t>(c.heads) * hd + c.out_row_padding;
+    out_batch_ = c.q_len * out_row_ + 8;
+    setup_.out_elems = static_cast<size_t>(c.batch) * out_batch_;
+    out_mem_ = std::make_unique<DeviceMemory>(setup_.out_elems * 2);
+    AttentionTensor out{out_mem_->as<uint16_t>(), out_batch_, out_row_, hd};
+    setup_.params = {q,
+                     k,
+                     v,
+                     out,
+                     c.batch,
+                     c.q_len,
+                     c.kv_len,
+                     c.heads,
+                     c.kv_heads,
+                     hd,
+                     1.0f / std::sqrt(static_cast<float>(hd)),
+                     c.causal};
+  }
+
+  const FlashAttentionParams& params() const { return setup_.params; }
+  const FlashSetup& setup() const { return setup_; }
+
+  void poison_output() {
+    GLMASR_CUDA_CHECK(cudaMemset(out_mem_->as<void>(), 0xFF, setup_.out_elems * 2));
+  }
+
+  // Checks that exactly the logical output elements were written and returns them.
+  std::vector<float> read_output(const FlashCase& c) const {
+    const auto raw = out_mem_->download<uint16_t>();
+    std::vector<float> logical(static_cast<size_t>(c.batch) * c.q_len * c.heads * c.head_dim);
+    std::vector<bool> is_output(raw.size(), false);
+    for (int b = 0; b < c.batch; ++b)
+      for (int r = 0; r < c.q_len; ++r)
+        for (int i = 0; i < c.heads * c.head_dim; ++i) {
+          const size_t at = b * out_batch_ + r * out_row_ + i;
+          is_output[at] = true;
+          logical[(static_cast<size_t>(b) * c.q_len + r) * c.heads * c.head_dim + i] =
+              from_bf16(raw[at]);
+        }
+    size_t unwritten = 0, clobbered = 0;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (is_output[i] && !std::isfinite(from_bf16(raw[i]))) ++unwritten;
+      if (!is_output[i] && raw[i] != kPoison) ++clobbered;
+    }
+    EXPECT_EQ(unwritten, 0u) << "output elements left unwritten (or non-finite)";
+    EXPECT_EQ(clobbered, 0u) << "elements outside the output view were written";
+    return logical;
+  }
+
+ private:
+  std::unique_ptr<DeviceMemory> qkv_mem_, kv_mem_, out_mem_;
+  FlashSetup setup_;
+  int64_t out_row_ = 0, out_batch_ = 0;
+};
+
+std::vector<float> cpu_reference(const FlashCase& c, const FlashSetup& s) {
+  std::vector<float> out(static_cast<size_t>(c.batch) * c.q_len * c.heads * c.head_dim);
+  const size_t q_batch = static_cast<size_t>(c.q_len) * c.heads * c.head_dim;
+  const size_t kv_batch = static_cast<size_t>(c.kv_len) * c.kv_heads * c.head_dim;
+  for (int b = 0; b < c.batch; ++b)
+    cpu::attention(s.q.data() + b * q_batch, c.q_len, c.heads, s.k.data() + b * kv_batch,
+                   s.v.data() + b * kv_batch, c.kv_len, c.kv_heads, c.head_dim, s.params.scale,
+                   c.causal, out.data() + b * q_batch);
+  return out;
+}
+
+double relative_error(const std::vector<float>& actual, const std::vector<float>& expected) {
+  const Shape shape{static_cast<int64_t>(expected.size())};
+  return testing::relative_error(FloatTensor(shape, actual), FloatTensor(shape, expected));
+}
+
+class FlashAttentionParity : public ::testing::TestWithParam<FlashCase> {};
+
+TEST_P(FlashAttentionParity, MatchesCpuReference) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const FlashCase& c = GetParam();
+  FlashBuffers buffers(c, 1234u + c.q_len * 7 + c.head_dim);
+  EXPECT_EQ(detail::flash_attention_uses_tensor_cores(buffers.params()), c.expect_tensor_cores);
+  buffers.poison_output();
+  Stream stream;
+  if (c.path == Path::Generic)
+    detail::flash_attention_generic(buffers.params(), stream);
+  else
+    flash_attention(buffers.params(), stream);
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const auto actual = buffers.read_output(c);
+  const auto expected = cpu_reference(c, buffers.setup());
+  const double error = relative_error(actual, expected);
+  EXPECT_LE(error, 1e-2) << c.name;
+  std::printf("[ attention ] %-40s relative error %.2e\n", c.name.c_str(), error);
+}
+
+constexpr auto kFused = KvLayout::FusedQkv;
+constexpr auto kCache = KvLayout::Cache;
+constexpr auto kAuto = Path::Auto;
+constexpr auto kGeneric = Path::Generic;
+
+INSTANTIATE_TEST_SUITE_P(
+    Encoder, FlashAttentionParity,
+    ::testing::Values(
+        FlashCase{"encoder_b1_1500", 1, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 8, true},
+        FlashCase{"encoder_b2_1500", 2, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 8, true},
+        FlashCase{"encoder_b2_37", 2, 37, 37, 20, 20, 64, false, kFused, kAuto, 8, true},
+        FlashCase{"encoder_b1_1", 1, 1, 1, 20, 20, 64, false, kFused, kAuto, 8, true},
+        FlashCase{"encoder_b1_200_4heads", 1, 200, 200, 4, 4, 64, false, kFused, kAuto, 8, true},
+        FlashCase{"encoder_b1_130_generic", 1, 130, 130, 4, 4, 64, false, kFused, kGeneric, 8,
+                  true},
+        // An output row padded by 2 elements breaks 16-byte alignment: generic path.
+        FlashCase{"encoder_b1_77_unaligned", 1, 77, 77, 4, 4, 64, false, kFused, kAuto, 2, false},
+        FlashCase{"tiny_encoder_hd16", 2, 37, 37, 2, 2, 16, false, kFused, kAuto, 8, false}),
+    [](const auto& info) { return info.param.name; });
+
+INSTANTIATE_TEST_SUITE_P(
+    Prefill, FlashAttentionParity,
+    ::testing::Values(
+        FlashCase{"prefill_1", 1, 1, 1, 16, 4, 128, true, kCache, kAuto, 8, true},
+        FlashCase{"prefill_15", 1, 15, 15, 16, 4, 128, true, kCache, kAuto, 8, true},
+        FlashCase{"prefill_390", 1, 390, 390, 16, 4, 128, true, kCache, kAuto, 8, true},
+        FlashCase{"prefill_441_b2", 2, 441, 441, 16, 4, 128, true, kCache, kAuto, 8, true},
+        // Queries that are the last rows of a longer cache (chunked prefill).
+        FlashCase{"prefill_q15_kv100", 1, 15, 100, 16, 4, 128, true, kCache, kAuto, 8, true},
+        FlashCase{"prefill_q70_kv200", 1, 70, 200, 16, 4, 128, true, kCache, kAuto, 8, true},
+        FlashCase{"prefill_fused_200", 1, 200, 200, 16, 4, 128, true, kFused, kAuto, 8, true},
+        FlashCase{"prefill_131_generic", 1, 131, 131, 16, 4, 128, true, kCache, kGeneric, 8, true},
+        FlashCase{"tiny_decoder_hd12_15", 1, 15, 15, 2, 1, 12, true, kCache, kAuto, 8, false},
+        FlashCase{"tiny_decoder_hd12_390", 1, 390, 390, 2, 1, 12, true, kCache, kAuto, 8, false}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  FlashCase c{"args", 1, 8, 8, 4, 2, 64, false, kFused, kAuto, 8, true};
+  FlashBuffers buffers(c, 1);
+  auto expect_error = [&](FlashAttentionParams p, const std::string& fragment) {
+    try {
+      flash_attention(p, nullptr);
+      ADD_FAILURE() << "expected glmasr::Error mentioning " << fragment;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  FlashAttentionParams p = buffers.params();
+  p.head_dim = 130;
+  expect_error(p, "head_dim");
+  p = buffers.params();
+  p.head_dim = 13;
+  expect_error(p, "head_dim");
+  p = buffers.params();
+  p.heads = 3;
+  expect_error(p, "heads % kv_heads");
+  p = buffers.params();
+  p.causal = true;
+  p.kv_len = 4;
+  expect_error(p, "kv_len >= q_len");
+  p = buffers.params();
+  p.q.ptr = nullptr;
+  expect_error(p, "q.ptr");
+  p = buffers.params();
+  p.k.row_stride = 7;
+  expect_error(p, "even strides");
+  p = buffers.params();
+  p.q_len = 0;
+  expect_error(p, "q_len");
+}
+
+// ---------------------------------------------------------------------------------------------
+// decode_attention
+
+struct DecodeCase {
+  std::string name;
+  int heads, kv_heads, head_dim, max_seq;
+  std::vector<int> lengths;  // one per sequence
+};
+
+void PrintTo(const DecodeCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class DecodeBuffers {
+ public:
+  DecodeBuffers(const DecodeCase& c, uint32_t seed)
+      : c_(c),
+        batch_(static_cast<int>(c.lengths.size())),
+        slots_(batch_ + 2),
+        slot_elems_(static_cast<size_t>(c.kv_heads) * c.max_seq * c.head_dim),
+        q_mem_(static_cast<size_t>(batch_) * c.heads * c.head_dim * 2),
+        k_mem_(slots_ * slot_elems_ * 2),
+        v_mem_(slots_ * slot_elems_ * 2),
+        slot_mem_(batch_ * sizeof(int)),
+        len_mem_(batch_ * sizeof(int)),
+        out_mem_(static_cast<size_t>(batch_) * c.heads * c.head_dim * 2),
+        workspace_bytes_(decode_attention_workspace_bytes(batch_, c.heads, c.head_dim, c.max_seq)),
+        workspace_(workspace_bytes_) {
+    std::mt19937 rng(seed);
+    q_ = random_bf16(static_cast<size_t>(batch_) * c.heads * c.head_dim, 1.5f, rng);
+    k_ = random_bf16(slots_ * slot_elems_, 1.0f, rng);
+    v_ = random_bf16(slots_ * slot_elems_, 1.0f, rng);
+    // Sequences use the slots in reverse, skipping slot 0: a kernel that ignored slot_of_seq
+    // would read the wrong rows.
+    for (int b = 0; b < batch_; ++b) slot_of_seq_.push_back(slots_ - 1 - b);
+    q_mem_.upload(q_);
+    slot_mem_.upload(slot_of_seq_);
+    // Workspace garbage must not matter: fill it with NaN bytes.
+    GLMASR_CUDA_CHECK(cudaMemset(workspace_.as<void>(), 0xFF, workspace_bytes_));
+    set_lengths(c.lengths);
+  }
+
+  // Keys past a sequence's length get a large value, so reading them would swamp the softmax.
+  void set_lengths(const std::vector<int>& lengths) {
+    lengths_ = lengths;
+    std::vector<uint16_t> k = k_;
+    const int hd = c_.head_dim;
+    for (int b = 0; b < batch_; ++b)
+      for (int h = 0; h < c_.kv_heads; ++h)
+        for (int t = lengths[b]; t < c_.max_seq; ++t)
+          for (int d = 0; d < hd; ++d)
+            k[slot_of_seq_[b] * slot_elems_ + (static_cast<size_t>(h) * c_.max_seq + t) * hd + d] =
+                to_bf16(40.0f);
+    k_mem_.upload(k);
+    v_mem_.upload(v_);
+    len_mem_.upload(lengths);
+  }
+
+  DecodeAttentionParams params() const {
+    return {q_mem_.as<void>(),
+            k_mem_.as<void>(),
+            v_mem_.as<void>(),
+            slot_mem_.as<int>(),
+            len_mem_.as<int>(),
+            out_mem_.as<void>(),
+            workspace_.as<float>(),
+            batch_,
+            c_.heads,
+            c_.kv_heads,
+            c_.head_dim,
+            c_.max_seq,
+            1.0f / std::sqrt(static_cast<float>(c_.head_dim))};
+  }
+
+  void poison_output() {
+    GLMASR_CUDA_CHECK(cudaMemset(out_mem_.as<void>(), 0xFF,
+                                 static_cast<size_t>(batch_) * c_.heads * c_.head_dim * 2));
+  }
+
+  // Relative error of every sequence against the CPU reference; length 0 must give zeros.
+  void expect_matches_reference() const {
+    const int hd = c_.head_dim;
+    const auto raw = out_mem_.download<uint16_t>();
+    for (int b = 0; b < batch_; ++b) {
+      const int len = lengths_[b];
+      std::vector<float> actual(static_cast<size_t>(c_.heads) * hd);
+      for (size_t i = 0; i < actual.size(); ++i) actual[i] = from_bf16(raw[b * actual.size() + i]);
+      for (float value : actual) ASSERT_TRUE(std::isfinite(value)) << c_.name << " sequence " << b;
+      if (len == 0) {
+        for (float value : actual) EXPECT_EQ(value, 0.0f) << c_.name << " sequence " << b;
+        continue;
+      }
+      std::vector<float> q(actual.size()), k(static_cast<size_t>(len) * c_.kv_heads * hd),
+          v(k.size()), expected(actual.size());
+      for (size_t i = 0; i < q.size(); ++i) q[i] = from_bf16(q_[b * q.size() + i]);
+      const size_t slot_base = slot_of_seq_[b] * slot_elems_;
+      for (int t = 0; t < len; ++t)
+        for (int h = 0; h < c_.kv_heads; ++h)
+          for (int d = 0; d < hd; ++d) {
+            const size_t from = slot_base + (static_cast<size_t>(h) * c_.max_seq + t) * hd + d;
+            const size_t to = (static_cast<size_t>(t) * c_.kv_heads + h) * hd + d;
+            k[to] = from_bf16(k_[from]);
+            v[to] = from_bf16(v_[from]);
+          }
+      cpu::attention(q.data(), 1, c_.heads, k.data(), v.data(), len, c_.kv_heads, hd,
+                     1.0f / std::sqrt(static_cast<float>(hd)), false, expected.data());
+      const double error = relative_error(actual, expected);
+      EXPECT_LE(error, 1e-2) << c_.name << " sequence " << b << " length " << len;
+    }
+  }
+
+  int batch() const { return batch_; }
+
+ private:
+  DecodeCase c_;
+  int batch_, slots_;
+  size_t slot_elems_;
+  DeviceMemory q_mem_, k_mem_, v_mem_, slot_mem_, len_mem_, out_mem_;
+  size_t workspace_bytes_;
+  DeviceMemory workspace_;
+  std::vector<uint16_t> q_, k_, v_;
+  std::vector<int> slot_of_seq_, lengths_;
+};
+
+class DecodeAttentionParity : public ::testing::TestWithParam<DecodeCase> {};
+
+TEST_P(DecodeAttentionParity, MatchesCpuReference) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const DecodeCase& c = GetParam();
+  DecodeBuffers buffers(c, 99u + c.max_seq);
+  buffers.poison_output();
+  Stream stream;
+  decode_attention(buffers.params(), stream);
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
+  buffers.expect_matches_reference();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Decode, DecodeAttentionParity,
+    ::testing::Values(DecodeCase{"b1_seq400", 16, 4, 128, 500, {400}},
+                      DecodeCase{"b3_mixed", 16, 4, 128, 500, {1, 500, 77}},
+                      DecodeCase{
+                          "b8_chunk_edges", 16, 4, 128, 448, {1, 2, 63, 64, 65, 128, 448, 300}},
+                      DecodeCase{"b3_with_empty", 16, 4, 128, 100, {0, 100, 33}},
+                      DecodeCase{"tiny_hd12", 2, 1, 12, 40, {1, 40, 17}},
+                      DecodeCase{"mha_hd64", 4, 4, 64, 130, {130, 5}}),
+    [](const auto& info) { return info.param.name; });
+
+// The grid depends on max_seq only: a graph captured once stays right as lengths change.
+TEST(DecodeAttentionGraph, ReplaysWithChangingLengths) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  DecodeCase c{"graph", 16, 4, 128, 300, {10, 200, 1}};
+  DecodeBuffers buffers(c, 7);
+  Stream stream;
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  GLMASR_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  decode_attention(buffers.params(), stream);
+  GLMASR_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  GLMASR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  for (const std::vector<int>& lengths :
+       {std::vector<int>{10, 200, 1}, std::vector<int>{11, 300, 65}, std::vector<int>{150, 1, 2}}) {
+    buffers.set_lengths(lengths);
+    buffers.poison_output();
+    GLMASR_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+    GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
+    buffers.expect_matches_reference();
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+}
+
+TEST(DecodeAttentionArguments, RejectsUnsupportedShapes) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  DecodeBuffers buffers(DecodeCase{"args", 4, 2, 64, 16, {3}}, 3);
+  auto expect_error = [](DecodeAttentionParams p, const std::string& fragment) {
+    try {
+      decode_attention(p, nullptr);
+      ADD_FAILURE() << "expected glmasr::Error mentioning " << fragment;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  DecodeAttentionParams p = buffers.params();
+  p.head_dim = 256;
+  expect_error(p, "head_dim");
+  p = buffers.params();
+  p.heads = 5;
+  expect_error(p, "heads % kv_heads");
+  p = buffers.params();
+  p.heads = 32;
+  p.kv_heads = 2;
+  expect_error(p, "heads / kv_heads");
+  p = buffers.params();
+  p.workspace = nullptr;
+  expect_error(p, "workspace");
+  EXPECT_THROW(decode_attention_workspace_bytes(0, 16, 128, 100), Error);
+  // 2 chunks of 64 keys for max_seq 100: (max, sum) and 128 values per chunk and head.
+  EXPECT_EQ(decode_attention_workspace_bytes(3, 16, 128, 100), 3u * 16 * 2 * 130 * sizeof(float));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timings: median of 50 launches after warm-up, printed for the report. The bounds are loose
+// (10x the targets) so that they catch a kernel that fell off its fast path, not noise.
+
+TEST(AttentionTiming, EncoderWindowPrefillAndDecode) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  Stream stream;
+
+  FlashCase encoder{"encoder", 1, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 0, true};
+  FlashBuffers enc(encoder, 5);
+  const double enc_us = median_microseconds(stream, [&] { flash_attention(enc.params(), stream); });
+  const double enc_generic_us = median_microseconds(
+      stream, [&] { detail::flash_attention_generic(enc.params(), stream); }, 10);
+  const double enc_flop = 4.0 * 20 * 1500.0 * 1500.0 * 64;
+  std::printf(
+      "[ timing ] encoder 1x1500 20x64 tensor cores: %.1f us (%.0f TFLOP/s); generic: %.1f us\n",
+      enc_us, enc_flop / enc_us * 1e-6, enc_generic_us);
+
+  FlashCase encoder8{"encoder_b8", 8, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 0, true};
+  FlashBuffers enc8(encoder8, 5);
+  const double enc8_us =
+      median_microseconds(stream, [&] { flash_attention(enc8.params(), stream); });
+  std::printf("[ timing ] encoder 8x1500 20x64: %.1f us (%.1f us per window, %.0f TFLOP/s)\n",
+              enc8_us, enc8_us / 8, 8 * enc_flop / enc8_us * 1e-6);
+
+  FlashCase prefill{"prefill", 1, 400, 400, 16, 4, 128, true, kCache, kAuto, 0, true};
+  FlashBuffers pre(prefill, 6);
+  const double pre_us = median_microseconds(stream, [&] { flash_attention(pre.params(), stream); });
+  std::printf("[ timing ] prefill causal 400, 16/4 x 128: %.1f us\n", pre_us);
+
+  double dec_us[2];
+  const int batches[2] = {1, 8};
+  for (int i = 0; i < 2; ++i) {
+    DecodeBuffers dec(DecodeCase{"decode", 16, 4, 128, 2048, std::vector<int>(batches[i], 400)}, 8);
+    dec_us[i] = median_microseconds(stream, [&] { decode_attention(dec.params(), stream); });
+    // Back-to-back launches show the per-step cost without the event overhead.
+    cudaEvent_t start, stop;
+    GLMASR_CUDA_CHECK(cudaEventCreate(&start));
+    GLMASR_CUDA_CHECK(cudaEventCreate(&stop));
+    GLMASR_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int r = 0; r < 200; ++r) decode_attention(dec.params(), stream);
+    GLMASR_CUDA_CHECK(cudaEventRecord(stop, stream));
+    GLMASR_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    GLMASR_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    std::printf(
+        "[ timing ] decode batch %d seq 400 (max_seq 2048), 16/4 x 128: median %.1f us, "
+        "back-to-back %.2f us per call\n",
+        batches[i], dec_us[i], ms * 1000.0 / 200);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  EXPECT_LT(enc_us, 800.0);
+  EXPECT_LT(pre_us, 1000.0);
+  EXPECT_LT(dec_us[0], 100.0);
+}
+
+}  // namespace
+}  // namespace glmasr::cuda
