@@ -1,13 +1,139 @@
-// Placeholder until the owning change lands.
+// glmasr transcribe: audio files to text. Every input is attempted; failures are reported as
+// they happen and listed again at the end, and the exit code says whether all succeeded.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include "args.h"
 #include "commands.h"
+#include "core/error.h"
+#include "model/config.h"
+#include "pipeline/model_location.h"
+#include "pipeline/progress.h"
+#include "pipeline/subtitles.h"
+#include "pipeline/transcriber.h"
+#include "runtime/engine.h"
+#include "text/tokenizer.h"
 
 namespace glmasr::cli {
 
-int run_transcribe(const CommandArgs&) {
-  std::fprintf(stderr, "glmasr transcribe: not implemented yet\n");
-  return 2;
+namespace {
+
+constexpr const char* kUsage =
+    "usage: glmasr transcribe [--model DIR] [options] FILE...\n"
+    "  FILE is any audio file (WAV, FLAC, Ogg, MP3, ...) or - for raw s16le PCM on stdin.\n"
+    "  --model DIR           model folder (else $GLMASR_MODEL, else ~/.cache/glmasr/GLM-ASR-Nano-2512)\n"
+    "  --device cpu|cuda     default: cuda when a GPU is present\n"
+    "  --dtype bf16|fp16     GPU precision (default bf16)\n"
+    "  --format F[,F...]     txt (default), json, verbose_json, srt, vtt\n"
+    "  -o, --output-dir DIR  write DIR/<input name>.<ext> per input and format\n"
+    "  --max-new-tokens N    per segment (default 500)\n"
+    "  --prompt TEXT         replaces 'Please transcribe this audio into text' (context, hot words)\n"
+    "  --single-request      one prompt per file as the reference does (up to 630 s)\n"
+    "  --no-loop-guard       do not end segments that repeat themselves\n"
+    "  --max-batch N         sequences decoded together on the GPU (bounds memory; default 32)\n"
+    "  --input-rate HZ       sample rate of raw PCM on stdin; --input-channels N (default 1)\n"
+    "  --quiet               no progress line\n";
+
+std::vector<OutputFormat> parse_formats(const std::string& list) {
+  std::vector<OutputFormat> formats;
+  std::stringstream stream(list);
+  std::string item;
+  while (std::getline(stream, item, ','))
+    if (!item.empty()) formats.push_back(parse_output_format(item));
+  GLMASR_CHECK(!formats.empty(), "--format: expected at least one format");
+  return formats;
+}
+
+std::string output_path(const std::string& dir, const std::string& source, OutputFormat format) {
+  const std::string stem =
+      source == "-" ? "stdin" : std::filesystem::path(source).filename().string();
+  return dir + "/" + stem + "." + format_extension(format);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  GLMASR_CHECK(out.good(), path, ": cannot open for writing");
+  out << text;
+  GLMASR_CHECK(out.good(), path, ": write failed");
+}
+
+}  // namespace
+
+int run_transcribe(const CommandArgs& argv) {
+  const Args args(argv, {{"--model", true},
+                         {"--device", true},
+                         {"--dtype", true},
+                         {"--format", true},
+                         {"--output-dir", true, "-o"},
+                         {"--max-new-tokens", true},
+                         {"--prompt", true},
+                         {"--single-request", false},
+                         {"--no-loop-guard", false},
+                         {"--max-batch", true},
+                         {"--input-rate", true},
+                         {"--input-channels", true},
+                         {"--quiet", false},
+                         {"--help", false, "-h"}});
+  if (args.has("--help") || args.positional().empty()) {
+    std::fputs(kUsage, stderr);
+    return args.has("--help") ? 0 : 2;
+  }
+  const std::vector<OutputFormat> formats = parse_formats(args.get_or("--format", "txt"));
+  const std::optional<std::string> output_dir = args.get("--output-dir");
+  if (output_dir) std::filesystem::create_directories(*output_dir);
+
+  TranscribeOptions options;
+  options.max_new_tokens = static_cast<int>(args.get_int("--max-new-tokens", 500, 1, 8192));
+  if (auto prompt = args.get("--prompt")) options.prompt_text = *prompt;
+  options.single_request = args.has("--single-request");
+  options.loop_guard = !args.has("--no-loop-guard");
+  options.audio.raw_sample_rate = static_cast<int>(args.get_int("--input-rate", 0, 0, 1000000));
+  options.audio.raw_channels = static_cast<int>(args.get_int("--input-channels", 1, 1, 64));
+
+  EngineOptions engine_options;
+  engine_options.device = args.get_or("--device", "auto");
+  engine_options.dtype = args.get_or("--dtype", "bf16");
+  engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 32, 1, 1024));
+
+  const ModelLocation model = locate_model(args.get("--model"));
+  const Tokenizer tokenizer = Tokenizer::from_file(ModelFolder{model.dir}.tokenizer_path());
+  auto engine = create_engine(model.dir, engine_options);
+  Transcriber transcriber(*engine, tokenizer, options);
+
+  ProgressOptions progress_options;
+  progress_options.quiet = args.has("--quiet");
+  // The total is unknown until files are decoded; progress counts segments' audio as they finish.
+  AudioProgress progress(0.0, stderr, progress_options);
+  const std::vector<InputResult> results =
+      transcriber.transcribe_files(args.positional(), progress.enabled() ? &progress : nullptr);
+  progress.finish();
+
+  std::vector<std::string> failed;
+  for (const InputResult& result : results) {
+    if (!result.transcript) {
+      std::fprintf(stderr, "glmasr transcribe: error: %s\n", result.error.c_str());
+      failed.push_back(result.source);
+      continue;
+    }
+    for (OutputFormat format : formats) {
+      const std::string document = render_transcript(*result.transcript, format);
+      if (output_dir) {
+        write_file(output_path(*output_dir, result.source, format), document);
+      } else {
+        std::fwrite(document.data(), 1, document.size(), stdout);
+      }
+    }
+  }
+  std::fflush(stdout);
+  if (!failed.empty()) {
+    std::fprintf(stderr, "glmasr transcribe: %zu of %zu inputs failed:\n", failed.size(),
+                 results.size());
+    for (const auto& source : failed) std::fprintf(stderr, "  %s\n", source.c_str());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace glmasr::cli

@@ -16,10 +16,9 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
 uint64_t checked_u64(const nlohmann::json& value, const std::string& origin,
                      const std::string& what) {
-  GLMASR_CHECK(value.is_number_integer() || value.is_number_unsigned(), origin, ": ", what,
-               " must be a non-negative integer");
-  GLMASR_CHECK(!value.is_number_integer() || value.get<int64_t>() >= 0, origin, ": ", what,
-               " must be non-negative");
+  // nlohmann marks every non-negative integer unsigned; signed ones here are negative.
+  GLMASR_CHECK(value.is_number_unsigned(), origin, ": ", what,
+               " must be a non-negative integer, got ", value.dump());
   return value.get<uint64_t>();
 }
 
@@ -52,11 +51,15 @@ std::map<std::string, SafetensorsEntry> parse_safetensors_header(std::string_vie
     const std::string dtype = info["dtype"].get<std::string>();
     GLMASR_CHECK(parse_dtype(dtype, &entry.dtype), origin, ": ", where, ": unsupported dtype '",
                  dtype, "'");
-    uint64_t count = 1;
+    // Shapes are int64 downstream, so every extent and the product of the non-zero extents must
+    // fit in int64 (a zero extent must not hide an overflowing [0, 2^62, 2^62]).
+    constexpr uint64_t kMaxExtent = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    uint64_t count = 1, nonzero_product = 1;
     for (const auto& extent : info["shape"]) {
       const uint64_t e = checked_u64(extent, origin, where + " shape extent");
-      GLMASR_CHECK(e == 0 || count <= std::numeric_limits<uint64_t>::max() / e, origin, ": ",
-                   where, ": shape overflows");
+      GLMASR_CHECK(e == 0 || nonzero_product <= kMaxExtent / e, origin, ": ", where,
+                   ": shape overflows");
+      if (e != 0) nonzero_product *= e;
       count *= e;
       entry.shape.push_back(static_cast<int64_t>(e));
     }

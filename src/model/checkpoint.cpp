@@ -34,6 +34,8 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
                    "' must name a file");
       shard_of[name] = shard.get<std::string>();
     }
+    // An empty map would otherwise fall through to model.safetensors and hide the broken index.
+    GLMASR_CHECK(!shard_of.empty(), index_path, ": weight_map is empty (expected tensor -> shard)");
   } else {
     GLMASR_CHECK(fs::exists(single_path), dir,
                  ": no model weights (expected model.safetensors or "
@@ -44,8 +46,9 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   auto open_file = [&](const std::string& file_name) {
     const auto it = opened.find(file_name);
     if (it != opened.end()) return it->second;
-    GLMASR_CHECK(file_name.find('/') == std::string::npos, index_path, ": shard '", file_name,
-                 "' must be a plain file name");
+    GLMASR_CHECK(!file_name.empty() && file_name.find('/') == std::string::npos &&
+                     file_name != "." && file_name != "..",
+                 index_path, ": shard '", file_name, "' must be a plain file name");
     files_.push_back(std::make_unique<SafetensorsFile>(dir + "/" + file_name));
     opened[file_name] = files_.size() - 1;
     return files_.size() - 1;
@@ -81,6 +84,18 @@ const std::string& Checkpoint::file_of(const std::string& hub_name) const {
   const auto it = index_.find(hub_name);
   GLMASR_CHECK(it != index_.end(), dir_, ": missing tensor '", hub_name, "'");
   return files_[it->second.file]->path();
+}
+
+const std::string& Checkpoint::name_in_file(const std::string& hub_name) const {
+  const auto it = index_.find(hub_name);
+  GLMASR_CHECK(it != index_.end(), dir_, ": missing tensor '", hub_name, "'");
+  return it->second.name_in_file;
+}
+
+std::vector<std::string> Checkpoint::file_paths() const {
+  std::vector<std::string> paths;
+  for (const auto& file : files_) paths.push_back(file->path());
+  return paths;
 }
 
 std::vector<std::string> Checkpoint::hub_names() const {

@@ -30,6 +30,10 @@ class Checkpoint {
   // The file a tensor lives in (for messages).
   const std::string& file_of(const std::string& hub_name) const;
   std::vector<std::string> hub_names() const;
+  // The key a tensor has in its file (differs from the hub name in the transformers-5 layout).
+  const std::string& name_in_file(const std::string& hub_name) const;
+  // Every safetensors file opened, in the order they were opened.
+  std::vector<std::string> file_paths() const;
 
  private:
   struct Location {

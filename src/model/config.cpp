@@ -1,6 +1,9 @@
 #include "model/config.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -18,32 +21,58 @@ int int_field(const json& section, const char* name, const std::string& where, i
     GLMASR_CHECK(fallback >= 0, where, ": missing required field '", name, "'");
     return fallback;
   }
-  GLMASR_CHECK(section[name].is_number_integer(), where, ": field '", name,
-               "' must be an integer, got ", section[name].dump());
-  const int value = section[name].get<int>();
-  GLMASR_CHECK(value > 0, where, ": field '", name, "' must be positive, got ", value);
-  return value;
+  const json& value = section[name];
+  GLMASR_CHECK(value.is_number_integer(), where, ": field '", name, "' must be an integer, got ",
+               value.dump());
+  // Unsigned JSON integers above INT64_MAX would wrap through get<int64_t>; reject them first.
+  GLMASR_CHECK(!value.is_number_unsigned() ||
+                   value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max()),
+               where, ": field '", name, "' is too large, got ", value.dump());
+  const int64_t wide = value.get<int64_t>();
+  GLMASR_CHECK(wide > 0 && wide <= std::numeric_limits<int>::max(), where, ": field '", name,
+               "' must be a positive integer, got ", wide);
+  return static_cast<int>(wide);
 }
 
-float float_field(const json& section, const char* name, float fallback) {
-  if (!section.contains(name) || !section[name].is_number()) return fallback;
+// Reads a number; absent or null gives `fallback`, anything else that is not a number is an error
+// (a quoted "1e-5" must not silently become the default).
+float float_field(const json& section, const char* name, const std::string& where,
+                  float fallback) {
+  if (!section.contains(name) || section[name].is_null()) return fallback;
+  GLMASR_CHECK(section[name].is_number(), where, ": field '", name, "' must be a number, got ",
+               section[name].dump());
   return section[name].get<float>();
 }
 
-// rope_parameters (transformers 5) or the older top-level rope_theta / partial_rotary_factor.
+std::string rope_type_of(const json& rope) {
+  if (rope.contains("rope_type")) return rope["rope_type"].get<std::string>();
+  if (rope.contains("type")) return rope["type"].get<std::string>();
+  return "default";
+}
+
+// rope_parameters (transformers 5), the older rope_scaling, or top-level rope_theta /
+// partial_rotary_factor. A config may carry both dicts; neither may ask for a scaled RoPE, and
+// rope_parameters' theta wins over rope_scaling's, which wins over the top-level field.
 void read_rope(const json& section, const std::string& where, float* theta, float* partial) {
-  json rope = section.contains("rope_parameters") && section["rope_parameters"].is_object()
-                  ? section["rope_parameters"]
-                  : json::object();
-  if (section.contains("rope_scaling") && section["rope_scaling"].is_object())
-    rope = section["rope_scaling"];
-  const std::string type = rope.value("rope_type", rope.value("type", std::string("default")));
-  GLMASR_CHECK(type == "default", where, ": unsupported rope_type '", type,
-               "' (glmasr implements 'default')");
-  *theta = float_field(rope, "rope_theta", float_field(section, "rope_theta", 10000.0f));
-  if (partial)
-    *partial = float_field(rope, "partial_rotary_factor",
-                           float_field(section, "partial_rotary_factor", *partial));
+  std::vector<json> dicts;  // highest priority first
+  for (const char* key : {"rope_parameters", "rope_scaling"}) {
+    if (!section.contains(key) || section[key].is_null()) continue;
+    GLMASR_CHECK(section[key].is_object(), where, ": ", key, " must be an object, got ",
+                 section[key].dump());
+    const std::string type = rope_type_of(section[key]);
+    GLMASR_CHECK(type == "default", where, ": unsupported rope_type '", type, "' in ", key,
+                 " (glmasr implements 'default')");
+    dicts.push_back(section[key]);
+  }
+  auto lookup = [&](const char* name, float fallback) {
+    float value = float_field(section, name, where, fallback);
+    for (auto it = dicts.rbegin(); it != dicts.rend(); ++it)
+      value = float_field(*it, name, where, value);
+    return value;
+  };
+  *theta = lookup("rope_theta", 10000.0f);
+  GLMASR_CHECK(*theta > 0.0f, where, ": rope_theta must be positive, got ", *theta);
+  if (partial) *partial = lookup("partial_rotary_factor", *partial);
 }
 
 void require_activation(const json& section, const char* name, const std::string& expected,
@@ -53,22 +82,26 @@ void require_activation(const json& section, const char* name, const std::string
                expected, "')");
 }
 
-std::vector<int> eos_ids(const json& value) {
-  std::vector<int> ids;
-  if (value.is_number_integer()) ids.push_back(value.get<int>());
+// One id or a list of ids. Wide integers so that an out-of-range id is reported, not wrapped.
+std::vector<int64_t> eos_ids(const json& value) {
+  std::vector<int64_t> ids;
+  auto add = [&](const json& id) {
+    if (id.is_number_unsigned())
+      ids.push_back(static_cast<int64_t>(std::min<uint64_t>(id.get<uint64_t>(), INT64_MAX)));
+    else if (id.is_number_integer())
+      ids.push_back(id.get<int64_t>());
+  };
+  add(value);
   if (value.is_array())
-    for (const auto& id : value)
-      if (id.is_number_integer()) ids.push_back(id.get<int>());
+    for (const auto& id : value) add(id);
   return ids;
 }
 
-}  // namespace
-
-ModelConfig load_model_config(const std::string& config_path,
-                              const std::string& generation_config_path) {
-  const json root = read_json_file(config_path);
+ModelConfig parse_model_config(const json& root, const std::string& config_path) {
   GLMASR_CHECK(root.is_object(), config_path, ": expected a JSON object");
-  const std::string model_type = root.value("model_type", std::string());
+  GLMASR_CHECK(root.contains("model_type"), config_path,
+               ": missing required field 'model_type' (expected 'glmasr')");
+  const std::string model_type = root["model_type"].get<std::string>();
   GLMASR_CHECK(model_type == "glmasr", config_path, ": model_type '", model_type,
                "' is not GLM-ASR (expected 'glmasr')");
   GLMASR_CHECK(root.contains("audio_config") && root["audio_config"].is_object(), config_path,
@@ -87,8 +120,10 @@ ModelConfig load_model_config(const std::string& config_path,
   enc.num_layers = int_field(audio, "num_hidden_layers", audio_where);
   enc.num_heads = int_field(audio, "num_attention_heads", audio_where);
   enc.num_kv_heads = int_field(audio, "num_key_value_heads", audio_where, enc.num_heads);
-  GLMASR_CHECK(enc.hidden_size % enc.num_heads == 0, audio_where, ": hidden_size ",
-               enc.hidden_size, " is not a multiple of num_attention_heads ", enc.num_heads);
+  // Without an explicit head_dim the heads split hidden_size; with one, any sizes are fine.
+  GLMASR_CHECK(audio.contains("head_dim") || enc.hidden_size % enc.num_heads == 0, audio_where,
+               ": hidden_size ", enc.hidden_size, " is not a multiple of num_attention_heads ",
+               enc.num_heads, " and no head_dim is given");
   enc.head_dim = int_field(audio, "head_dim", audio_where, enc.hidden_size / enc.num_heads);
   float partial = 0.5f;  // GlmAsrEncoderConfig's default
   read_rope(audio, audio_where, &enc.rope_theta, &partial);
@@ -117,13 +152,14 @@ ModelConfig load_model_config(const std::string& config_path,
   dec.num_heads = int_field(text, "num_attention_heads", text_where);
   dec.num_kv_heads = int_field(text, "num_key_value_heads", text_where, dec.num_heads);
   GLMASR_CHECK(text.contains("head_dim") || dec.hidden_size % dec.num_heads == 0, text_where,
-               ": hidden_size ", dec.hidden_size, " is not a multiple of num_attention_heads");
+               ": hidden_size ", dec.hidden_size, " is not a multiple of num_attention_heads ",
+               dec.num_heads, " and no head_dim is given");
   dec.head_dim = int_field(text, "head_dim", text_where, dec.hidden_size / dec.num_heads);
   GLMASR_CHECK(dec.head_dim % 2 == 0, text_where, ": head_dim ", dec.head_dim, " must be even");
   GLMASR_CHECK(dec.num_heads % dec.num_kv_heads == 0, text_where, ": num_attention_heads ",
                dec.num_heads, " is not a multiple of num_key_value_heads ", dec.num_kv_heads);
   dec.max_positions = int_field(text, "max_position_embeddings", text_where, 8192);
-  dec.rms_norm_eps = float_field(text, "rms_norm_eps", 1e-5f);
+  dec.rms_norm_eps = float_field(text, "rms_norm_eps", text_where, 1e-5f);
   float full = 1.0f;
   read_rope(text, text_where, &dec.rope_theta, &full);
   GLMASR_CHECK(full == 1.0f, text_where, ": partial rotary in the decoder is not supported");
@@ -137,7 +173,11 @@ ModelConfig load_model_config(const std::string& config_path,
   GLMASR_CHECK(config.audio_token_id < dec.vocab_size, config_path, ": audio_token_id ",
                config.audio_token_id, " is outside the vocabulary (", dec.vocab_size, ")");
 
-  const std::string dtype = root.value("dtype", root.value("torch_dtype", std::string()));
+  // transformers 5 writes "dtype", older versions "torch_dtype"; null means "not recorded".
+  std::string dtype;
+  for (const char* key : {"dtype", "torch_dtype"})
+    if (dtype.empty() && root.contains(key) && !root[key].is_null())
+      dtype = root[key].get<std::string>();
   if (!dtype.empty()) {
     config.has_weight_dtype = true;
     if (dtype == "bfloat16")
@@ -147,20 +187,47 @@ ModelConfig load_model_config(const std::string& config_path,
     else if (dtype == "float32")
       config.weight_dtype = DType::kF32;
     else
-      fail(config_path, ": unsupported dtype '", dtype, "'");
+      fail(config_path, ": unsupported dtype '", dtype,
+           "' (expected bfloat16, float16 or float32)");
   }
 
-  config.eos_token_ids = eos_ids(text.value("eos_token_id", json()));
+  return config;
+}
+
+}  // namespace
+
+ModelConfig load_model_config(const std::string& config_path,
+                              const std::string& generation_config_path) {
+  const json root = read_json_file(config_path);
+  ModelConfig config;
+  try {
+    config = parse_model_config(root, config_path);
+  } catch (const json::exception& e) {
+    // A field of the wrong JSON type (e.g. "model_type": 3) surfaces here; name the file.
+    fail(config_path, ": unexpected field type: ", e.what());
+  }
+
+  std::vector<int64_t> eos = eos_ids(root["text_config"].value("eos_token_id", json()));
+  std::string eos_source = config_path + " text_config";
   if (!generation_config_path.empty() && std::filesystem::exists(generation_config_path)) {
     const json generation = read_json_file(generation_config_path);
-    if (generation.contains("eos_token_id"))
-      config.eos_token_ids = eos_ids(generation["eos_token_id"]);
+    // generation_config.json is what transformers' generate() stops on, so it wins; an empty or
+    // null entry there does not erase the ids from config.json.
+    if (generation.is_object() && generation.contains("eos_token_id")) {
+      const std::vector<int64_t> ids = eos_ids(generation["eos_token_id"]);
+      if (!ids.empty()) {
+        eos = ids;
+        eos_source = generation_config_path;
+      }
+    }
   }
-  GLMASR_CHECK(!config.eos_token_ids.empty(), config_path,
+  GLMASR_CHECK(!eos.empty(), config_path,
                ": no eos_token_id in text_config or generation_config.json");
-  for (int id : config.eos_token_ids)
-    GLMASR_CHECK(id >= 0 && id < dec.vocab_size, config_path, ": eos id ", id,
-                 " outside the vocabulary");
+  for (int64_t id : eos) {
+    GLMASR_CHECK(id >= 0 && id < config.decoder.vocab_size, eos_source, ": eos id ", id,
+                 " is outside the vocabulary (expected 0..", config.decoder.vocab_size - 1, ")");
+    config.eos_token_ids.push_back(static_cast<int>(id));
+  }
   return config;
 }
 

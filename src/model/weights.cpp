@@ -16,6 +16,8 @@ class WeightReader {
 
   TensorView get(const std::string& name, const Shape& shape) {
     used_.insert(name);
+    GLMASR_CHECK(checkpoint_.contains(name), checkpoint_.dir(), ": missing tensor '", name,
+                 "' (expected shape ", shape_str(shape), " from ", config_.source, ")");
     const TensorView view = checkpoint_.get(name);
     GLMASR_CHECK(view.shape == shape, checkpoint_.file_of(name), ": tensor '", name,
                  "' has shape ", shape_str(view.shape), ", expected ", shape_str(shape),

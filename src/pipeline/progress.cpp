@@ -89,7 +89,11 @@ void AudioProgress::draw_locked(bool force) {
   const double t = now();
   if (!force && t - last_draw_ < options_.min_redraw_seconds) return;
   last_draw_ = t;
-  line_.show(format_audio_progress(done_, total_, t - started_));
+  std::string text = format_audio_progress(done_, total_, t - started_);
+  if (text == last_text_)
+    return;  // nothing new to show (e.g. finish() right after the last update)
+  line_.show(text);
+  last_text_ = std::move(text);
 }
 
 }  // namespace glmasr

@@ -73,6 +73,7 @@ class AudioProgress {
   double done_ = 0;
   double started_ = 0;
   double last_draw_ = -1e300;
+  std::string last_text_;
   bool finished_ = false;
 };
 

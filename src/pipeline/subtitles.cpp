@@ -196,6 +196,7 @@ std::vector<SubtitleCue> make_cues(const Transcript& transcript, const SubtitleO
                options.max_cue_chars, ", max_line_chars ", options.max_line_chars);
   const size_t max_cue = static_cast<size_t>(options.max_cue_chars);
   const size_t max_line = static_cast<size_t>(options.max_line_chars);
+  const size_t max_lines = static_cast<size_t>(std::max(0, options.max_lines));
   size_t max_piece = max_line > 0 ? max_line : max_cue;
   if (max_cue > 0 && max_cue < max_piece) max_piece = max_cue;
   if (max_piece == 0) max_piece = SIZE_MAX;
@@ -208,7 +209,11 @@ std::vector<SubtitleCue> make_cues(const Transcript& transcript, const SubtitleO
     std::vector<std::pair<size_t, size_t>> groups;
     size_t begin = 0;
     for (size_t i = 1; i <= pieces.size(); ++i) {
-      if (i == pieces.size() || (max_cue > 0 && joined_chars(pieces, begin, i + 1) > max_cue)) {
+      const bool too_long =
+          i < pieces.size() &&
+          ((max_cue > 0 && joined_chars(pieces, begin, i + 1) > max_cue) ||
+           (max_lines > 0 && wrap_lines(pieces, begin, i + 1, max_line).size() > max_lines));
+      if (i == pieces.size() || too_long) {
         groups.push_back({begin, i});
         begin = i;
       }

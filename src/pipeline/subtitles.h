@@ -25,6 +25,8 @@ struct SubtitleOptions {
   int max_cue_chars = 84;
   // Lines within a cue are wrapped at word boundaries to at most this many characters.
   int max_line_chars = 42;
+  // A cue holds at most this many wrapped lines; more text starts the next cue. 0: no limit.
+  int max_lines = 2;
 };
 
 // One timed subtitle cue; lines are already wrapped.

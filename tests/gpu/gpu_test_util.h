@@ -1,0 +1,78 @@
+// Helpers for the GPU parity tests: random inputs already rounded to the element type (so the
+// CPU reference sees exactly what the GPU sees), uploads and downloads in bf16/fp16, and the
+// tolerance per element type.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "cuda/check.h"
+#include "cuda/device_buffer.h"
+
+namespace glmasr::gpu_test {
+
+inline float round_to(DType dtype, float v) {
+  return dtype == DType::kBF16 ? round_to_bf16(v) : fp16_to_float(float_to_fp16(v));
+}
+
+inline std::vector<float> random_values(int64_t count, DType dtype, uint32_t seed,
+                                        float center = 0.0f, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(count));
+  for (float& v : values) v = round_to(dtype, center + scale * uniform(rng));
+  return values;
+}
+
+inline cuda::DeviceBuffer upload(const std::vector<float>& values, DType dtype) {
+  std::vector<uint16_t> bits(values.size());
+  for (size_t i = 0; i < values.size(); ++i)
+    bits[i] = dtype == DType::kBF16 ? float_to_bf16(values[i]) : float_to_fp16(values[i]);
+  cuda::DeviceBuffer buffer(std::max<size_t>(bits.size() * 2, 16));
+  GLMASR_CUDA_CHECK(
+      cudaMemcpy(buffer.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
+  return buffer;
+}
+
+// An output buffer filled with NaN bit patterns, so unwritten elements fail the comparison.
+inline cuda::DeviceBuffer poisoned(int64_t count) {
+  cuda::DeviceBuffer buffer(std::max<size_t>(static_cast<size_t>(count) * 2, 16));
+  GLMASR_CUDA_CHECK(cudaMemset(buffer.get(), 0xff, buffer.bytes()));
+  return buffer;
+}
+
+inline std::vector<float> download(const void* device, int64_t count, DType dtype) {
+  GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<uint16_t> bits(static_cast<size_t>(count));
+  GLMASR_CUDA_CHECK(cudaMemcpy(bits.data(), device, bits.size() * 2, cudaMemcpyDeviceToHost));
+  std::vector<float> values(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i)
+    values[i] = dtype == DType::kBF16 ? bf16_to_float(bits[i]) : fp16_to_float(bits[i]);
+  return values;
+}
+
+// ||a - b|| / ||b||; NaN anywhere gives infinity.
+inline double relative_error(const std::vector<float>& actual, const std::vector<float>& expected) {
+  EXPECT_EQ(actual.size(), expected.size());
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < actual.size() && i < expected.size(); ++i) {
+    if (!std::isfinite(actual[i])) return INFINITY;
+    diff += (double(actual[i]) - expected[i]) * (double(actual[i]) - expected[i]);
+    norm += double(expected[i]) * expected[i];
+  }
+  return norm == 0 ? std::sqrt(diff) : std::sqrt(diff / norm);
+}
+
+// Relative-error bound for outputs rounded to the element type (a few roundings deep).
+inline double tolerance(DType dtype) { return dtype == DType::kBF16 ? 1e-2 : 2e-3; }
+
+inline std::string dtype_label(DType dtype) { return dtype == DType::kBF16 ? "bf16" : "fp16"; }
+
+}  // namespace glmasr::gpu_test
