@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 
 namespace glmasr::cpu {
 

@@ -47,9 +47,9 @@ class CudaEngine final : public Engine {
     const ModelFolder folder{model_dir};
     const ModelConfig config =
         load_model_config(folder.config_path(), folder.generation_config_path());
-    const int max_seq = options.max_sequence > 0 ? options.max_sequence : config.decoder.max_positions;
-    GLMASR_CHECK(max_seq >= 1, model_dir, ": expected a positive sequence capacity, got ",
-                 max_seq);
+    const int max_seq =
+        options.max_sequence > 0 ? options.max_sequence : config.decoder.max_positions;
+    GLMASR_CHECK(max_seq >= 1, model_dir, ": expected a positive sequence capacity, got ", max_seq);
     {
       const Checkpoint checkpoint(model_dir);
       const ModelWeights weights = load_weights(checkpoint, config);
@@ -57,13 +57,13 @@ class CudaEngine final : public Engine {
     }
     GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<cuda::Gemm>(dtype_);
-    encoder_ = std::make_unique<cuda::EncoderRunner>(*model_, *gemm_, kEncoderWindowsPerBatch,
-                                                     stream_);
+    encoder_ =
+        std::make_unique<cuda::EncoderRunner>(*model_, *gemm_, kEncoderWindowsPerBatch, stream_);
     decoder_ = std::make_unique<cuda::DecoderRunner>(*model_, *gemm_, options.max_batch, max_seq,
                                                      kPrefillChunk, stream_);
     audio_ = cuda::DeviceBuffer(size_t(max_seq) * config.decoder.hidden_size * 2);
-    description_ = cat("cuda ", dtype_ == DType::kBF16 ? "bf16" : "fp16", " on ",
-                       cuda::device_description());
+    description_ =
+        cat("cuda ", dtype_ == DType::kBF16 ? "bf16" : "fp16", " on ", cuda::device_description());
   }
 
   ~CudaEngine() override {
@@ -120,7 +120,7 @@ class CudaEngine final : public Engine {
     struct Active {
       size_t request;
       int slot;
-      int position;  // where the next token goes
+      int position;   // where the next token goes
       int32_t token;  // the token to feed next
     };
     std::vector<Active> active;
@@ -210,11 +210,11 @@ class CudaEngine final : public Engine {
     GLMASR_CHECK(windows >= 1, "cuda encoder: expected at least one window, got none");
     const int64_t per_window = int64_t{enc.num_mel_bins} * encoder_->mel_frames();
     for (int64_t first = 0; first < windows; first += encoder_->max_windows()) {
-      const int count = static_cast<int>(std::min<int64_t>(encoder_->max_windows(), windows - first));
-      GLMASR_CUDA_CHECK(cudaMemcpyAsync(encoder_->mel_input(),
-                                        mel.features.data() + first * per_window,
-                                        count * per_window * sizeof(float),
-                                        cudaMemcpyHostToDevice, stream_));
+      const int count =
+          static_cast<int>(std::min<int64_t>(encoder_->max_windows(), windows - first));
+      GLMASR_CUDA_CHECK(
+          cudaMemcpyAsync(encoder_->mel_input(), mel.features.data() + first * per_window,
+                          count * per_window * sizeof(float), cudaMemcpyHostToDevice, stream_));
       encoder_->run(count);
       done(first, count);
     }
@@ -229,18 +229,18 @@ class CudaEngine final : public Engine {
     int64_t rows = 0;
     encode(mel, [&](int64_t first, int count) {
       for (int w = 0; w < count; ++w) {
-        const int64_t kept = std::min<int64_t>(
-            encoder_->rows_per_window(),
-            audio_tokens_for_frames(mel.valid_frames.at(first + w), merge));
+        const int64_t kept =
+            std::min<int64_t>(encoder_->rows_per_window(),
+                              audio_tokens_for_frames(mel.valid_frames.at(first + w), merge));
         if (kept <= 0) continue;
-        GLMASR_CHECK(static_cast<size_t>(rows + kept) * row_bytes <= audio_.bytes(),
-                     "audio of ", mel.windows(), " windows gives more audio tokens than the ",
+        GLMASR_CHECK(static_cast<size_t>(rows + kept) * row_bytes <= audio_.bytes(), "audio of ",
+                     mel.windows(), " windows gives more audio tokens than the ",
                      decoder_->max_seq(), " positions of the KV cache");
-        GLMASR_CUDA_CHECK(cudaMemcpyAsync(
-            audio_.as<std::byte>() + rows * row_bytes,
-            static_cast<const std::byte*>(encoder_->projector_output()) +
-                int64_t{w} * encoder_->rows_per_window() * row_bytes,
-            kept * row_bytes, cudaMemcpyDeviceToDevice, stream_));
+        GLMASR_CUDA_CHECK(
+            cudaMemcpyAsync(audio_.as<std::byte>() + rows * row_bytes,
+                            static_cast<const std::byte*>(encoder_->projector_output()) +
+                                int64_t{w} * encoder_->rows_per_window() * row_bytes,
+                            kept * row_bytes, cudaMemcpyDeviceToDevice, stream_));
         rows += kept;
       }
     });

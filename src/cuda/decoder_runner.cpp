@@ -28,7 +28,9 @@ struct DecoderRunner::Projection {
 };
 
 namespace {
-size_t element_bytes() { return 2; }
+size_t element_bytes() {
+  return 2;
+}
 }  // namespace
 
 DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots, int max_seq,
@@ -48,8 +50,8 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   const int64_t d = dec.hidden_size, f = dec.intermediate_size, v = dec.vocab_size;
   const int64_t q = int64_t{dec.num_heads} * dec.head_dim;
   const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
-  const size_t cache = size_t(dec.num_layers) * max_slots * dec.num_kv_heads * size_t(max_seq) *
-                       dec.head_dim * e;
+  const size_t cache =
+      size_t(dec.num_layers) * max_slots * dec.num_kv_heads * size_t(max_seq) * dec.head_dim * e;
   k_cache_ = DeviceBuffer(cache);
   v_cache_ = DeviceBuffer(cache);
 
@@ -74,9 +76,10 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   logits_ = DeviceBuffer(s * v * e);
   out_token_ = DeviceBuffer(s * sizeof(int32_t));
   out_logprob_ = DeviceBuffer(s * sizeof(float));
-  attention_workspace_ =
-      DeviceBuffer(decode_attention_workspace_bytes(max_slots, dec.num_heads, dec.head_dim, max_seq));
-  GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_control_), 4 * s * sizeof(int32_t)));
+  attention_workspace_ = DeviceBuffer(
+      decode_attention_workspace_bytes(max_slots, dec.num_heads, dec.head_dim, max_seq));
+  GLMASR_CUDA_CHECK(
+      cudaMallocHost(reinterpret_cast<void**>(&host_control_), 4 * s * sizeof(int32_t)));
   GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_token_), s * sizeof(int32_t)));
   GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_logprob_), s * sizeof(float)));
   // Zeroed caches keep never-written positions finite (sanitizer-clean reads are not needed:
@@ -213,8 +216,8 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
                 stream_);
       rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.mlp_norm_weight,
                dec.rms_norm_eps, normed_.get(), stream_);
-      gemm_.run(normed_.get(), rows, d, layer.gate_up_weight, 2 * f, nullptr, gate_up_.get(),
-                false, stream_);
+      gemm_.run(normed_.get(), rows, d, layer.gate_up_weight, 2 * f, nullptr, gate_up_.get(), false,
+                stream_);
       swiglu(dtype, gate_up_.get(), rows, f, act_.get(), stream_);
       gemm_.run(act_.get(), rows, f, layer.down_weight, d, nullptr, hidden_.get(), true, stream_);
     }
@@ -271,8 +274,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
   for (int l = 0; l < dec.num_layers; ++l) {
     const DeviceDecoderLayer& layer = model_.decoder_layers[l];
     if (stages & kStageQkv)
-      project({step_hidden_.get(), batch, d, layer.attn_norm_weight, layer.qkv_weight, width,
-               false, false, step_qkv_.get()});
+      project({step_hidden_.get(), batch, d, layer.attn_norm_weight, layer.qkv_weight, width, false,
+               false, step_qkv_.get()});
     if (stages & kStageRope) {
       RopeQkvParams rope;
       rope.dtype = dtype;
@@ -319,8 +322,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                step_hidden_.get()});
   }
   if (stages & kStageHead)
-    project({step_hidden_.get(), batch, d, model_.final_norm_weight, model_.lm_head,
-             dec.vocab_size, false, false, logits_.get()});
+    project({step_hidden_.get(), batch, d, model_.final_norm_weight, model_.lm_head, dec.vocab_size,
+             false, false, logits_.get()});
   if (stages & kStageArgmax)
     greedy_argmax(dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
                   out_logprob_.as<float>(), stream_);

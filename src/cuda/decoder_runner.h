@@ -48,8 +48,8 @@ class DecoderRunner {
  public:
   // max_slots sequences of up to max_seq positions each; prefill runs in chunks of at most
   // prefill_chunk rows.
-  DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots, int max_seq,
-                int prefill_chunk, cudaStream_t stream);
+  DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots, int max_seq, int prefill_chunk,
+                cudaStream_t stream);
   ~DecoderRunner();
   DecoderRunner(const DecoderRunner&) = delete;
   DecoderRunner& operator=(const DecoderRunner&) = delete;
@@ -88,8 +88,8 @@ class DecoderRunner {
   // prefill
   DeviceBuffer ids_, audio_row_, hidden_, normed_, qkv_, attn_, gate_up_, act_;
   // decoding step
-  DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_,
-      step_gate_up_, step_act_, logits_, out_token_, out_logprob_, attention_workspace_;
+  DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
+      step_act_, logits_, out_token_, out_logprob_, attention_workspace_;
   int32_t* host_control_ = nullptr;  // pinned [4, max_slots]: tokens, slots, positions, lengths
   int32_t* host_token_ = nullptr;    // pinned [max_slots]
   float* host_logprob_ = nullptr;    // pinned [max_slots]

@@ -111,8 +111,9 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   auto linear = [&](const void** target, int64_t out, int64_t in, HostFill fill) {
     pieces.push_back({target, out * in, std::move(fill), 0.0f, 1.0f / std::sqrt(float(in))});
   };
-  auto vector = [&](const void** target, int64_t count, HostFill fill, float center,
-                    float scale) { pieces.push_back({target, count, std::move(fill), center, scale}); };
+  auto vector = [&](const void** target, int64_t count, HostFill fill, float center, float scale) {
+    pieces.push_back({target, count, std::move(fill), center, scale});
+  };
   auto view = [&](const TensorView& v) -> HostFill {
     return [&v, dtype](uint16_t* dst) { convert_into(v, dtype, dst); };
   };
@@ -120,16 +121,14 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   auto from = [&](auto make) -> HostFill { return upload ? make() : none; };
 
   const int64_t h = enc.hidden_size;
-  pieces.push_back({&model->conv1_weight, h * enc.num_mel_bins * 3,
-                    from([&] {
+  pieces.push_back({&model->conv1_weight, h * enc.num_mel_bins * 3, from([&] {
                       return HostFill([w = &weights->conv1_weight, dtype](uint16_t* d) {
                         convert_conv_into(*w, dtype, d);
                       });
                     }),
                     0.0f, 1.0f / std::sqrt(3.0f * enc.num_mel_bins)});
   vector(&model->conv1_bias, h, from([&] { return view(weights->conv1_bias); }), 0.0f, 0.02f);
-  pieces.push_back({&model->conv2_weight, h * h * 3,
-                    from([&] {
+  pieces.push_back({&model->conv2_weight, h * h * 3, from([&] {
                       return HostFill([w = &weights->conv2_weight, dtype](uint16_t* d) {
                         convert_conv_into(*w, dtype, d);
                       });
@@ -138,14 +137,16 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   vector(&model->conv2_bias, h, from([&] { return view(weights->conv2_bias); }), 0.0f, 0.02f);
 
   model->encoder_layers.resize(enc.num_layers);
-  const int64_t eq = int64_t{enc.num_heads} * enc.head_dim, ekv = int64_t{enc.num_kv_heads} * enc.head_dim;
+  const int64_t eq = int64_t{enc.num_heads} * enc.head_dim,
+                ekv = int64_t{enc.num_kv_heads} * enc.head_dim;
   for (int i = 0; i < enc.num_layers; ++i) {
     DeviceEncoderLayer& L = model->encoder_layers[i];
     const EncoderLayerWeights* W = upload ? &weights->encoder_layers[i] : nullptr;
     vector(&L.attn_norm_weight, h, from([&] { return view(W->attn_norm_weight); }), 1.0f, 0.1f);
     vector(&L.attn_norm_bias, h, from([&] { return view(W->attn_norm_bias); }), 0.0f, 0.02f);
-    linear(&L.qkv_weight, eq + 2 * ekv, h,
-           from([&] { return stack({&W->q_weight, &W->k_weight, &W->v_weight}, dtype); }));
+    linear(&L.qkv_weight, eq + 2 * ekv, h, from([&] {
+      return stack({&W->q_weight, &W->k_weight, &W->v_weight}, dtype);
+    }));
     vector(&L.qkv_bias, eq + 2 * ekv,
            from([&] { return stack_qkv_bias(&W->q_bias, ekv, &W->v_bias, dtype); }), 0.0f, 0.02f);
     linear(&L.o_weight, h, eq, from([&] { return view(W->o_weight); }));
@@ -160,8 +161,8 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   }
   vector(&model->encoder_norm_weight, h, from([&] { return view(weights->encoder_norm_weight); }),
          1.0f, 0.1f);
-  vector(&model->encoder_norm_bias, h, from([&] { return view(weights->encoder_norm_bias); }),
-         0.0f, 0.02f);
+  vector(&model->encoder_norm_bias, h, from([&] { return view(weights->encoder_norm_bias); }), 0.0f,
+         0.02f);
   const ProjectorConfig& proj = config.projector;
   linear(&model->projector1_weight, proj.hidden_size, proj.input_size,
          from([&] { return view(weights->projector1_weight); }));
@@ -173,21 +174,24 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
          from([&] { return view(weights->projector2_bias); }), 0.0f, 0.02f);
 
   const int64_t d = dec.hidden_size, f = dec.intermediate_size;
-  const int64_t dq = int64_t{dec.num_heads} * dec.head_dim, dkv = int64_t{dec.num_kv_heads} * dec.head_dim;
-  vector(&model->embed_tokens, dec.vocab_size * d, from([&] { return view(weights->embed_tokens); }),
-         0.0f, 0.05f);
+  const int64_t dq = int64_t{dec.num_heads} * dec.head_dim,
+                dkv = int64_t{dec.num_kv_heads} * dec.head_dim;
+  vector(&model->embed_tokens, dec.vocab_size * d,
+         from([&] { return view(weights->embed_tokens); }), 0.0f, 0.05f);
   const size_t first_decoder_piece = pieces.size() + 0;
   model->decoder_layers.resize(dec.num_layers);
   for (int i = 0; i < dec.num_layers; ++i) {
     DeviceDecoderLayer& L = model->decoder_layers[i];
     const DecoderLayerWeights* W = upload ? &weights->decoder_layers[i] : nullptr;
     vector(&L.attn_norm_weight, d, from([&] { return view(W->attn_norm_weight); }), 1.0f, 0.1f);
-    linear(&L.qkv_weight, dq + 2 * dkv, d,
-           from([&] { return stack({&W->q_weight, &W->k_weight, &W->v_weight}, dtype); }));
+    linear(&L.qkv_weight, dq + 2 * dkv, d, from([&] {
+      return stack({&W->q_weight, &W->k_weight, &W->v_weight}, dtype);
+    }));
     linear(&L.o_weight, d, dq, from([&] { return view(W->o_weight); }));
     vector(&L.mlp_norm_weight, d, from([&] { return view(W->mlp_norm_weight); }), 1.0f, 0.1f);
-    linear(&L.gate_up_weight, 2 * f, d,
-           from([&] { return stack({&W->gate_weight, &W->up_weight}, dtype); }));
+    linear(&L.gate_up_weight, 2 * f, d, from([&] {
+      return stack({&W->gate_weight, &W->up_weight}, dtype);
+    }));
     linear(&L.down_weight, d, f, from([&] { return view(W->down_weight); }));
   }
   vector(&model->final_norm_weight, d, from([&] { return view(weights->final_norm_weight); }), 1.0f,

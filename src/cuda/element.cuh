@@ -13,8 +13,12 @@
 
 namespace glmasr::cuda {
 
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+__device__ __forceinline__ float to_float(__half v) {
+  return __half2float(v);
+}
 
 template <typename T>
 __device__ __forceinline__ T from_float(float v);
@@ -88,18 +92,18 @@ __device__ __forceinline__ float exact_gelu(float x) {
 }
 
 // Calls f.template operator()<T>() with T the CUDA element type for `dtype`.
-#define GLMASR_DISPATCH_ELEMENT(dtype, T, ...)                                             \
-  do {                                                                                     \
-    if ((dtype) == ::glmasr::DType::kBF16) {                                               \
-      using T = __nv_bfloat16;                                                             \
-      __VA_ARGS__;                                                                         \
-    } else if ((dtype) == ::glmasr::DType::kF16) {                                         \
-      using T = __half;                                                                    \
-      __VA_ARGS__;                                                                         \
-    } else {                                                                               \
-      ::glmasr::fail("cuda kernels: expected element type BF16 or F16, got ",              \
-                     ::glmasr::dtype_name(dtype));                                         \
-    }                                                                                      \
+#define GLMASR_DISPATCH_ELEMENT(dtype, T, ...)                                \
+  do {                                                                        \
+    if ((dtype) == ::glmasr::DType::kBF16) {                                  \
+      using T = __nv_bfloat16;                                                \
+      __VA_ARGS__;                                                            \
+    } else if ((dtype) == ::glmasr::DType::kF16) {                            \
+      using T = __half;                                                       \
+      __VA_ARGS__;                                                            \
+    } else {                                                                  \
+      ::glmasr::fail("cuda kernels: expected element type BF16 or F16, got ", \
+                     ::glmasr::dtype_name(dtype));                            \
+    }                                                                         \
   } while (0)
 
 }  // namespace glmasr::cuda

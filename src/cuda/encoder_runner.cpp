@@ -46,8 +46,7 @@ void EncoderRunner::run(int windows) {
   const int heads = enc.num_heads, kv_heads = enc.num_kv_heads, hd = enc.head_dim;
   const int64_t width = int64_t{heads + 2 * kv_heads} * hd;
 
-  conv_stem(gemm_,
-            {model_.conv1_weight, model_.conv1_bias, model_.conv2_weight, model_.conv2_bias},
+  conv_stem(gemm_, {model_.conv1_weight, model_.conv1_bias, model_.conv2_weight, model_.conv2_bias},
             mel_input(), windows, enc.num_mel_bins, 2 * frames_, enc.hidden_size, columns1_.get(),
             conv1_.get(), columns2_.get(), hidden_.get(), stream_);
 
@@ -55,8 +54,7 @@ void EncoderRunner::run(int windows) {
   for (const DeviceEncoderLayer& layer : model_.encoder_layers) {
     layer_norm(dtype, hidden_.get(), rows, h, layer.attn_norm_weight, layer.attn_norm_bias,
                enc.layer_norm_eps, normed_.get(), stream_);
-    gemm_.run(normed_.get(), rows, h, layer.qkv_weight, width, layer.qkv_bias, qkv, false,
-              stream_);
+    gemm_.run(normed_.get(), rows, h, layer.qkv_weight, width, layer.qkv_bias, qkv, false, stream_);
     RopeQkvParams rope;
     rope.dtype = dtype;
     rope.qkv = qkv;
@@ -100,8 +98,8 @@ void EncoderRunner::run(int windows) {
   // Projector: [windows * frames, h] viewed as [windows * frames / merge, merge * h].
   const ProjectorConfig& proj = model_.config.projector;
   const int64_t merged_rows = int64_t{windows} * rows_per_window();
-  gemm_.run(normed_.get(), merged_rows, proj.input_size, model_.projector1_weight,
-            proj.hidden_size, model_.projector1_bias, projector_hidden_.get(), false, stream_);
+  gemm_.run(normed_.get(), merged_rows, proj.input_size, model_.projector1_weight, proj.hidden_size,
+            model_.projector1_bias, projector_hidden_.get(), false, stream_);
   gelu(dtype, projector_hidden_.get(), merged_rows, proj.hidden_size, nullptr, stream_);
   gemm_.run(projector_hidden_.get(), merged_rows, proj.hidden_size, model_.projector2_weight,
             proj.output_size, model_.projector2_bias, projected_.get(), false, stream_);

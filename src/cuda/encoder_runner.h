@@ -18,8 +18,8 @@ class EncoderRunner {
   EncoderRunner(const DeviceModel& model, Gemm& gemm, int max_windows, cudaStream_t stream);
 
   int max_windows() const { return max_windows_; }
-  int mel_frames() const { return 2 * frames_; }  // mel frames per window (3000)
-  int frames() const { return frames_; }          // encoder positions per window (1500)
+  int mel_frames() const { return 2 * frames_; }            // mel frames per window (3000)
+  int frames() const { return frames_; }                    // encoder positions per window (1500)
   int rows_per_window() const { return frames_ / merge_; }  // projector rows per window (375)
 
   // Device buffer for the input: [max_windows, mel_bins, mel_frames] float32.

@@ -20,8 +20,7 @@ __global__ void gelu_kernel(T* x, int64_t count, int64_t cols, const T* __restri
 
 }  // namespace
 
-void gelu(DType dtype, void* x, int64_t rows, int64_t cols, const void* bias,
-          cudaStream_t stream) {
+void gelu(DType dtype, void* x, int64_t rows, int64_t cols, const void* bias, cudaStream_t stream) {
   const int64_t count = rows * cols;
   if (count == 0) return;
   const int threads = 256;

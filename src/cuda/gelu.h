@@ -11,7 +11,6 @@
 namespace glmasr::cuda {
 
 // x [rows, cols] of `dtype`; bias [cols] or null. x = round(gelu(round(x + bias))).
-void gelu(DType dtype, void* x, int64_t rows, int64_t cols, const void* bias,
-          cudaStream_t stream);
+void gelu(DType dtype, void* x, int64_t rows, int64_t cols, const void* bias, cudaStream_t stream);
 
 }  // namespace glmasr::cuda

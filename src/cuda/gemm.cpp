@@ -51,12 +51,12 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
   const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
   GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
                                                      &transpose, sizeof transpose));
-  GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
-                                                     &keep, sizeof keep));
+  GLMASR_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof keep));
   if (has_bias) {
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
-        plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                       &epilogue, sizeof epilogue));
   }
   GLMASR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, type, in, out, in));
   GLMASR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, type, in, rows, ldx));
@@ -73,9 +73,9 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
       static_cast<cublasLtHandle_t>(handle_), plan->desc, plan->a, plan->b, plan->c, plan->c,
       preference, 1, &result, &found_count);
   cublasLtMatmulPreferenceDestroy(preference);
-  GLMASR_CHECK(status == CUBLAS_STATUS_SUCCESS && found_count > 0,
-               "cuBLASLt: no algorithm for a ", rows, " x ", in, " by ", out, " x ", in,
-               " product (status ", static_cast<int>(status), ")");
+  GLMASR_CHECK(status == CUBLAS_STATUS_SUCCESS && found_count > 0, "cuBLASLt: no algorithm for a ",
+               rows, " x ", in, " by ", out, " x ", in, " product (status ",
+               static_cast<int>(status), ")");
   plan->algo = result.algo;
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
@@ -88,8 +88,8 @@ void Gemm::run(const void* x, int64_t rows, int64_t in, const void* w, int64_t o
   if (ldy == 0) ldy = out;
   Plan& plan = plan_for(Key{rows, in, out, ldx, ldy, bias != nullptr, accumulate});
   if (bias) {
-    GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
-        plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                       &bias, sizeof bias));
   }
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   GLMASR_CUBLAS_CHECK(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.desc, &alpha, w,

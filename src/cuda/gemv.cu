@@ -148,9 +148,8 @@ void gemv(const GemvParams& given, cudaStream_t stream) {
   const int64_t blocks = p.swiglu_width > 0 ? (p.swiglu_width + kRows / 2 - 1) / (kRows / 2)
                                             : (p.out + kRows - 1) / kRows;
   if (blocks == 0) return;
-  GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
-    gemv_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
-  });
+  GLMASR_DISPATCH_ELEMENT(
+      p.dtype, T, { gemv_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p); });
   GLMASR_CUDA_CHECK_LAUNCH();
 }
 

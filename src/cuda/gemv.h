@@ -27,7 +27,7 @@ struct GemvParams {
   int64_t ldx = 0;                    // 0: in
   const void* norm_weight = nullptr;  // [in]: x := round(w_n * round(x * rsqrt(mean x^2 + eps)))
   float eps = 1e-5f;
-  int64_t swiglu_width = 0;  // > 0: y [batch, swiglu_width] = round(round(silu(g)) * u)
+  int64_t swiglu_width = 0;        // > 0: y [batch, swiglu_width] = round(round(silu(g)) * u)
   const void* residual = nullptr;  // [batch, ldy]: y = round(round(x W^T) + residual)
   void* y = nullptr;               // [batch, ldy]
   int64_t ldy = 0;                 // 0: the output width

@@ -24,8 +24,8 @@ __global__ void layer_norm_kernel(const T* x, int dim, const T* __restrict__ wei
   const float inv = rsqrtf(block_sum(squares, scratch) / static_cast<float>(dim) + eps);
   T* out = y + static_cast<int64_t>(blockIdx.x) * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x)
-    out[i] = from_float<T>((to_float(row[i]) - mean) * inv * to_float(weight[i]) +
-                           to_float(bias[i]));
+    out[i] =
+        from_float<T>((to_float(row[i]) - mean) * inv * to_float(weight[i]) + to_float(bias[i]));
 }
 
 }  // namespace
@@ -33,12 +33,12 @@ __global__ void layer_norm_kernel(const T* x, int dim, const T* __restrict__ wei
 void layer_norm(DType dtype, const void* x, int64_t rows, int dim, const void* weight,
                 const void* bias, float eps, void* y, cudaStream_t stream) {
   if (rows == 0) return;
-  GLMASR_CHECK(rows <= INT32_MAX && dim > 0,
-               "layer_norm: expected 0 < dim and rows < 2^31, got ", rows, " x ", dim);
+  GLMASR_CHECK(rows <= INT32_MAX && dim > 0, "layer_norm: expected 0 < dim and rows < 2^31, got ",
+               rows, " x ", dim);
   GLMASR_DISPATCH_ELEMENT(dtype, T, {
     layer_norm_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        static_cast<const T*>(x), dim, static_cast<const T*>(weight),
-        static_cast<const T*>(bias), eps, static_cast<T*>(y));
+        static_cast<const T*>(x), dim, static_cast<const T*>(weight), static_cast<const T*>(bias),
+        eps, static_cast<T*>(y));
   });
   GLMASR_CUDA_CHECK_LAUNCH();
 }

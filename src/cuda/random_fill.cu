@@ -14,8 +14,7 @@ __device__ __forceinline__ uint64_t mix(uint64_t z) {  // splitmix64 finaliser
 }
 
 template <typename T>
-__global__ void random_fill_kernel(T* x, int64_t count, float center, float scale,
-                                   uint64_t seed) {
+__global__ void random_fill_kernel(T* x, int64_t count, float center, float scale, uint64_t seed) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += stride) {

@@ -8,8 +8,8 @@ namespace {
 constexpr int kThreads = 256;
 
 template <typename T>
-__global__ void rms_norm_kernel(const T* x, int dim, const T* __restrict__ weight,
-                                float eps, T* y) {
+__global__ void rms_norm_kernel(const T* x, int dim, const T* __restrict__ weight, float eps,
+                                T* y) {
   __shared__ float scratch[32];
   const T* row = x + static_cast<int64_t>(blockIdx.x) * dim;
   float sum = 0.0f;

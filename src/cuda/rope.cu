@@ -32,9 +32,9 @@ __global__ void rope_qkv_kernel(RopeQkvParams p, const T* __restrict__ cos_table
     T* cache = nullptr;
     if (!is_q && p.k_cache) {
       const int kv_head = is_k ? head - p.heads : head - p.heads - p.kv_heads;
-      cache = static_cast<T*>(is_k ? p.k_cache : p.v_cache) +
-              ((static_cast<int64_t>(slot) * p.kv_heads + kv_head) * p.max_seq + position) *
-                  p.head_dim;
+      cache =
+          static_cast<T*>(is_k ? p.k_cache : p.v_cache) +
+          ((static_cast<int64_t>(slot) * p.kv_heads + kv_head) * p.max_seq + position) * p.head_dim;
     }
     T* dst = is_q && p.q_out ? static_cast<T*>(p.q_out) + r * p.heads * p.head_dim +
                                    static_cast<int64_t>(head) * p.head_dim
@@ -99,24 +99,23 @@ RopeTable make_rope_table(DType dtype, int positions, int rotary_dim, float thet
         dtype == DType::kBF16 ? float_to_bf16(sin_values[i]) : float_to_fp16(sin_values[i]);
   }
   RopeTable table{DeviceBuffer(bits.size() * sizeof(uint16_t)), positions, rotary_dim};
-  GLMASR_CUDA_CHECK(cudaMemcpy(table.values.get(), bits.data(), table.values.bytes(),
-                               cudaMemcpyHostToDevice));
+  GLMASR_CUDA_CHECK(
+      cudaMemcpy(table.values.get(), bits.data(), table.values.bytes(), cudaMemcpyHostToDevice));
   return table;
 }
 
 void rope_qkv(const RopeQkvParams& p, cudaStream_t stream) {
   if (p.rows == 0) return;
-  GLMASR_CHECK(p.table != nullptr && p.table->rotary_dim == p.rotary_dim &&
-                   p.rotary_dim <= p.head_dim,
-               "rope_qkv: expected a table for rotary_dim ", p.rotary_dim, " <= head_dim ",
-               p.head_dim);
+  GLMASR_CHECK(
+      p.table != nullptr && p.table->rotary_dim == p.rotary_dim && p.rotary_dim <= p.head_dim,
+      "rope_qkv: expected a table for rotary_dim ", p.rotary_dim, " <= head_dim ", p.head_dim);
   const int width = (p.heads + 2 * p.kv_heads) * p.head_dim;
   const int threads = width >= 1024 ? 512 : ((width + 31) / 32) * 32;
   const int64_t count = static_cast<int64_t>(p.table->positions) * (p.rotary_dim / 2);
   GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
     const T* cos_table = p.table->values.as<const T>();
-    rope_qkv_kernel<T><<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(
-        p, cos_table, cos_table + count);
+    rope_qkv_kernel<T>
+        <<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(p, cos_table, cos_table + count);
   });
   GLMASR_CUDA_CHECK_LAUNCH();
 }

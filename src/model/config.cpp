@@ -36,8 +36,7 @@ int int_field(const json& section, const char* name, const std::string& where, i
 
 // Reads a number; absent or null gives `fallback`, anything else that is not a number is an error
 // (a quoted "1e-5" must not silently become the default).
-float float_field(const json& section, const char* name, const std::string& where,
-                  float fallback) {
+float float_field(const json& section, const char* name, const std::string& where, float fallback) {
   if (!section.contains(name) || section[name].is_null()) return fallback;
   GLMASR_CHECK(section[name].is_number(), where, ": field '", name, "' must be a number, got ",
                section[name].dump());

@@ -84,7 +84,7 @@ class FakeHub {
                     shell_quote(port_file.string()) + " --lifetime 120 " + extra_args + " >" +
                     shell_quote((dir / "server.out").string()) + " 2>&1 & echo $!");
     pid_ = std::atoi(started.out.c_str());
-    for (int i = 0; i < 200 && !fs::exists(port_file); ++i)
+    for (int i = 0; i < 600 && !fs::exists(port_file); ++i)  // up to 30 s on a busy machine
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     port_ = std::atoi(read_file(port_file).c_str());
   }

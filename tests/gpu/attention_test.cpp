@@ -121,7 +121,7 @@ enum class KvLayout {
   FusedQkv,  // q, k, v interleaved per token: [batch, tokens, heads + 2 kv_heads, hd]
   Cache,     // q fused as above; k, v in cache slots [batch, kv_heads, max_seq, hd]
 };
-enum class Path { Auto, Generic };
+enum class Path { Auto, Generic, Rows16, Rows32 };  // Rows*: tensor cores, rows per warp
 
 struct FlashCase {
   std::string name;
@@ -282,6 +282,9 @@ TEST_P(FlashAttentionParity, MatchesCpuReference) {
   Stream stream;
   if (c.path == Path::Generic)
     detail::flash_attention_generic(buffers.params(), stream);
+  else if (c.path == Path::Rows16 || c.path == Path::Rows32)
+    detail::flash_attention_tensor_cores(buffers.params(), c.path == Path::Rows16 ? 16 : 32,
+                                         stream);
   else
     flash_attention(buffers.params(), stream);
   GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -296,6 +299,8 @@ constexpr auto kFused = KvLayout::FusedQkv;
 constexpr auto kCache = KvLayout::Cache;
 constexpr auto kAuto = Path::Auto;
 constexpr auto kGeneric = Path::Generic;
+constexpr auto kRows16 = Path::Rows16;
+constexpr auto kRows32 = Path::Rows32;
 
 INSTANTIATE_TEST_SUITE_P(
     Encoder, FlashAttentionParity,
@@ -305,6 +310,14 @@ INSTANTIATE_TEST_SUITE_P(
         FlashCase{"encoder_b2_37", 2, 37, 37, 20, 20, 64, false, kFused, kAuto, 8, true},
         FlashCase{"encoder_b1_1", 1, 1, 1, 20, 20, 64, false, kFused, kAuto, 8, true},
         FlashCase{"encoder_b1_200_4heads", 1, 200, 200, 4, 4, 64, false, kFused, kAuto, 8, true},
+        FlashCase{"encoder_b2_1500_rows16", 2, 1500, 1500, 20, 20, 64, false, kFused, kRows16, 8,
+                  true},
+        FlashCase{"encoder_b2_1500_rows32", 2, 1500, 1500, 20, 20, 64, false, kFused, kRows32, 8,
+                  true},
+        FlashCase{"encoder_b1_200_rows16", 1, 200, 200, 4, 4, 64, false, kFused, kRows16, 8, true},
+        FlashCase{"encoder_b1_200_rows32", 1, 200, 200, 4, 4, 64, false, kFused, kRows32, 8, true},
+        FlashCase{"encoder_b2_37_rows32", 2, 37, 37, 20, 20, 64, false, kFused, kRows32, 8, true},
+        FlashCase{"causal_hd64_rows32", 1, 150, 300, 4, 2, 64, true, kCache, kRows32, 8, true},
         FlashCase{"encoder_b1_130_generic", 1, 130, 130, 4, 4, 64, false, kFused, kGeneric, 8,
                   true},
         // An output row padded by 2 elements breaks 16-byte alignment: generic path.
@@ -362,6 +375,13 @@ TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
   p = buffers.params();
   p.q_len = 0;
   expect_error(p, "q_len");
+  p = buffers.params();
+  p.scale = -1.0f;
+  expect_error(p, "scale");
+  p = buffers.params();
+  p.head_dim = 16;
+  EXPECT_THROW(detail::flash_attention_tensor_cores(p, 16, nullptr), Error);
+  EXPECT_THROW(detail::flash_attention_tensor_cores(buffers.params(), 24, nullptr), Error);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -573,22 +593,29 @@ TEST(AttentionTiming, EncoderWindowPrefillAndDecode) {
   GLMASR_SKIP_WITHOUT_GPU();
   Stream stream;
 
-  FlashCase encoder{"encoder", 1, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 0, true};
-  FlashBuffers enc(encoder, 5);
-  const double enc_us = median_microseconds(stream, [&] { flash_attention(enc.params(), stream); });
-  const double enc_generic_us = median_microseconds(
-      stream, [&] { detail::flash_attention_generic(enc.params(), stream); }, 10);
   const double enc_flop = 4.0 * 20 * 1500.0 * 1500.0 * 64;
-  std::printf(
-      "[ timing ] encoder 1x1500 20x64 tensor cores: %.1f us (%.0f TFLOP/s); generic: %.1f us\n",
-      enc_us, enc_flop / enc_us * 1e-6, enc_generic_us);
-
-  FlashCase encoder8{"encoder_b8", 8, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 0, true};
-  FlashBuffers enc8(encoder8, 5);
-  const double enc8_us =
-      median_microseconds(stream, [&] { flash_attention(enc8.params(), stream); });
-  std::printf("[ timing ] encoder 8x1500 20x64: %.1f us (%.1f us per window, %.0f TFLOP/s)\n",
-              enc8_us, enc8_us / 8, 8 * enc_flop / enc8_us * 1e-6);
+  double enc_us = 0;
+  for (int batch : {1, 8}) {
+    FlashCase encoder{"encoder", batch, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 0, true};
+    FlashBuffers enc(encoder, 5);
+    const double auto_us =
+        median_microseconds(stream, [&] { flash_attention(enc.params(), stream); });
+    if (batch == 1) enc_us = auto_us;
+    std::printf(
+        "[ timing ] encoder %dx1500 20x64 default: %.1f us (%.1f us per window, %.0f TFLOP/s)\n",
+        batch, auto_us, auto_us / batch, batch * enc_flop / auto_us * 1e-6);
+    for (int rows : {16, 32}) {
+      const double us = median_microseconds(
+          stream, [&] { detail::flash_attention_tensor_cores(enc.params(), rows, stream); });
+      std::printf("[ timing ] encoder %dx1500 20x64 %d rows/warp: %.1f us (%.0f TFLOP/s)\n", batch,
+                  rows, us, batch * enc_flop / us * 1e-6);
+    }
+    if (batch == 1) {
+      const double generic_us = median_microseconds(
+          stream, [&] { detail::flash_attention_generic(enc.params(), stream); }, 10);
+      std::printf("[ timing ] encoder 1x1500 20x64 generic kernel: %.1f us\n", generic_us);
+    }
+  }
 
   FlashCase prefill{"prefill", 1, 400, 400, 16, 4, 128, true, kCache, kAuto, 0, true};
   FlashBuffers pre(prefill, 6);
@@ -614,6 +641,19 @@ TEST(AttentionTiming, EncoderWindowPrefillAndDecode) {
         "[ timing ] decode batch %d seq 400 (max_seq 2048), 16/4 x 128: median %.1f us, "
         "back-to-back %.2f us per call\n",
         batches[i], dec_us[i], ms * 1000.0 / 200);
+    // As the engine runs it: one decode step of 28 layers captured in a graph.
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    GLMASR_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    for (int layer = 0; layer < 28; ++layer) decode_attention(dec.params(), stream);
+    GLMASR_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    GLMASR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    const double graph_us =
+        median_microseconds(stream, [&] { GLMASR_CUDA_CHECK(cudaGraphLaunch(exec, stream)); });
+    std::printf("[ timing ] decode batch %d seq 400: %.2f us per layer in a 28-layer graph\n",
+                batches[i], graph_us / 28);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
   }

@@ -36,8 +36,7 @@ inline cuda::DeviceBuffer upload(const std::vector<float>& values, DType dtype) 
   for (size_t i = 0; i < values.size(); ++i)
     bits[i] = dtype == DType::kBF16 ? float_to_bf16(values[i]) : float_to_fp16(values[i]);
   cuda::DeviceBuffer buffer(std::max<size_t>(bits.size() * 2, 16));
-  GLMASR_CUDA_CHECK(
-      cudaMemcpy(buffer.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
+  GLMASR_CUDA_CHECK(cudaMemcpy(buffer.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
   return buffer;
 }
 
@@ -71,8 +70,12 @@ inline double relative_error(const std::vector<float>& actual, const std::vector
 }
 
 // Relative-error bound for outputs rounded to the element type (a few roundings deep).
-inline double tolerance(DType dtype) { return dtype == DType::kBF16 ? 1e-2 : 2e-3; }
+inline double tolerance(DType dtype) {
+  return dtype == DType::kBF16 ? 1e-2 : 2e-3;
+}
 
-inline std::string dtype_label(DType dtype) { return dtype == DType::kBF16 ? "bf16" : "fp16"; }
+inline std::string dtype_label(DType dtype) {
+  return dtype == DType::kBF16 ? "bf16" : "fp16";
+}
 
 }  // namespace glmasr::gpu_test

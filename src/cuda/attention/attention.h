@@ -55,6 +55,10 @@ namespace detail {
 // The generic (CUDA-core) kernel behind flash_attention, callable directly so that tests can
 // compare both paths on the shapes the tensor-core kernel serves.
 void flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream);
+// The tensor-core kernel with a chosen number of query rows per warp (16, or 32 for head_dim
+// 64), for tests and timings; throws where that kernel cannot serve the parameters.
+void flash_attention_tensor_cores(const FlashAttentionParams& p, int rows_per_warp,
+                                  cudaStream_t stream);
 // True when flash_attention would pick the tensor-core kernel for these parameters.
 bool flash_attention_uses_tensor_cores(const FlashAttentionParams& p);
 }  // namespace detail

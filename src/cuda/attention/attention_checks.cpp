@@ -1,5 +1,6 @@
 // Host-side argument checks for the attention kernels: a wrong shape must fail loudly before a
 // kernel reads out of bounds.
+#include <cmath>
 #include <cstdint>
 
 #include "core/error.h"
@@ -49,6 +50,8 @@ void check_flash_params(const FlashAttentionParams& p) {
                "flash_attention: causal attention needs kv_len >= q_len (the queries are the last "
                "q_len positions), got q_len ",
                p.q_len, " and kv_len ", p.kv_len);
+  GLMASR_CHECK(p.scale > 0.0f && std::isfinite(p.scale),
+               "flash_attention: scale: expected a positive finite value, got ", p.scale);
   check_tensor("q", p.q);
   check_tensor("k", p.k);
   check_tensor("v", p.v);
@@ -65,6 +68,8 @@ void check_decode_params(const DecodeAttentionParams& p) {
                p.batch);
   GLMASR_CHECK(p.kv_heads <= 65535, "decode_attention: kv_heads: expected <= 65535, got ",
                p.kv_heads);
+  GLMASR_CHECK(p.scale > 0.0f && std::isfinite(p.scale),
+               "decode_attention: scale: expected a positive finite value, got ", p.scale);
   GLMASR_CHECK(p.max_seq >= 1, "decode_attention: max_seq: expected >= 1, got ", p.max_seq);
   GLMASR_CHECK(p.q && p.k_cache && p.v_cache && p.slot_of_seq && p.seq_len && p.out && p.workspace,
                "decode_attention: expected every pointer (q, k_cache, v_cache, slot_of_seq, "

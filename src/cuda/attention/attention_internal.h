@@ -17,7 +17,10 @@ constexpr int kMaxDecodeGroup = 8;
 constexpr int kDecodeChunk = 64;
 
 // Launchers; the parameters are already checked.
-void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stream);
+// rows_per_warp: 16 (head_dim 64 or 128) or 32 (head_dim 64: each K/V fragment read from shared
+// memory feeds two row tiles).
+void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stream,
+                                int rows_per_warp);
 void launch_flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream);
 
 }  // namespace glmasr::cuda::attention_internal

@@ -22,6 +22,9 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kLanesPerKey = 8;  // lanes that split one key's dot products
 constexpr int kKeysPerPass = kThreads / kLanesPerKey;
 constexpr int kPairsPerLane = kMaxHeadDim / 2 / 32;  // bf16 pairs of a value row per lane
+constexpr int kPasses = kDecodeChunk / kKeysPerPass;
+constexpr int kPairsPerSub = kMaxHeadDim / 2 / kLanesPerKey;  // bf16 pairs of a key per lane
+constexpr int kKeysPerWarp = kDecodeChunk / kWarps;
 
 int decode_chunks(int max_seq) {
   return (max_seq + kDecodeChunk - 1) / kDecodeChunk;
@@ -48,10 +51,45 @@ __global__ void __launch_bounds__(kThreads)
   const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
   const int key0 = chunk * kDecodeChunk;
   const int len = visible_keys(p, b);
-  if (key0 >= len) return;  // whole block: nothing of this chunk is visible
+  const int slot = p.slot_of_seq[b];  // loaded alongside the length, before the exit test
+  if (key0 >= len) return;            // whole block: nothing of this chunk is visible
   const int keys = min(kDecodeChunk, len - key0);
   const int group = p.heads / p.kv_heads, hd = p.head_dim, pairs = hd / 2;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+
+  const int64_t head_offset = (static_cast<int64_t>(slot) * p.kv_heads + kvh) * p.max_seq * hd;
+  const auto* k_rows = static_cast<const __nv_bfloat16*>(p.k_cache) + head_offset;
+  const auto* v_rows = static_cast<const __nv_bfloat16*>(p.v_cache) + head_offset;
+
+  // A chunk is latency bound: every K and V load of this thread is issued before the first
+  // use (fully unrolled into registers), so the block waits for memory about once.
+  // Scores: 8 lanes per key, 16 keys per pass. Values: warp w takes keys w, w+4, ...
+  const int sub = tid % kLanesPerKey;
+  const __nv_bfloat162 zero = __float2bfloat162_rn(0.0f);
+  __nv_bfloat162 k_pieces[kPasses][kPairsPerSub];
+#pragma unroll
+  for (int pass = 0; pass < kPasses; ++pass) {
+    const int local = pass * kKeysPerPass + tid / kLanesPerKey;
+    const auto* k_row =
+        reinterpret_cast<const __nv_bfloat162*>(k_rows + static_cast<int64_t>(key0 + local) * hd);
+#pragma unroll
+    for (int i = 0; i < kPairsPerSub; ++i) {
+      const int pair = sub + kLanesPerKey * i;
+      k_pieces[pass][i] = local < keys && pair < pairs ? k_row[pair] : zero;
+    }
+  }
+  __nv_bfloat162 v_pieces[kKeysPerWarp][kPairsPerLane];
+#pragma unroll
+  for (int j = 0; j < kKeysPerWarp; ++j) {
+    const int local = warp + kWarps * j;
+    const auto* v_row =
+        reinterpret_cast<const __nv_bfloat162*>(v_rows + static_cast<int64_t>(key0 + local) * hd);
+#pragma unroll
+    for (int i = 0; i < kPairsPerLane; ++i) {
+      const int pair = lane + 32 * i;
+      v_pieces[j][i] = local < keys && pair < pairs ? v_row[pair] : zero;
+    }
+  }
 
   const auto* q = static_cast<const __nv_bfloat16*>(p.q) +
                   (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
@@ -59,27 +97,20 @@ __global__ void __launch_bounds__(kThreads)
     q_rows[i / hd][i % hd] = __bfloat162float(q[i]) * scale_log2;
   __syncthreads();
 
-  const int64_t head_offset =
-      (static_cast<int64_t>(p.slot_of_seq[b]) * p.kv_heads + kvh) * p.max_seq * hd;
-  const auto* k_rows = static_cast<const __nv_bfloat16*>(p.k_cache) + head_offset;
-  const auto* v_rows = static_cast<const __nv_bfloat16*>(p.v_cache) + head_offset;
-
-  // Scores: 8 lanes per key, 16 keys per pass; every lane takes part in the shuffles.
-  const int sub = tid % kLanesPerKey;
-  for (int pass = 0; pass < kDecodeChunk / kKeysPerPass; ++pass) {
+#pragma unroll
+  for (int pass = 0; pass < kPasses; ++pass) {
     const int local = pass * kKeysPerPass + tid / kLanesPerKey;
     float dot[kMaxDecodeGroup];
 #pragma unroll
     for (int g = 0; g < kMaxDecodeGroup; ++g) dot[g] = 0.0f;
-    if (local < keys) {
-      const auto* k_row =
-          reinterpret_cast<const __nv_bfloat162*>(k_rows + static_cast<int64_t>(key0 + local) * hd);
-      for (int pair = sub; pair < pairs; pair += kLanesPerKey) {
-        const float2 kf = __bfloat1622float2(k_row[pair]);
 #pragma unroll
-        for (int g = 0; g < kMaxDecodeGroup; ++g)
-          if (g < group) dot[g] += q_rows[g][2 * pair] * kf.x + q_rows[g][2 * pair + 1] * kf.y;
-      }
+    for (int i = 0; i < kPairsPerSub; ++i) {
+      const int pair = sub + kLanesPerKey * i;
+      if (pair >= pairs) break;
+      const float2 kf = __bfloat1622float2(k_pieces[pass][i]);
+#pragma unroll
+      for (int g = 0; g < kMaxDecodeGroup; ++g)
+        if (g < group) dot[g] += q_rows[g][2 * pair] * kf.x + q_rows[g][2 * pair + 1] * kf.y;
     }
 #pragma unroll
     for (int g = 0; g < kMaxDecodeGroup; ++g) {
@@ -112,20 +143,18 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
 
-  // Weighted values: warp w takes keys w, w+4, ...; lanes split the value row in bf16 pairs.
+  // Weighted values; masked keys carry weight 0 and zero values.
   float2 acc[kMaxDecodeGroup][kPairsPerLane];
 #pragma unroll
   for (int g = 0; g < kMaxDecodeGroup; ++g)
 #pragma unroll
     for (int i = 0; i < kPairsPerLane; ++i) acc[g][i] = make_float2(0.0f, 0.0f);
-  for (int local = warp; local < keys; local += kWarps) {
-    const auto* v_row =
-        reinterpret_cast<const __nv_bfloat162*>(v_rows + static_cast<int64_t>(key0 + local) * hd);
+#pragma unroll
+  for (int j = 0; j < kKeysPerWarp; ++j) {
+    const int local = warp + kWarps * j;
 #pragma unroll
     for (int i = 0; i < kPairsPerLane; ++i) {
-      const int pair = lane + 32 * i;
-      if (pair >= pairs) break;
-      const float2 vf = __bfloat1622float2(v_row[pair]);
+      const float2 vf = __bfloat1622float2(v_pieces[j][i]);
 #pragma unroll
       for (int g = 0; g < kMaxDecodeGroup; ++g) {
         if (g >= group) break;
@@ -168,8 +197,10 @@ __global__ void __launch_bounds__(kMaxHeadDim)
   const int64_t first = (static_cast<int64_t>(b) * p.heads + h) * chunks;
 
   float best = -INFINITY;
+#pragma unroll 8
   for (int c = 0; c < active; ++c) best = fmaxf(best, ws.stats[2 * (first + c)]);
   float total = 0.0f, value = 0.0f;
+#pragma unroll 8
   for (int c = 0; c < active; ++c) {
     const float w = exp2f(ws.stats[2 * (first + c)] - best);
     total += w * ws.stats[2 * (first + c) + 1];

@@ -16,17 +16,20 @@
 namespace glmasr::cuda::attention_internal {
 namespace {
 
-constexpr int kRowsPerBlock = 64;  // query rows: 4 warps x 16
+// A warp owns kMTiles x 16 query rows; a block of 4 warps owns 64 x kMTiles rows.
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
 constexpr int kKeysPerTile = 64;
-constexpr int kThreads = 128;
 
-template <int kHeadDim>
+template <int kHeadDim, int kMTiles>
 struct TileLayout {
+  static constexpr int kRowsPerBlock = kWarps * 16 * kMTiles;
   // Rows padded by 16 bytes: ldmatrix reads 8 rows at one column, and the padding spreads
   // them over all 32 banks instead of hitting the same ones.
   static constexpr int kStride = kHeadDim + 8;
-  static constexpr int kTileElems = kRowsPerBlock * kStride;  // one Q, K or V tile
-  static constexpr int kSmemBytes = 5 * kTileElems * 2;       // Q + 2 x K + 2 x V
+  static constexpr int kQElems = kRowsPerBlock * kStride;
+  static constexpr int kKvElems = kKeysPerTile * kStride;          // one K or V tile
+  static constexpr int kSmemBytes = (kQElems + 4 * kKvElems) * 2;  // Q + 2 x K + 2 x V
 };
 
 __device__ __forceinline__ uint32_t smem_address(const void* ptr) {
@@ -72,36 +75,45 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&pair);
 }
 
-// Copies rows [first, first + 64) of one head into a padded tile; rows >= limit become zeros.
-template <int kHeadDim>
+// Copies rows [first, first + kRows) of one head into a padded tile; rows >= limit become 0.
+template <int kHeadDim, int kRows>
 __device__ __forceinline__ void load_tile(__nv_bfloat16* tile, const __nv_bfloat16* head,
                                           int64_t row_stride, int first, int limit) {
   constexpr int kChunksPerRow = kHeadDim / 8;
-  for (int c = threadIdx.x; c < kRowsPerBlock * kChunksPerRow; c += kThreads) {
+  constexpr int kStride = kHeadDim + 8;
+#pragma unroll
+  for (int c = threadIdx.x; c < kRows * kChunksPerRow; c += kThreads) {
     const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
     const bool valid = first + r < limit;
     // An invalid row still needs a mapped address: point it at the head's first row.
     const __nv_bfloat16* src = head + (valid ? (first + r) * row_stride : 0) + col;
-    cp_async_16(tile + r * TileLayout<kHeadDim>::kStride + col, src, valid);
+    cp_async_16(tile + r * kStride + col, src, valid);
   }
 }
 
-// Head dim 64: 4 resident blocks per SM, so one encoder window (24 x 20 blocks) fits in one wave.
-template <int kHeadDim>
-__global__ void __launch_bounds__(kThreads, kHeadDim == 64 ? 4 : 2)
+template <int kHeadDim, int kMTiles>
+constexpr int min_blocks_per_sm() {
+  // 64 rows at head_dim 64: 4 resident blocks (128 registers), so one encoder window
+  // (24 x 20 blocks) runs in a single wave.
+  return kHeadDim == 64 && kMTiles == 1 ? 4 : 2;
+}
+
+template <int kHeadDim, int kMTiles>
+__global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles>()))
     flash_attention_mma_kernel(FlashAttentionParams p, float scale_log2) {
-  using Layout = TileLayout<kHeadDim>;
+  using Layout = TileLayout<kHeadDim, kMTiles>;
   constexpr int kStride = Layout::kStride;
   constexpr int kDimSteps = kHeadDim / 16;  // k-steps of Q Kᵀ
   constexpr int kKeyTiles8 = kKeysPerTile / 8;
   constexpr int kDimTiles8 = kHeadDim / 8;
+  constexpr int kRowsPerBlock = Layout::kRowsPerBlock;
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
   auto* q_tile = reinterpret_cast<__nv_bfloat16*>(smem_raw);
   // Buffers are picked by arithmetic, not by indexing a pointer array (that would sit in local
   // memory). Tiles: Q, K0, K1, V0, V1.
-  auto k_tile_of = [&](int buf) { return q_tile + (1 + buf) * Layout::kTileElems; };
-  auto v_tile_of = [&](int buf) { return q_tile + (3 + buf) * Layout::kTileElems; };
+  auto k_tile_of = [&](int buf) { return q_tile + Layout::kQElems + buf * Layout::kKvElems; };
+  auto v_tile_of = [&](int buf) { return q_tile + Layout::kQElems + (2 + buf) * Layout::kKvElems; };
 
   // Causal blocks near the end see the most keys: start them first.
   const int q_block = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
@@ -124,36 +136,48 @@ __global__ void __launch_bounds__(kThreads, kHeadDim == 64 ? 4 : 2)
     key_tiles = min(key_tiles, last_key / kKeysPerTile + 1);
   }
 
-  load_tile<kHeadDim>(q_tile, q_head, p.q.row_stride, q0, p.q_len);
-  load_tile<kHeadDim>(k_tile_of(0), k_head, p.k.row_stride, 0, p.kv_len);
-  load_tile<kHeadDim>(v_tile_of(0), v_head, p.v.row_stride, 0, p.kv_len);
+  load_tile<kHeadDim, kRowsPerBlock>(q_tile, q_head, p.q.row_stride, q0, p.q_len);
+  load_tile<kHeadDim, kKeysPerTile>(k_tile_of(0), k_head, p.k.row_stride, 0, p.kv_len);
+  load_tile<kHeadDim, kKeysPerTile>(v_tile_of(0), v_head, p.v.row_stride, 0, p.kv_len);
   cp_async_commit();
   cp_async_wait<0>();
   __syncthreads();
 
-  // This warp's 16 query rows as A fragments, one per 16-wide slice of head_dim.
-  uint32_t q_frag[kDimSteps][4];
+  // This warp's query rows as A fragments: [m tile][16-wide slice of head_dim].
+  uint32_t q_frag[kMTiles][kDimSteps][4];
 #pragma unroll
-  for (int s = 0; s < kDimSteps; ++s)
-    ldmatrix_x4(q_frag[s], q_tile + (warp * 16 + (lane & 15)) * kStride + s * 16 + (lane >> 4) * 8);
+  for (int m = 0; m < kMTiles; ++m)
+#pragma unroll
+    for (int s = 0; s < kDimSteps; ++s)
+      ldmatrix_x4(q_frag[m][s], q_tile + ((warp * kMTiles + m) * 16 + (lane & 15)) * kStride +
+                                    s * 16 + (lane >> 4) * 8);
 
-  float out_acc[kDimTiles8][4];
+  float out_acc[kMTiles][kDimTiles8][4];
 #pragma unroll
-  for (int t = 0; t < kDimTiles8; ++t)
-    out_acc[t][0] = out_acc[t][1] = out_acc[t][2] = out_acc[t][3] = 0.0f;
-  // Each thread holds two rows of the warp's 16: lane/4 and lane/4 + 8.
-  float row_max[2] = {-INFINITY, -INFINITY};
-  float row_sum[2] = {0.0f, 0.0f};
-  const int my_row0 = q0 + warp * 16 + lane / 4;
+  for (int m = 0; m < kMTiles; ++m)
+#pragma unroll
+    for (int t = 0; t < kDimTiles8; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) out_acc[m][t][e] = 0.0f;
+  // Per m tile each thread holds two rows: lane/4 and lane/4 + 8. Maxima are of raw scores
+  // (scale > 0 keeps their order); the scale is applied inside the exponent's FMA.
+  float row_max[kMTiles][2], row_sum[kMTiles][2];
+#pragma unroll
+  for (int m = 0; m < kMTiles; ++m)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      row_max[m][r] = -INFINITY;
+      row_sum[m][r] = 0.0f;
+    }
+  const int warp_row0 = q0 + warp * kMTiles * 16 + lane / 4;
 
   for (int tile = 0; tile < key_tiles; ++tile) {
     const int buf = tile & 1;
     if (tile + 1 < key_tiles) {
       // The other buffer was last read in iteration tile-1, which ended with a barrier.
-      load_tile<kHeadDim>(k_tile_of(buf ^ 1), k_head, p.k.row_stride, (tile + 1) * kKeysPerTile,
-                          p.kv_len);
-      load_tile<kHeadDim>(v_tile_of(buf ^ 1), v_head, p.v.row_stride, (tile + 1) * kKeysPerTile,
-                          p.kv_len);
+      const int next = (tile + 1) * kKeysPerTile;
+      load_tile<kHeadDim, kKeysPerTile>(k_tile_of(buf ^ 1), k_head, p.k.row_stride, next, p.kv_len);
+      load_tile<kHeadDim, kKeysPerTile>(v_tile_of(buf ^ 1), v_head, p.v.row_stride, next, p.kv_len);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -165,11 +189,15 @@ __global__ void __launch_bounds__(kThreads, kHeadDim == 64 ? 4 : 2)
     const __nv_bfloat16* v_tile = v_tile_of(buf);
     const int key0 = tile * kKeysPerTile;
 
-    // Scores S = Q Kᵀ for 16 rows x 64 keys: 8 accumulator tiles of 16x8.
-    float score[kKeyTiles8][4];
+    // Scores S = Q Kᵀ: per m tile 16 rows x 64 keys, 8 accumulator tiles of 16x8. Each K
+    // fragment feeds every m tile, which is what more rows per warp buy.
+    float score[kMTiles][kKeyTiles8][4];
 #pragma unroll
-    for (int t = 0; t < kKeyTiles8; ++t)
-      score[t][0] = score[t][1] = score[t][2] = score[t][3] = 0.0f;
+    for (int m = 0; m < kMTiles; ++m)
+#pragma unroll
+      for (int t = 0; t < kKeyTiles8; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) score[m][t][e] = 0.0f;
 #pragma unroll
     for (int s = 0; s < kDimSteps; ++s) {
 #pragma unroll
@@ -178,75 +206,87 @@ __global__ void __launch_bounds__(kThreads, kHeadDim == 64 ? 4 : 2)
         uint32_t kb[4];
         ldmatrix_x4(kb, k_tile + (t * 8 + (lane & 7) + ((lane >> 4) << 3)) * kStride + s * 16 +
                             ((lane >> 3) & 1) * 8);
-        mma_bf16(score[t], q_frag[s], kb[0], kb[1]);
-        mma_bf16(score[t + 1], q_frag[s], kb[2], kb[3]);
+#pragma unroll
+        for (int m = 0; m < kMTiles; ++m) {
+          mma_bf16(score[m][t], q_frag[m][s], kb[0], kb[1]);
+          mma_bf16(score[m][t + 1], q_frag[m][s], kb[2], kb[3]);
+        }
       }
     }
 
     const bool needs_mask = key0 + kKeysPerTile > p.kv_len ||
                             (p.causal && key0 + kKeysPerTile - 1 > q0 + causal_offset);
+    if (needs_mask) {
 #pragma unroll
-    for (int t = 0; t < kKeyTiles8; ++t) {
+      for (int m = 0; m < kMTiles; ++m)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float s = score[t][e] * scale_log2;
-        if (needs_mask) {
-          const int key = key0 + t * 8 + 2 * (lane % 4) + (e & 1);
-          const int row = my_row0 + (e >> 1) * 8;
-          if (key >= p.kv_len || (p.causal && key > row + causal_offset)) s = -INFINITY;
-        }
-        score[t][e] = s;
-      }
+        for (int t = 0; t < kKeyTiles8; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int key = key0 + t * 8 + 2 * (lane % 4) + (e & 1);
+            const int row = warp_row0 + m * 16 + (e >> 1) * 8;
+            if (key >= p.kv_len || (p.causal && key > row + causal_offset))
+              score[m][t][e] = -INFINITY;
+          }
     }
 
     // Online softmax per row: the four lanes of a quad share a row.
-    float correction[2];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float tile_max = -INFINITY;
+    for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-      for (int t = 0; t < kKeyTiles8; ++t)
-        tile_max = fmaxf(tile_max, fmaxf(score[t][2 * r], score[t][2 * r + 1]));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-      const float new_max = fmaxf(row_max[r], tile_max);
-      // A row with no visible key yet keeps max -inf; subtracting 0 then avoids inf - inf.
-      const float reference = new_max == -INFINITY ? 0.0f : new_max;
-      correction[r] = exp2f(row_max[r] - reference);
-      row_max[r] = new_max;
-      float partial_sum = 0.0f;
+      for (int r = 0; r < 2; ++r) {
+        float tile_max = -INFINITY;
 #pragma unroll
-      for (int t = 0; t < kKeyTiles8; ++t) {
-        score[t][2 * r] = exp2f(score[t][2 * r] - reference);
-        score[t][2 * r + 1] = exp2f(score[t][2 * r + 1] - reference);
-        partial_sum += score[t][2 * r] + score[t][2 * r + 1];
+        for (int t = 0; t < kKeyTiles8; ++t)
+          tile_max = fmaxf(tile_max, fmaxf(score[m][t][2 * r], score[m][t][2 * r + 1]));
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+        const float new_max = fmaxf(row_max[m][r], tile_max);
+        // A row with no visible key yet keeps max -inf; subtracting 0 then avoids inf - inf.
+        const float reference = new_max == -INFINITY ? 0.0f : new_max * scale_log2;
+        const float correction = exp2f(row_max[m][r] * scale_log2 - reference);
+        row_max[m][r] = new_max;
+        float partial_sum = 0.0f;
+#pragma unroll
+        for (int t = 0; t < kKeyTiles8; ++t) {
+#pragma unroll
+          for (int e = 2 * r; e < 2 * r + 2; ++e) {
+            score[m][t][e] = exp2f(fmaf(score[m][t][e], scale_log2, -reference));
+            partial_sum += score[m][t][e];
+          }
+        }
+        row_sum[m][r] = row_sum[m][r] * correction + partial_sum;  // quad-reduced at the end
+#pragma unroll
+        for (int t = 0; t < kDimTiles8; ++t) {
+          out_acc[m][t][2 * r] *= correction;
+          out_acc[m][t][2 * r + 1] *= correction;
+        }
       }
-      row_sum[r] = row_sum[r] * correction[r] + partial_sum;  // quad-reduced at the end
-    }
-#pragma unroll
-    for (int t = 0; t < kDimTiles8; ++t) {
-      out_acc[t][0] *= correction[0];
-      out_acc[t][1] *= correction[0];
-      out_acc[t][2] *= correction[1];
-      out_acc[t][3] *= correction[1];
     }
 
     // O += P V: the score accumulators of two adjacent key tiles are exactly the A fragment of
     // one 16-key step, so P never leaves registers.
 #pragma unroll
     for (int s = 0; s < kKeysPerTile / 16; ++s) {
-      const uint32_t p_frag[4] = {pack_bf16(score[2 * s][0], score[2 * s][1]),
-                                  pack_bf16(score[2 * s][2], score[2 * s][3]),
-                                  pack_bf16(score[2 * s + 1][0], score[2 * s + 1][1]),
-                                  pack_bf16(score[2 * s + 1][2], score[2 * s + 1][3])};
+      uint32_t p_frag[kMTiles][4];
+#pragma unroll
+      for (int m = 0; m < kMTiles; ++m) {
+        p_frag[m][0] = pack_bf16(score[m][2 * s][0], score[m][2 * s][1]);
+        p_frag[m][1] = pack_bf16(score[m][2 * s][2], score[m][2 * s][3]);
+        p_frag[m][2] = pack_bf16(score[m][2 * s + 1][0], score[m][2 * s + 1][1]);
+        p_frag[m][3] = pack_bf16(score[m][2 * s + 1][2], score[m][2 * s + 1][3]);
+      }
 #pragma unroll
       for (int t = 0; t < kDimTiles8; t += 2) {
         // Matrices: keys lo/hi of dims t*8..+7, then keys lo/hi of dims t*8+8..+15.
         uint32_t vb[4];
         ldmatrix_x4_trans(vb, v_tile + (s * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride +
                                   t * 8 + (lane >> 4) * 8);
-        mma_bf16(out_acc[t], p_frag, vb[0], vb[1]);
-        mma_bf16(out_acc[t + 1], p_frag, vb[2], vb[3]);
+#pragma unroll
+        for (int m = 0; m < kMTiles; ++m) {
+          mma_bf16(out_acc[m][t], p_frag[m], vb[0], vb[1]);
+          mma_bf16(out_acc[m][t + 1], p_frag[m], vb[2], vb[3]);
+        }
       }
     }
     __syncthreads();  // the buffer is refilled by the next iteration's prefetch
@@ -255,44 +295,53 @@ __global__ void __launch_bounds__(kThreads, kHeadDim == 64 ? 4 : 2)
   auto* out_head =
       static_cast<__nv_bfloat16*>(p.out.ptr) + b * p.out.batch_stride + h * p.out.head_stride;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float total = row_sum[r];
-    total += __shfl_xor_sync(0xffffffffu, total, 1);
-    total += __shfl_xor_sync(0xffffffffu, total, 2);
-    const int row = my_row0 + r * 8;
-    if (row >= p.q_len) continue;
-    const float inv = 1.0f / total;
-    auto* out_row = out_head + row * p.out.row_stride + 2 * (lane % 4);
+  for (int m = 0; m < kMTiles; ++m)
 #pragma unroll
-    for (int t = 0; t < kDimTiles8; ++t)
-      *reinterpret_cast<__nv_bfloat162*>(out_row + t * 8) =
-          __floats2bfloat162_rn(out_acc[t][2 * r] * inv, out_acc[t][2 * r + 1] * inv);
-  }
+    for (int r = 0; r < 2; ++r) {
+      float total = row_sum[m][r];
+      total += __shfl_xor_sync(0xffffffffu, total, 1);
+      total += __shfl_xor_sync(0xffffffffu, total, 2);
+      const int row = warp_row0 + m * 16 + r * 8;
+      if (row >= p.q_len) continue;
+      const float inv = 1.0f / total;
+      auto* out_row = out_head + row * p.out.row_stride + 2 * (lane % 4);
+#pragma unroll
+      for (int t = 0; t < kDimTiles8; ++t)
+        *reinterpret_cast<__nv_bfloat162*>(out_row + t * 8) =
+            __floats2bfloat162_rn(out_acc[m][t][2 * r] * inv, out_acc[m][t][2 * r + 1] * inv);
+    }
 }
 
-template <int kHeadDim>
-void launch_for_head_dim(const FlashAttentionParams& p, cudaStream_t stream) {
-  constexpr int kSmem = TileLayout<kHeadDim>::kSmemBytes;
-  auto* kernel = flash_attention_mma_kernel<kHeadDim>;
+template <int kHeadDim, int kMTiles>
+void launch_mma(const FlashAttentionParams& p, cudaStream_t stream) {
+  using Layout = TileLayout<kHeadDim, kMTiles>;
+  constexpr int kSmem = Layout::kSmemBytes;
+  auto* kernel = flash_attention_mma_kernel<kHeadDim, kMTiles>;
   if constexpr (kSmem > 48 * 1024) {
     // Above 48 KB a kernel must opt in; cheap enough to repeat on every launch.
     GLMASR_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   }
-  const dim3 grid((p.q_len + kRowsPerBlock - 1) / kRowsPerBlock, p.heads, p.batch);
+  const dim3 grid((p.q_len + Layout::kRowsPerBlock - 1) / Layout::kRowsPerBlock, p.heads, p.batch);
   kernel<<<grid, kThreads, kSmem, stream>>>(p, p.scale * static_cast<float>(M_LOG2E));
   GLMASR_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stream) {
-  if (p.head_dim == 64)
-    launch_for_head_dim<64>(p, stream);
-  else if (p.head_dim == 128)
-    launch_for_head_dim<128>(p, stream);
+void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stream,
+                                int rows_per_warp) {
+  if (p.head_dim == 64 && rows_per_warp == 32)
+    launch_mma<64, 2>(p, stream);
+  else if (p.head_dim == 64 && rows_per_warp == 16)
+    launch_mma<64, 1>(p, stream);
+  else if (p.head_dim == 128 && rows_per_warp == 16)
+    launch_mma<128, 1>(p, stream);
   else
-    fail("flash_attention (tensor cores): head_dim: expected 64 or 128, got ", p.head_dim);
+    fail(
+        "flash_attention (tensor cores): expected head_dim 64 (16 or 32 rows per warp) or 128 "
+        "(16 rows per warp), got head_dim ",
+        p.head_dim, " with ", rows_per_warp, " rows per warp");
 }
 
 }  // namespace glmasr::cuda::attention_internal

@@ -1,10 +1,10 @@
-#include "cpu/parallel.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <thread>
 #include <vector>
 
-namespace glmasr::cpu {
+namespace glmasr {
 
 void parallel_for(int64_t count, int64_t cost_per_item,
                   const std::function<void(int64_t, int64_t)>& body) {
@@ -25,4 +25,4 @@ void parallel_for(int64_t count, int64_t cost_per_item,
   for (auto& worker : workers) worker.join();
 }
 
-}  // namespace glmasr::cpu
+}  // namespace glmasr

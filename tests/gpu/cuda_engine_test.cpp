@@ -1,0 +1,149 @@
+// The whole CUDA engine on the tiny fixture checkpoint against the transformers golden dumps
+// (tools/glmasr_reference.py): encoder output, audio embeddings, teacher-forced logits, greedy
+// tokens, and continuous batching giving each request its batch-1 result.
+#include "cuda/cuda_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "audio/mel.h"
+#include "io/safetensors.h"
+#include "testing/gpu.h"
+#include "testing/testing.h"
+
+namespace glmasr {
+namespace {
+
+struct Golden {
+  MelWindows mel;
+  std::vector<int32_t> prompt_ids, tokens;
+  FloatTensor encoder_output, audio_embeds, logits, margins;
+};
+
+Golden load_golden(const std::string& name) {
+  const SafetensorsFile file(testing::data_dir() + "/golden/" + name);
+  Golden g;
+  g.mel.features = to_float(file.view("input_features"), "input_features");
+  g.mel.valid_frames = to_int64(file.view("window_frames"), "window_frames");
+  for (int64_t id : to_int64(file.view("prompt_ids"), "prompt_ids"))
+    g.prompt_ids.push_back(int32_t(id));
+  for (int64_t id : to_int64(file.view("tokens"), "tokens")) g.tokens.push_back(int32_t(id));
+  g.encoder_output = to_float(file.view("encoder_output"), "encoder_output");
+  g.audio_embeds = to_float(file.view("audio_embeds"), "audio_embeds");
+  g.logits = to_float(file.view("logits"), "logits");
+  g.margins = to_float(file.view("margins"), "margins");
+  return g;
+}
+
+std::unique_ptr<Engine> tiny_engine(int max_batch = 2) {
+  EngineOptions options;
+  options.device = "cuda";
+  options.max_batch = max_batch;
+  options.max_sequence = 1024;
+  return make_cuda_engine(testing::data_dir() + "/tiny", options);
+}
+
+class CudaEngineGoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaEngineGoldenTest, EncoderAndProjectorMatchTransformers) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden g = load_golden(GetParam());
+  auto engine = tiny_engine();
+  EXPECT_LE(testing::relative_error(engine->encoder_output(g.mel), g.encoder_output), 2e-2);
+  EXPECT_LE(testing::relative_error(engine->audio_embeddings(g.mel), g.audio_embeds), 2e-2);
+}
+
+TEST_P(CudaEngineGoldenTest, TeacherForcedLogitsMatchTransformers) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden g = load_golden(GetParam());
+  auto engine = tiny_engine();
+  const std::vector<int32_t> forced(g.tokens.begin(), g.tokens.end() - 1);
+  const FloatTensor logits = engine->teacher_forced_logits(g.mel, g.prompt_ids, forced);
+  ASSERT_EQ(logits.shape(), g.logits.shape());
+  EXPECT_LE(testing::relative_error(logits, g.logits), 2e-2);
+}
+
+TEST_P(CudaEngineGoldenTest, GreedyTokensMatchUntilTheFirstSmallMargin) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden g = load_golden(GetParam());
+  auto engine = tiny_engine();
+  GenerationRequest request;
+  request.mel = &g.mel;
+  request.prompt_ids = g.prompt_ids;
+  request.max_new_tokens = static_cast<int>(g.tokens.size());
+  const GenerationResult result = engine->generate({request}).at(0);
+  ASSERT_EQ(result.stop == StopReason::kError, false) << result.error;
+  const auto& eos = engine->config().eos_token_ids;
+  size_t compared = 0;
+  for (size_t s = 0; s < g.tokens.size() && g.margins[s] >= 0.5f; ++s, ++compared) {
+    if (std::find(eos.begin(), eos.end(), g.tokens[s]) != eos.end()) {
+      EXPECT_EQ(result.stop, StopReason::kEos);
+      EXPECT_EQ(result.tokens.size(), s);
+      break;
+    }
+    ASSERT_LT(s, result.tokens.size());
+    EXPECT_EQ(result.tokens[s], g.tokens[s]) << "step " << s;
+  }
+  EXPECT_EQ(result.tokens.size(), result.logprobs.size());
+  for (float lp : result.logprobs) EXPECT_LE(lp, 0.0f);
+  std::cout << GetParam() << ": compared " << compared << " of " << g.tokens.size()
+            << " greedy tokens\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaEngineGoldenTest,
+                         ::testing::Values("tiny_jfk.safetensors", "tiny_two_window.safetensors"));
+
+TEST(CudaEngineTest, ContinuousBatchingGivesEachRequestItsBatchOneResult) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden jfk = load_golden("tiny_jfk.safetensors");
+  const Golden two = load_golden("tiny_two_window.safetensors");
+  auto single = tiny_engine(1);
+  auto batched = tiny_engine(2);  // three requests, two slots: the third joins when one ends
+  std::vector<GenerationRequest> requests(3);
+  const Golden* sources[3] = {&jfk, &two, &jfk};
+  const int lengths[3] = {12, 5, 9};
+  int stopped_after = 0;
+  for (int i = 0; i < 3; ++i) {
+    requests[i].mel = &sources[i]->mel;
+    requests[i].prompt_ids = sources[i]->prompt_ids;
+    requests[i].max_new_tokens = lengths[i];
+  }
+  // The callback ends request 2 after its third token.
+  requests[2].on_token = [&](int32_t) { return ++stopped_after < 3; };
+  const auto together = batched->generate(requests);
+  ASSERT_EQ(together.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    GenerationRequest alone = requests[i];
+    int count = 0;
+    if (i == 2) alone.on_token = [&](int32_t) { return ++count < 3; };
+    const GenerationResult expected = single->generate({alone}).at(0);
+    EXPECT_EQ(together[i].tokens, expected.tokens) << "request " << i;
+    EXPECT_EQ(together[i].stop, expected.stop) << "request " << i;
+    ASSERT_EQ(together[i].logprobs.size(), expected.logprobs.size());
+    for (size_t s = 0; s < expected.logprobs.size(); ++s)
+      EXPECT_NEAR(together[i].logprobs[s], expected.logprobs[s], 1e-3);
+  }
+  EXPECT_EQ(together[2].stop, StopReason::kStopped);
+  EXPECT_EQ(together[2].tokens.size(), 3u);
+}
+
+TEST(CudaEngineTest, ABadRequestFailsAloneWithAMessage) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden jfk = load_golden("tiny_jfk.safetensors");
+  auto engine = tiny_engine();
+  GenerationRequest good;
+  good.mel = &jfk.mel;
+  good.prompt_ids = jfk.prompt_ids;
+  good.max_new_tokens = 3;
+  GenerationRequest bad = good;
+  bad.prompt_ids.erase(std::find(bad.prompt_ids.begin(), bad.prompt_ids.end(),
+                                 engine->config().audio_token_id));  // one placeholder short
+  const auto results = engine->generate({bad, good});
+  EXPECT_EQ(results[0].stop, StopReason::kError);
+  EXPECT_NE(results[0].error.find("placeholders"), std::string::npos) << results[0].error;
+  EXPECT_NE(results[1].stop, StopReason::kError);
+}
+
+}  // namespace
+}  // namespace glmasr

@@ -1,0 +1,126 @@
+// The matrix-vector kernel (and its fusions) and the cuBLASLt GEMM against cpu::linear.
+#include "cuda/gemv.h"
+
+#include <gtest/gtest.h>
+
+#include <tuple>
+
+#include "cpu/ops.h"
+#include "cuda/gemm.h"
+#include "gpu_test_util.h"
+#include "testing/gpu.h"
+
+namespace glmasr {
+namespace {
+
+using gpu_test::download;
+using gpu_test::poisoned;
+using gpu_test::random_values;
+using gpu_test::relative_error;
+using gpu_test::upload;
+
+enum class Mode { kPlain, kNormResidual, kNormSwiglu };
+
+// (dtype, batch, in, out, mode)
+class GemvTest : public ::testing::TestWithParam<std::tuple<DType, int, int, int, Mode>> {};
+
+TEST_P(GemvTest, MatchesCpuLinear) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const auto [dtype, batch, in, out, mode] = GetParam();
+  const auto x = random_values(int64_t{batch} * in, dtype, 11, 0.0f, 2.0f);
+  const auto w = random_values(int64_t{out} * in, dtype, 12, 0.0f, 1.0f / std::sqrt(float(in)));
+  const auto norm_w = random_values(in, dtype, 13, 1.0f, 0.3f);
+  const bool norm = mode != Mode::kPlain, swiglu = mode == Mode::kNormSwiglu;
+  const int width = swiglu ? out / 2 : out;
+  const auto residual = random_values(int64_t{batch} * width, dtype, 14, 0.0f, 1.0f);
+
+  std::vector<float> input = x;
+  if (norm) {
+    cpu::rms_norm(x.data(), batch, in, norm_w.data(), 1e-5f, input.data());
+    for (float& v : input) v = gpu_test::round_to(dtype, v);
+  }
+  std::vector<float> product(size_t(batch) * out);
+  cpu::linear(input.data(), batch, in, w.data(), nullptr, out, product.data());
+  for (float& v : product) v = gpu_test::round_to(dtype, v);
+  std::vector<float> expected(size_t(batch) * width);
+  for (int b = 0; b < batch; ++b) {
+    if (swiglu) {
+      cpu::silu_mul(product.data() + size_t(b) * out, product.data() + size_t(b) * out + width,
+                    width, expected.data() + size_t(b) * width);
+    } else {
+      for (int n = 0; n < out; ++n)
+        expected[size_t(b) * out + n] =
+            product[size_t(b) * out + n] +
+            (mode == Mode::kNormResidual ? residual[size_t(b) * out + n] : 0.0f);
+    }
+  }
+
+  auto dx = upload(x, dtype), dw = upload(w, dtype), dn = upload(norm_w, dtype);
+  auto dy = mode == Mode::kNormResidual ? upload(residual, dtype) : poisoned(expected.size());
+  cuda::GemvParams p;
+  p.dtype = dtype;
+  p.w = dw.get();
+  p.out = out;
+  p.in = in;
+  p.x = dx.get();
+  p.batch = batch;
+  p.norm_weight = norm ? dn.get() : nullptr;
+  p.swiglu_width = swiglu ? width : 0;
+  p.residual = mode == Mode::kNormResidual ? dy.get() : nullptr;
+  p.y = dy.get();
+  cuda::gemv(p, nullptr);
+  EXPECT_LT(relative_error(download(dy.get(), expected.size(), dtype), expected),
+            gpu_test::tolerance(dtype));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, GemvTest,
+    ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16), ::testing::Values(1, 3, 8),
+                       ::testing::Values(16, 40, 2048), ::testing::Values(48, 80, 3072, 12288),
+                       ::testing::Values(Mode::kPlain, Mode::kNormResidual, Mode::kNormSwiglu)));
+
+// Real decode widths that the grid above does not reach (down_proj, lm_head).
+INSTANTIATE_TEST_SUITE_P(
+    RealWidths, GemvTest,
+    ::testing::Values(std::make_tuple(DType::kBF16, 1, 6144, 2048, Mode::kNormResidual),
+                      std::make_tuple(DType::kF16, 2, 18944, 3584, Mode::kPlain),
+                      std::make_tuple(DType::kBF16, 1, 2048, 59264, Mode::kNormResidual)));
+
+TEST(GemvTest, RejectsUnsupportedShapes) {
+  EXPECT_FALSE(cuda::gemv_supported(9, 2048));
+  EXPECT_FALSE(cuda::gemv_supported(1, 12));
+  EXPECT_TRUE(cuda::gemv_supported(8, 2048));
+}
+
+// (dtype, rows, in, out, bias, accumulate)
+class GemmTest : public ::testing::TestWithParam<std::tuple<DType, int, int, int, bool, bool>> {};
+
+TEST_P(GemmTest, MatchesCpuLinear) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const auto [dtype, rows, in, out, with_bias, accumulate] = GetParam();
+  const auto x = random_values(int64_t{rows} * in, dtype, 21, 0.0f, 1.0f);
+  const auto w = random_values(int64_t{out} * in, dtype, 22, 0.0f, 1.0f / std::sqrt(float(in)));
+  const auto bias = random_values(out, dtype, 23, 0.0f, 0.5f);
+  const auto residual = random_values(int64_t{rows} * out, dtype, 24, 0.0f, 1.0f);
+  std::vector<float> expected(size_t(rows) * out);
+  cpu::linear(x.data(), rows, in, w.data(), with_bias ? bias.data() : nullptr, out,
+              expected.data());
+  if (accumulate) cpu::add_inplace(expected.data(), residual.data(), int64_t(expected.size()));
+  auto dx = upload(x, dtype), dw = upload(w, dtype), db = upload(bias, dtype);
+  auto dy = accumulate ? upload(residual, dtype) : poisoned(expected.size());
+  cuda::Gemm gemm(dtype);
+  gemm.run(dx.get(), rows, in, dw.get(), out, with_bias ? db.get() : nullptr, dy.get(), accumulate,
+           nullptr);
+  EXPECT_LT(relative_error(download(dy.get(), expected.size(), dtype), expected),
+            gpu_test::tolerance(dtype));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GemmTest,
+                         ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16),
+                                            ::testing::Values(1, 153, 1500),
+                                            ::testing::Values(16, 32, 1280),
+                                            ::testing::Values(48, 128, 3840), ::testing::Bool(),
+                                            ::testing::Bool()));
+
+}  // namespace
+}  // namespace glmasr
