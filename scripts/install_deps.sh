@@ -15,6 +15,7 @@ packages=(
   zlib1g-dev                                  # loop guard: compression-ratio test
   python3-srt python3-webvtt                  # tests: real SRT and WebVTT parsers for subtitle output
   python3 sox                                 # test helpers: local HTTP server, long-audio synthesis
+  curl                                        # tests: glmasr serve end-to-end (HTTP client)
 )
 
 missing=()

@@ -62,35 +62,41 @@ def hub_key(key):
 
 
 @torch.no_grad()
-def randomize_(model, seed):
+def randomize_(model, seed, device="cpu"):
     """Decisive random weights, rounded to bf16 so fp32 and bf16 runs see the same values."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
     for name, param in sorted(model.named_parameters(), key=lambda kv: kv[0]):
         shape = param.shape
+
+        def randn(shape):
+            return torch.randn(shape, generator=gen, device=device)
+
         if name.endswith("embed_tokens.weight"):
-            value = torch.randn(shape, generator=gen)
+            value = randn(shape)
         elif "lm_head" in name:
-            value = torch.randn(shape, generator=gen) * (LM_HEAD_GAIN / shape[1] ** 0.5)
+            value = randn(shape) * (LM_HEAD_GAIN / shape[1] ** 0.5)
         elif "norm" in name and name.endswith(".weight"):
-            value = 1.0 + 0.1 * torch.randn(shape, generator=gen)
+            value = 1.0 + 0.1 * randn(shape)
         elif name.endswith(".bias"):
-            value = 0.1 * torch.randn(shape, generator=gen)
+            value = 0.1 * randn(shape)
         elif param.dim() >= 2:
             fan_in = 1
             for extent in shape[1:]:
                 fan_in *= extent
-            value = torch.randn(shape, generator=gen) / fan_in ** 0.5
+            value = randn(shape) / fan_in ** 0.5
         else:
-            value = 0.1 * torch.randn(shape, generator=gen)
+            value = 0.1 * randn(shape)
         param.copy_(value.to(torch.bfloat16).to(param.dtype))
 
 
-def build_model(size, seed):
+def build_model(size, seed, device="cpu"):
+    """The tiny fixtures are drawn on the CPU; the full-size checkpoint on the GPU (much faster)."""
     from transformers import GlmAsrConfig, GlmAsrForConditionalGeneration
     config = GlmAsrConfig(**config_dict(size))
     torch.manual_seed(seed)
-    model = GlmAsrForConditionalGeneration(config).to(torch.float32)
-    randomize_(model, seed)
+    with torch.device(device):
+        model = GlmAsrForConditionalGeneration(config).to(torch.float32)
+    randomize_(model, seed, device)
     return model
 
 

@@ -74,8 +74,8 @@ double Args::get_double(const std::string& name, double fallback, double min, do
   if (!text) return fallback;
   char* end = nullptr;
   const double value = std::strtod(text->c_str(), &end);
-  GLMASR_CHECK(!text->empty() && end && *end == '\0', "option ", name,
-               ": expected a number, got '", *text, "'");
+  GLMASR_CHECK(!text->empty() && end && *end == '\0', "option ", name, ": expected a number, got '",
+               *text, "'");
   GLMASR_CHECK(value >= min && value <= max, "option ", name, ": expected ", min, "..", max,
                ", got ", value);
   return value;

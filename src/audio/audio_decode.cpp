@@ -2,7 +2,9 @@
 
 #include <sndfile.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <system_error>
@@ -57,22 +59,17 @@ std::string truncation_in_log(SNDFILE* file) {
   return {};
 }
 
-}  // namespace
-
-DecodedAudio decode_audio_file(const std::string& path) {
-  check_is_nonempty_regular_file(path);
-  SF_INFO info{};
-  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(path.c_str(), SFM_READ, &info));
-  GLMASR_CHECK(file, "audio file '", path, "' cannot be decoded (not a supported audio format, ",
-               "or damaged): libsndfile says \"", sf_strerror(nullptr), "\"");
-  GLMASR_CHECK(info.samplerate > 0 && info.samplerate <= kMaxSampleRate, "audio file '", path,
-               "': expected a sample rate of 1..", kMaxSampleRate, " Hz, got ", info.samplerate);
-  GLMASR_CHECK(info.channels > 0 && info.channels <= kMaxChannels, "audio file '", path,
-               "': expected 1..", kMaxChannels, " channels, got ", info.channels);
-  const std::string truncation = truncation_in_log(file.get());
-  GLMASR_CHECK(truncation.empty(), "audio file '", path, "' is truncated: ", truncation);
+// Everything after opening, shared by files and in-memory uploads; `label` names the input in
+// errors ("audio file 'x.wav'").
+DecodedAudio decode_open_sndfile(SNDFILE* file, const SF_INFO& info, const std::string& label) {
+  GLMASR_CHECK(info.samplerate > 0 && info.samplerate <= kMaxSampleRate, label,
+               ": expected a sample rate of 1..", kMaxSampleRate, " Hz, got ", info.samplerate);
+  GLMASR_CHECK(info.channels > 0 && info.channels <= kMaxChannels, label, ": expected 1..",
+               kMaxChannels, " channels, got ", info.channels);
+  const std::string truncation = truncation_in_log(file);
+  GLMASR_CHECK(truncation.empty(), label, " is truncated: ", truncation);
   // Integer PCM comes back divided by 2^(bits-1), as soundfile/librosa read it.
-  sf_command(file.get(), SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
+  sf_command(file, SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
 
   DecodedAudio audio;
   audio.sample_rate = info.samplerate;
@@ -82,22 +79,74 @@ DecodedAudio decode_audio_file(const std::string& path) {
   constexpr sf_count_t kBlockFrames = 65536;
   std::vector<float> block(static_cast<size_t>(kBlockFrames * info.channels));
   for (;;) {
-    const sf_count_t got = sf_readf_float(file.get(), block.data(), kBlockFrames);
+    const sf_count_t got = sf_readf_float(file, block.data(), kBlockFrames);
     if (got <= 0) break;
     audio.interleaved.insert(audio.interleaved.end(), block.begin(),
                              block.begin() + got * info.channels);
   }
-  const int decode_error = sf_error(file.get());
-  GLMASR_CHECK(decode_error == SF_ERR_NO_ERROR, "audio file '", path,
-               "' is damaged or truncated: decoding stopped after ", audio.frames(),
-               " frames: libsndfile says \"", sf_strerror(file.get()), "\"");
+  const int decode_error = sf_error(file);
+  GLMASR_CHECK(decode_error == SF_ERR_NO_ERROR, label,
+               " is damaged or truncated: decoding stopped after ", audio.frames(),
+               " frames: libsndfile says \"", sf_strerror(file), "\"");
   // A header that promises more frames than the data holds means the file was cut short.
   const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
-  GLMASR_CHECK(!frames_known || audio.frames() >= info.frames, "audio file '", path,
-               "' is truncated: the header announces ", info.frames, " frames, only ",
+  GLMASR_CHECK(!frames_known || audio.frames() >= info.frames, label,
+               " is truncated: the header announces ", info.frames, " frames, only ",
                audio.frames(), " could be decoded");
-  GLMASR_CHECK(audio.frames() > 0, "audio file '", path, "' holds no audio samples");
+  GLMASR_CHECK(audio.frames() > 0, label, " holds no audio samples");
   return audio;
+}
+
+// libsndfile's virtual I/O over a byte buffer: the server decodes uploads without temp files.
+struct MemoryReader {
+  const std::string* bytes = nullptr;
+  sf_count_t position = 0;
+
+  static MemoryReader& of(void* user) { return *static_cast<MemoryReader*>(user); }
+  static sf_count_t length(void* user) { return static_cast<sf_count_t>(of(user).bytes->size()); }
+  static sf_count_t seek(sf_count_t offset, int whence, void* user) {
+    MemoryReader& reader = of(user);
+    const sf_count_t base = whence == SEEK_CUR   ? reader.position
+                            : whence == SEEK_END ? length(user)
+                                                 : 0;
+    const sf_count_t target = base + offset;
+    if (target < 0) return -1;
+    reader.position = target;
+    return reader.position;
+  }
+  static sf_count_t read(void* destination, sf_count_t count, void* user) {
+    MemoryReader& reader = of(user);
+    const sf_count_t available = std::max<sf_count_t>(0, length(user) - reader.position);
+    const sf_count_t n = std::min(count, available);
+    if (n > 0) std::memcpy(destination, reader.bytes->data() + reader.position, n);
+    reader.position += n;
+    return n;
+  }
+  static sf_count_t write(const void*, sf_count_t, void*) { return 0; }
+  static sf_count_t tell(void* user) { return of(user).position; }
+};
+
+}  // namespace
+
+DecodedAudio decode_audio_file(const std::string& path) {
+  check_is_nonempty_regular_file(path);
+  SF_INFO info{};
+  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(path.c_str(), SFM_READ, &info));
+  GLMASR_CHECK(file, "audio file '", path, "' cannot be decoded (not a supported audio format, ",
+               "or damaged): libsndfile says \"", sf_strerror(nullptr), "\"");
+  return decode_open_sndfile(file.get(), info, cat("audio file '", path, "'"));
+}
+
+DecodedAudio decode_audio_memory(const std::string& bytes, const std::string& name) {
+  GLMASR_CHECK(!bytes.empty(), "audio '", name, "' is empty (0 bytes)");
+  SF_VIRTUAL_IO io{&MemoryReader::length, &MemoryReader::seek, &MemoryReader::read,
+                   &MemoryReader::write, &MemoryReader::tell};
+  MemoryReader reader{&bytes, 0};
+  SF_INFO info{};
+  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open_virtual(&io, SFM_READ, &info, &reader));
+  GLMASR_CHECK(file, "audio '", name, "' cannot be decoded (not a supported audio format, ",
+               "or damaged): libsndfile says \"", sf_strerror(nullptr), "\"");
+  return decode_open_sndfile(file.get(), info, cat("audio '", name, "'"));
 }
 
 DecodedAudio decode_raw_s16le(const std::string& bytes, int sample_rate, int channels,

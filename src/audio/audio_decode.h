@@ -23,6 +23,9 @@ struct DecodedAudio {
 // the file when it is missing, empty, not audio, truncated or holds no samples.
 DecodedAudio decode_audio_file(const std::string& path);
 
+// The same from bytes in memory (an HTTP upload); `name` names the input in errors.
+DecodedAudio decode_audio_memory(const std::string& bytes, const std::string& name);
+
 // Raw s16le interleaved PCM from `bytes`; `source` names the input in errors.
 DecodedAudio decode_raw_s16le(const std::string& bytes, int sample_rate, int channels,
                               const std::string& source);

@@ -32,4 +32,14 @@ Audio read_audio(const std::string& path, const AudioReadOptions& options) {
   return audio;
 }
 
+Audio read_audio_memory(const std::string& bytes, const std::string& name) {
+  const DecodedAudio decoded = decode_audio_memory(bytes, name);
+  Audio audio;
+  audio.source = name;
+  audio.source_sample_rate = decoded.sample_rate;
+  audio.source_channels = decoded.channels;
+  audio.samples = to_model_rate(decoded.interleaved, decoded.channels, decoded.sample_rate);
+  return audio;
+}
+
 }  // namespace glmasr

@@ -29,6 +29,10 @@ struct Audio {
 // empty, truncated, unreadable or non-audio input.
 Audio read_audio(const std::string& path, const AudioReadOptions& options = {});
 
+// Decodes an encoded file held in memory (an HTTP upload) the same way; `name` becomes the
+// Audio's source and names the input in errors.
+Audio read_audio_memory(const std::string& bytes, const std::string& name);
+
 // Mixes interleaved frames to mono (channel mean) and resamples to 16 kHz.
 std::vector<float> to_model_rate(const std::vector<float>& interleaved, int channels,
                                  int sample_rate);

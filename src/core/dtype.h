@@ -31,7 +31,9 @@ inline uint16_t float_to_bf16(float value) {
   return static_cast<uint16_t>(word >> 16);
 }
 
-inline float round_to_bf16(float value) { return bf16_to_float(float_to_bf16(value)); }
+inline float round_to_bf16(float value) {
+  return bf16_to_float(float_to_bf16(value));
+}
 
 float fp16_to_float(uint16_t bits);
 uint16_t float_to_fp16(float value);

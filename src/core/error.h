@@ -32,7 +32,7 @@ template <typename... Parts>
 }  // namespace glmasr
 
 // GLMASR_CHECK(cond, parts...) throws glmasr::Error(cat(parts...)) when cond is false.
-#define GLMASR_CHECK(cond, ...)                  \
-  do {                                           \
-    if (!(cond)) ::glmasr::fail(__VA_ARGS__);    \
+#define GLMASR_CHECK(cond, ...)               \
+  do {                                        \
+    if (!(cond)) ::glmasr::fail(__VA_ARGS__); \
   } while (0)

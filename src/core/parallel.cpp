@@ -10,8 +10,8 @@ void parallel_for(int64_t count, int64_t cost_per_item,
                   const std::function<void(int64_t, int64_t)>& body) {
   constexpr int64_t kMinWorkPerThread = 1 << 20;
   const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t useful = std::max<int64_t>(1, count * std::max<int64_t>(cost_per_item, 1) /
-                                                  kMinWorkPerThread);
+  const int64_t useful =
+      std::max<int64_t>(1, count * std::max<int64_t>(cost_per_item, 1) / kMinWorkPerThread);
   const int64_t threads = std::min({hardware, useful, count});
   if (threads <= 1) {
     if (count > 0) body(0, count);

@@ -8,7 +8,6 @@
 
 namespace glmasr {
 
-std::unique_ptr<Engine> make_cpu_engine(const std::string& model_dir,
-                                        const EngineOptions& options);
+std::unique_ptr<Engine> make_cpu_engine(const std::string& model_dir, const EngineOptions& options);
 
 }  // namespace glmasr

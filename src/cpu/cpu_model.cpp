@@ -2,16 +2,18 @@
 
 #include <cmath>
 
+#include "audio/features.h"
 #include "core/error.h"
 #include "cpu/ops.h"
-#include "audio/features.h"
 #include "model/checkpoint.h"
 
 namespace glmasr::cpu {
 
 namespace {
 
-FloatTensor up(const TensorView& view) { return to_float(view, "weight"); }
+FloatTensor up(const TensorView& view) {
+  return to_float(view, "weight");
+}
 
 FloatTensor rows_of(const FloatTensor& x, int64_t cols) {
   return FloatTensor({x.numel() / cols, cols});
@@ -25,11 +27,10 @@ CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& w) : config_(c
   conv2_weight_ = up(w.conv2_weight);
   conv2_bias_ = up(w.conv2_bias);
   for (const auto& l : w.encoder_layers) {
-    encoder_layers_.push_back({up(l.attn_norm_weight), up(l.attn_norm_bias), up(l.q_weight),
-                               up(l.q_bias), up(l.k_weight), up(l.v_weight), up(l.v_bias),
-                               up(l.o_weight), up(l.o_bias), up(l.mlp_norm_weight),
-                               up(l.mlp_norm_bias), up(l.fc1_weight), up(l.fc1_bias),
-                               up(l.fc2_weight), up(l.fc2_bias)});
+    encoder_layers_.push_back(
+        {up(l.attn_norm_weight), up(l.attn_norm_bias), up(l.q_weight), up(l.q_bias), up(l.k_weight),
+         up(l.v_weight), up(l.v_bias), up(l.o_weight), up(l.o_bias), up(l.mlp_norm_weight),
+         up(l.mlp_norm_bias), up(l.fc1_weight), up(l.fc1_bias), up(l.fc2_weight), up(l.fc2_bias)});
   }
   encoder_norm_weight_ = up(w.encoder_norm_weight);
   encoder_norm_bias_ = up(w.encoder_norm_bias);
@@ -59,8 +60,8 @@ FloatTensor CpuModel::conv_stem(const float* mel) const {
   const EncoderConfig& c = config_.encoder;
   const int64_t frames = 2 * int64_t{c.frames_per_window};
   FloatTensor h1({c.hidden_size, frames});
-  conv1d_k3(mel, c.num_mel_bins, frames, conv1_weight_.data(), conv1_bias_.data(), c.hidden_size,
-            1, h1.data());
+  conv1d_k3(mel, c.num_mel_bins, frames, conv1_weight_.data(), conv1_bias_.data(), c.hidden_size, 1,
+            h1.data());
   gelu(h1.data(), h1.numel());
   FloatTensor h2({c.hidden_size, c.frames_per_window});
   conv1d_k3(h1.data(), c.hidden_size, frames, conv2_weight_.data(), conv2_bias_.data(),
@@ -139,8 +140,7 @@ FloatTensor CpuModel::audio_embeddings(const MelWindows& mel) const {
   const int64_t window_size = mel.features.numel() / std::max<int64_t>(1, mel.windows());
   std::vector<float> rows;
   for (int64_t w = 0; w < mel.windows(); ++w) {
-    const FloatTensor projected =
-        project(encode_window(mel.features.data() + w * window_size));
+    const FloatTensor projected = project(encode_window(mel.features.data() + w * window_size));
     const int64_t keep = std::min<int64_t>(
         projected.dim(0),
         audio_tokens_for_frames(mel.valid_frames[w], config_.encoder.merge_factor));

@@ -59,8 +59,7 @@ void layer_norm(const float* x, int64_t rows, int64_t dim, const float* weight, 
   }
 }
 
-void rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps,
-              float* y) {
+void rms_norm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * dim;
     double sum = 0;
@@ -97,12 +96,13 @@ void conv1d_k3(const float* x, int64_t in_ch, int64_t length, const float* w, co
     for (int64_t o = 0; o < out_ch; ++o) y[o * out_len + t] = transposed[t * out_ch + o];
 }
 
-void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t rotary_dim,
-          float theta, int64_t first_position) {
+void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t rotary_dim, float theta,
+          int64_t first_position) {
   const int64_t half = rotary_dim / 2;
   std::vector<float> inv_freq(static_cast<size_t>(half));
   for (int64_t d = 0; d < half; ++d)  // as transformers: 1 / theta^(2d / rotary_dim) in float32
-    inv_freq[d] = 1.0f / std::pow(theta, static_cast<float>(2 * d) / static_cast<float>(rotary_dim));
+    inv_freq[d] =
+        1.0f / std::pow(theta, static_cast<float>(2 * d) / static_cast<float>(rotary_dim));
   for (int64_t r = 0; r < rows; ++r) {
     const float position = static_cast<float>(first_position + r);
     for (int64_t d = 0; d < half; ++d) {

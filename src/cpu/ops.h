@@ -32,8 +32,8 @@ void conv1d_k3(const float* x, int64_t in_ch, int64_t length, const float* w, co
 // Half-split RoPE on the first rotary_dim dims of each head, in place: for d < rotary_dim/2,
 // (x[d], x[d+half]) rotate by angle position * theta^(-2d/rotary_dim).
 // x [rows, heads, head_dim]; row r sits at position first_position + r.
-void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t rotary_dim,
-          float theta, int64_t first_position);
+void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, int64_t rotary_dim, float theta,
+          int64_t first_position);
 
 // Softmax attention with grouped KV heads: q [q_rows, heads, hd], k/v [kv_rows, kv_heads, hd],
 // out [q_rows, heads, hd]. With causal, query row i sees keys 0..(kv_rows - q_rows + i)

@@ -9,10 +9,12 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 8;  // weight rows per block: 8 independent 16-byte loads per thread
 
-template <typename T>
+// kMaxBatch is 1 for the batch-1 step (a few registers, so more blocks per SM and more loads in
+// flight) or kGemvMaxBatch.
+template <typename T, int kMaxBatch>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams p) {
-  __shared__ float inv_rms[kGemvMaxBatch];
-  __shared__ float partial[kWarps][kRows * kGemvMaxBatch];
+  __shared__ float inv_rms[kMaxBatch];
+  __shared__ float partial[kWarps][kRows * kMaxBatch];
   const T* w = static_cast<const T*>(p.w);
   const T* x = static_cast<const T*>(p.x);
   const T* norm_weight = static_cast<const T*>(p.norm_weight);
@@ -56,11 +58,11 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams p) {
     __syncthreads();
   }
 
-  float acc[kRows][kGemvMaxBatch];
+  float acc[kRows][kMaxBatch];
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
 #pragma unroll
-    for (int b = 0; b < kGemvMaxBatch; ++b) acc[r][b] = 0.0f;
+    for (int b = 0; b < kMaxBatch; ++b) acc[r][b] = 0.0f;
 
   for (int64_t c = threadIdx.x; c < chunks; c += kThreads) {
     Vec8<T> wv[kRows];
@@ -69,7 +71,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams p) {
     Vec8<T> nw;
     if (norm_weight) nw = load8(norm_weight + c * 8);
 #pragma unroll
-    for (int b = 0; b < kGemvMaxBatch; ++b) {
+    for (int b = 0; b < kMaxBatch; ++b) {
       if (b < batch) {
         const Vec8<T> xv = load8(x + b * p.ldx + c * 8);
         float xf[8];
@@ -89,10 +91,10 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams p) {
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
 #pragma unroll
-    for (int b = 0; b < kGemvMaxBatch; ++b) {
+    for (int b = 0; b < kMaxBatch; ++b) {
       if (b < batch) {
         const float v = warp_sum(acc[r][b]);
-        if (lane == 0) partial[warp][r * kGemvMaxBatch + b] = v;
+        if (lane == 0) partial[warp][r * kMaxBatch + b] = v;
       }
     }
   __syncthreads();
@@ -103,13 +105,13 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams p) {
   auto total = [&](int r, int b) {
     float s = 0.0f;
 #pragma unroll
-    for (int k = 0; k < kWarps; ++k) s += partial[k][r * kGemvMaxBatch + b];
+    for (int k = 0; k < kWarps; ++k) s += partial[k][r * kMaxBatch + b];
     return s;
   };
   T* y = static_cast<T*>(p.y);
   const T* residual = static_cast<const T*>(p.residual);
   if (p.swiglu_width > 0) {
-    const int r = t / kGemvMaxBatch, b = t % kGemvMaxBatch;
+    const int r = t / kMaxBatch, b = t % kMaxBatch;
     const int64_t f = static_cast<int64_t>(blockIdx.x) * (kRows / 2) + r;
     if (r < kRows / 2 && b < batch && f < p.swiglu_width) {
       const float g = round_to<T>(total(r, b));
@@ -119,7 +121,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams p) {
       y[b * p.ldy + f] = from_float<T>(v);
     }
   } else {
-    const int r = t / kGemvMaxBatch, b = t % kGemvMaxBatch;
+    const int r = t / kMaxBatch, b = t % kMaxBatch;
     const int64_t n = static_cast<int64_t>(blockIdx.x) * kRows + r;
     if (r < kRows && b < batch && n < p.out) {
       float v = round_to<T>(total(r, b));
@@ -148,8 +150,12 @@ void gemv(const GemvParams& given, cudaStream_t stream) {
   const int64_t blocks = p.swiglu_width > 0 ? (p.swiglu_width + kRows / 2 - 1) / (kRows / 2)
                                             : (p.out + kRows - 1) / kRows;
   if (blocks == 0) return;
-  GLMASR_DISPATCH_ELEMENT(
-      p.dtype, T, { gemv_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p); });
+  GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
+    if (p.batch == 1)
+      gemv_kernel<T, 1><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
+    else
+      gemv_kernel<T, kGemvMaxBatch><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p);
+  });
   GLMASR_CUDA_CHECK_LAUNCH();
 }
 

@@ -25,8 +25,8 @@ uint64_t checked_u64(const nlohmann::json& value, const std::string& origin,
 }  // namespace
 
 std::map<std::string, SafetensorsEntry> parse_safetensors_header(std::string_view header_json,
-                                                                  uint64_t data_size,
-                                                                  const std::string& origin) {
+                                                                 uint64_t data_size,
+                                                                 const std::string& origin) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_json.begin(), header_json.end());
@@ -67,14 +67,12 @@ std::map<std::string, SafetensorsEntry> parse_safetensors_header(std::string_vie
     entry.end = checked_u64(info["data_offsets"][1], origin, where + " data_offsets[1]");
     GLMASR_CHECK(entry.begin <= entry.end, origin, ": ", where, ": data_offsets reversed");
     GLMASR_CHECK(entry.end <= data_size, origin, ": ", where, ": data ends at byte ", entry.end,
-                 " but the file holds only ", data_size,
-                 " bytes of tensor data (truncated file?)");
+                 " but the file holds only ", data_size, " bytes of tensor data (truncated file?)");
     const uint64_t element = dtype_size(entry.dtype);
     GLMASR_CHECK(count <= std::numeric_limits<uint64_t>::max() / element &&
                      count * element == entry.end - entry.begin,
-                 origin, ": ", where, ": shape ", shape_str(entry.shape), " of ", dtype,
-                 " needs ", count * element, " bytes, data_offsets span ",
-                 entry.end - entry.begin);
+                 origin, ": ", where, ": shape ", shape_str(entry.shape), " of ", dtype, " needs ",
+                 count * element, " bytes, data_offsets span ", entry.end - entry.begin);
     entries.emplace(name, std::move(entry));
   }
   return entries;

@@ -24,8 +24,8 @@ struct SafetensorsEntry {
 // Every failure throws glmasr::Error whose message starts with `origin` (the file name).
 // Pure function of its inputs: this is what the fuzz target drives.
 std::map<std::string, SafetensorsEntry> parse_safetensors_header(std::string_view header_json,
-                                                                  uint64_t data_size,
-                                                                  const std::string& origin);
+                                                                 uint64_t data_size,
+                                                                 const std::string& origin);
 
 class SafetensorsFile {
  public:

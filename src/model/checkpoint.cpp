@@ -57,8 +57,8 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   auto add = [&](const std::string& name_in_file, size_t file) {
     const std::string hub = to_hub_tensor_name(name_in_file);
     const auto [it, inserted] = index_.emplace(hub, Location{file, name_in_file});
-    GLMASR_CHECK(inserted, dir, ": tensor '", hub, "' appears twice ('",
-                 it->second.name_in_file, "' and '", name_in_file, "')");
+    GLMASR_CHECK(inserted, dir, ": tensor '", hub, "' appears twice ('", it->second.name_in_file,
+                 "' and '", name_in_file, "')");
   };
 
   if (shard_of.empty()) {

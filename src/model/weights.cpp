@@ -19,9 +19,8 @@ class WeightReader {
     GLMASR_CHECK(checkpoint_.contains(name), checkpoint_.dir(), ": missing tensor '", name,
                  "' (expected shape ", shape_str(shape), " from ", config_.source, ")");
     const TensorView view = checkpoint_.get(name);
-    GLMASR_CHECK(view.shape == shape, checkpoint_.file_of(name), ": tensor '", name,
-                 "' has shape ", shape_str(view.shape), ", expected ", shape_str(shape),
-                 " from ", config_.source);
+    GLMASR_CHECK(view.shape == shape, checkpoint_.file_of(name), ": tensor '", name, "' has shape ",
+                 shape_str(view.shape), ", expected ", shape_str(shape), " from ", config_.source);
     const bool is_float =
         view.dtype == DType::kBF16 || view.dtype == DType::kF16 || view.dtype == DType::kF32;
     GLMASR_CHECK(is_float, checkpoint_.file_of(name), ": tensor '", name, "' has dtype ",

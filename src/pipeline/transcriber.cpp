@@ -36,7 +36,9 @@ uint32_t last_code_point(const std::string& s) {
   return i == 0 ? 0 : first_code_point(s.substr(i - 1));
 }
 
-bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
 
 std::string trim(const std::string& s) {
   size_t b = 0, e = s.size();
@@ -49,10 +51,11 @@ std::string trim(const std::string& s) {
 
 std::string join_segment_texts(const std::vector<std::string>& texts) {
   // A lone segment is the model's text verbatim, exactly what the reference pipeline returns.
-  const auto non_empty = std::count_if(texts.begin(), texts.end(),
-                                       [](const std::string& t) { return !t.empty(); });
+  const auto non_empty =
+      std::count_if(texts.begin(), texts.end(), [](const std::string& t) { return !t.empty(); });
   if (non_empty == 1)
-    return *std::find_if(texts.begin(), texts.end(), [](const std::string& t) { return !t.empty(); });
+    return *std::find_if(texts.begin(), texts.end(),
+                         [](const std::string& t) { return !t.empty(); });
   std::string out;
   for (const auto& raw : texts) {
     const std::string text = trim(raw);
@@ -87,13 +90,27 @@ Transcriber::Transcriber(Engine& engine, const Tokenizer& tokenizer, TranscribeO
 
 std::vector<InputResult> Transcriber::transcribe_files(const std::vector<std::string>& paths,
                                                        AudioProgress* progress) {
-  std::vector<InputResult> results(paths.size());
+  return transcribe_each(
+      paths.size(), [&](size_t i) { return paths[i]; },
+      [&](size_t i) { return read_audio(paths[i], options_.audio); }, progress);
+}
+
+std::vector<InputResult> Transcriber::transcribe_audio(const std::vector<Audio>& inputs,
+                                                       AudioProgress* progress) {
+  return transcribe_each(
+      inputs.size(), [&](size_t i) { return inputs[i].source; },
+      [&](size_t i) { return inputs[i]; }, progress);
+}
+
+std::vector<InputResult> Transcriber::transcribe_each(
+    size_t count, const std::function<std::string(size_t)>& source_of,
+    const std::function<Audio(size_t)>& audio_of, AudioProgress* progress) {
+  std::vector<InputResult> results(count);
   std::vector<PendingSegment> pending;
-  for (size_t i = 0; i < paths.size(); ++i) {
-    results[i].source = paths[i];
+  for (size_t i = 0; i < count; ++i) {
+    results[i].source = source_of(i);
     try {
-      const Audio audio = read_audio(paths[i], options_.audio);
-      plan_input(i, audio, pending, results);
+      plan_input(i, audio_of(i), pending, results);
     } catch (const Error& e) {
       results[i].error = e.what();
       results[i].transcript.reset();
@@ -106,27 +123,7 @@ std::vector<InputResult> Transcriber::transcribe_files(const std::vector<std::st
   return results;
 }
 
-std::vector<InputResult> Transcriber::transcribe_audio(const std::vector<Audio>& inputs,
-                                                       AudioProgress* progress) {
-  std::vector<InputResult> results(inputs.size());
-  std::vector<PendingSegment> pending;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    results[i].source = inputs[i].source;
-    try {
-      plan_input(i, inputs[i], pending, results);
-    } catch (const Error& e) {
-      results[i].error = e.what();
-      results[i].transcript.reset();
-    }
-    if (static_cast<int>(pending.size()) >= options_.segments_per_batch)
-      run_batch(pending, results, progress);
-  }
-  run_batch(pending, results, progress);
-  return results;
-}
-
-void Transcriber::plan_input(size_t input, const Audio& audio,
-                             std::vector<PendingSegment>& pending,
+void Transcriber::plan_input(size_t input, const Audio& audio, std::vector<PendingSegment>& pending,
                              std::vector<InputResult>& results) {
   const ModelConfig& config = engine_.config();
   const int64_t merge = config.encoder.merge_factor;
@@ -158,14 +155,14 @@ void Transcriber::plan_input(size_t input, const Audio& audio,
     skip[i] = spans[i].silent || audio_tokens_for_frames(valid_mel_frames(length), merge) <= 0;
   }
   parallel_for(static_cast<int64_t>(spans.size()), kWindowSamples * 64,
-                    [&](int64_t begin, int64_t end) {
-                      for (int64_t i = begin; i < end; ++i) {
-                        if (skip[i]) continue;
-                        const std::vector<float> samples(audio.samples.begin() + spans[i].begin,
-                                                         audio.samples.begin() + spans[i].end);
-                        mels[i] = std::make_unique<MelWindows>(mel_.compute(samples, kMaxWindows));
-                      }
-                    });
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t i = begin; i < end; ++i) {
+                   if (skip[i]) continue;
+                   const std::vector<float> samples(audio.samples.begin() + spans[i].begin,
+                                                    audio.samples.begin() + spans[i].end);
+                   mels[i] = std::make_unique<MelWindows>(mel_.compute(samples, kMaxWindows));
+                 }
+               });
 
   for (size_t i = 0; i < spans.size(); ++i) {
     const AudioSegment& span = spans[i];
@@ -186,8 +183,8 @@ void Transcriber::plan_input(size_t input, const Audio& audio,
     int64_t audio_tokens = 0;
     for (int64_t frames : work.mel->valid_frames)
       audio_tokens += audio_tokens_for_frames(frames, merge);
-    work.prompt = build_prompt_ids(tokenizer_, audio_tokens, options_.prompt_text,
-                                   config.audio_token_id);
+    work.prompt =
+        build_prompt_ids(tokenizer_, audio_tokens, options_.prompt_text, config.audio_token_id);
     if (options_.loop_guard) {
       work.guard = std::make_unique<LoopGuard>(options_.loop_guard_options);
       work.text_so_far_decoder = std::make_unique<IncrementalDecoder>(tokenizer_, true);
@@ -218,8 +215,7 @@ void Transcriber::run_batch(std::vector<PendingSegment>& batch, std::vector<Inpu
         if (w->guard->push(token)) return false;
         w->text_so_far += w->text_so_far_decoder->push(token);
         // The compression test needs a long text; checking every 16 tokens keeps it cheap.
-        if (w->guard->tokens_seen() % 16 == 0 && w->guard->check_text(w->text_so_far))
-          return false;
+        if (w->guard->tokens_seen() % 16 == 0 && w->guard->check_text(w->text_so_far)) return false;
         return true;
       };
     }

@@ -3,6 +3,7 @@
 // log-mel -> prompts -> one batch of generation requests for all inputs -> text, per input.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,8 +21,8 @@ namespace glmasr {
 
 struct TranscribeOptions {
   std::string prompt_text = "Please transcribe this audio into text";
-  int max_new_tokens = 500;      // per segment (per request with single_request)
-  bool single_request = false;   // the reference's one prompt per input, up to 630 s
+  int max_new_tokens = 500;     // per segment (per request with single_request)
+  bool single_request = false;  // the reference's one prompt per input, up to 630 s
   bool loop_guard = true;
   LoopGuardOptions loop_guard_options;
   SegmenterOptions segmenter;
@@ -51,6 +52,11 @@ class Transcriber {
  private:
   struct PendingSegment;
 
+  std::vector<InputResult> transcribe_each(size_t count,
+                                           const std::function<std::string(size_t)>& source_of,
+                                           const std::function<Audio(size_t)>& audio_of,
+                                           AudioProgress* progress);
+
   void plan_input(size_t input, const Audio& audio, std::vector<PendingSegment>& pending,
                   std::vector<InputResult>& results);
   void run_batch(std::vector<PendingSegment>& batch, std::vector<InputResult>& results,
@@ -62,8 +68,9 @@ class Transcriber {
   LogMelExtractor mel_;
 };
 
-// Joins segment texts (a single one is returned verbatim): a space between two pieces unless either side already has whitespace
-// there or the join is between CJK characters, which are written without spaces.
+// Joins segment texts (a single one is returned verbatim): a space between two pieces unless either
+// side already has whitespace there or the join is between CJK characters, which are written
+// without spaces.
 std::string join_segment_texts(const std::vector<std::string>& texts);
 
 }  // namespace glmasr

@@ -45,7 +45,8 @@ class Engine {
 
   // Greedy decoding of every request. Engines may batch them (the CUDA engine decodes them
   // together with continuous batching); results come back in request order.
-  virtual std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests) = 0;
+  virtual std::vector<GenerationResult> generate(
+      const std::vector<GenerationRequest>& requests) = 0;
 
   // Stage outputs for parity checks against a reference dump, as float32 on the host.
   virtual FloatTensor encoder_output(const MelWindows& mel) = 0;    // [W, 1500, H]

@@ -101,13 +101,12 @@ std::string ParityReport::format() const {
         << std::scientific << s.relative << "  " << s.max_abs << "\n";
   out << "step  ref.token  our.token  ref.margin  logits.rel  logits.maxabs\n";
   for (const auto& s : steps)
-    out << "  " << s.step << "\t" << s.reference_token << "\t" << s.our_token << "\t"
-        << std::fixed << s.reference_margin << "\t" << std::scientific << s.logits_relative
-        << "\t" << s.logits_max_abs << (s.our_token != s.reference_token ? "  MISMATCH" : "")
-        << "\n";
+    out << "  " << s.step << "\t" << s.reference_token << "\t" << s.our_token << "\t" << std::fixed
+        << s.reference_margin << "\t" << std::scientific << s.logits_relative << "\t"
+        << s.logits_max_abs << (s.our_token != s.reference_token ? "  MISMATCH" : "") << "\n";
   out << "greedy tokens agree on " << (first_mismatch < 0 ? int(steps.size()) : first_mismatch)
-      << " of " << steps.size() << " steps; decisive steps (margin above threshold): "
-      << decisive_steps << "\n";
+      << " of " << steps.size()
+      << " steps; decisive steps (margin above threshold): " << decisive_steps << "\n";
   return out.str();
 }
 

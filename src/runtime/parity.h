@@ -14,11 +14,11 @@ namespace glmasr {
 
 struct ReferenceDump {
   std::string path;
-  MelWindows mel;               // input_features + window_frames
-  FloatTensor encoder_output;   // [W, 1500, H]
-  FloatTensor audio_embeds;     // [N, D]
-  FloatTensor logits;           // [S, V]
-  FloatTensor margins;          // [S]
+  MelWindows mel;              // input_features + window_frames
+  FloatTensor encoder_output;  // [W, 1500, H]
+  FloatTensor audio_embeds;    // [N, D]
+  FloatTensor logits;          // [S, V]
+  FloatTensor margins;         // [S]
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> tokens;  // [S], the stop token included when one came
 };
@@ -44,7 +44,7 @@ struct StepComparison {
 struct ParityReport {
   std::vector<StageError> stages;
   std::vector<StepComparison> steps;
-  int decisive_steps = 0;  // steps before the first reference margin under the threshold
+  int decisive_steps = 0;   // steps before the first reference margin under the threshold
   int first_mismatch = -1;  // first step whose greedy token differs (-1: none)
   // Tokens agree on every decisive step and stage errors are within tolerance.
   bool passed(double stage_tolerance) const;

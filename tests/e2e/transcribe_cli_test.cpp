@@ -16,7 +16,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string model_dir() { return testing::data_dir() + "/tiny"; }
+std::string model_dir() {
+  return testing::data_dir() + "/tiny";
+}
 
 std::string audio_path(const std::string& name) {
   return testing::shared_dir().empty() ? "" : testing::shared_dir() + "/audio/" + name;
@@ -43,7 +45,8 @@ std::vector<json> json_lines(const std::string& text) {
 }
 
 testing::CommandResult transcribe(const std::string& options, const std::string& files) {
-  return testing::run_command(testing::glmasr_binary() + " transcribe --device cpu --quiet --model " +
+  return testing::run_command(testing::glmasr_binary() +
+                              " transcribe --device cpu --quiet --model " +
                               testing::shell_quote(model_dir()) + " " + options + " " + files);
 }
 
@@ -64,9 +67,9 @@ TEST_F(TranscribeCli, EqualsTheTransformersPipeline) {
     ASSERT_EQ(prompt.exit_code, 0) << prompt.err;
     EXPECT_EQ(json::parse(prompt.out), want["prompt_ids"]) << name;
 
-    const auto run = transcribe("--format json --max-new-tokens " +
-                                    std::to_string(want["max_new_tokens"].get<int>()),
-                                testing::shell_quote(audio_path(name)));
+    const auto run = transcribe(
+        "--format json --max-new-tokens " + std::to_string(want["max_new_tokens"].get<int>()),
+        testing::shell_quote(audio_path(name)));
     ASSERT_EQ(run.exit_code, 0) << run.err;
     const auto lines = json_lines(run.out);
     ASSERT_EQ(lines.size(), 1u) << run.out;
@@ -94,8 +97,7 @@ TEST_F(TranscribeCli, SingleRequestReadsTwoWindowsLikeTheReference) {
   // The golden dump's tokens (the WAV round trip quantises exactly as the 16-bit source did).
   const auto lines = json_lines(run.out);
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(lines[0]["tokens"],
-            json({31960, 21075, 27804, 40336, 45191, 19565, 3464, 6805}));
+  EXPECT_EQ(lines[0]["tokens"], json({31960, 21075, 27804, 40336, 45191, 19565, 3464, 6805}));
 }
 
 TEST_F(TranscribeCli, BadInputsFailAloneWithClearMessages) {

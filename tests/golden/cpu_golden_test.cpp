@@ -24,7 +24,9 @@ struct StageCheck {
 
 class CpuGolden : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() { model_ = cpu::CpuModel::load(testing::data_dir() + "/tiny").release(); }
+  static void SetUpTestSuite() {
+    model_ = cpu::CpuModel::load(testing::data_dir() + "/tiny").release();
+  }
   static void TearDownTestSuite() { delete model_; }
   static cpu::CpuModel* model_;
 };
@@ -55,14 +57,16 @@ std::vector<StageCheck> run_stages(const cpu::CpuModel& model, const Safetensors
   }
   (void)conv_size;
   (void)proj_size;
-  checks.push_back({"conv_stem", testing::relative_error(FloatTensor(conv.shape(), conv_all), conv)});
-  checks.push_back({"encoder_layer0",
-                    testing::relative_error(FloatTensor(layer0.shape(), layer0_all), layer0)});
-  checks.push_back({"encoder_output", testing::relative_error(
-                                          FloatTensor(encoded_ref.shape(), encoded_all), encoded_ref)});
-  checks.push_back({"projector_output",
-                    testing::relative_error(FloatTensor(projected_ref.shape(), projected_all),
-                                            projected_ref)});
+  checks.push_back(
+      {"conv_stem", testing::relative_error(FloatTensor(conv.shape(), conv_all), conv)});
+  checks.push_back(
+      {"encoder_layer0", testing::relative_error(FloatTensor(layer0.shape(), layer0_all), layer0)});
+  checks.push_back(
+      {"encoder_output",
+       testing::relative_error(FloatTensor(encoded_ref.shape(), encoded_all), encoded_ref)});
+  checks.push_back(
+      {"projector_output",
+       testing::relative_error(FloatTensor(projected_ref.shape(), projected_all), projected_ref)});
   MelWindows mel{features, frames};
   const FloatTensor audio = model.audio_embeddings(mel);
   checks.push_back({"audio_embeds", testing::relative_error(audio, ref("audio_embeds"))});
@@ -75,11 +79,13 @@ std::vector<StageCheck> run_stages(const cpu::CpuModel& model, const Safetensors
   cpu::KvCache cache = model.new_cache(static_cast<int64_t>(prompt.size() + tokens.size()));
   FloatTensor decoder_layer0;
   FloatTensor logits = model.decode(model.embed(prompt, audio), cache, &decoder_layer0);
-  checks.push_back({"decoder_layer0", testing::relative_error(decoder_layer0, ref("decoder_layer0"))});
+  checks.push_back(
+      {"decoder_layer0", testing::relative_error(decoder_layer0, ref("decoder_layer0"))});
   for (size_t s = 0; s < tokens.size(); ++s) {
-    const FloatTensor expected({V}, std::vector<float>(logits_ref.data() + s * V,
-                                                        logits_ref.data() + (s + 1) * V));
-    checks.push_back({"logits step " + std::to_string(s), testing::relative_error(logits, expected)});
+    const FloatTensor expected(
+        {V}, std::vector<float>(logits_ref.data() + s * V, logits_ref.data() + (s + 1) * V));
+    checks.push_back(
+        {"logits step " + std::to_string(s), testing::relative_error(logits, expected)});
     if (s + 1 < tokens.size())  // teacher forcing with the reference token
       logits = model.decode(model.embed({static_cast<int32_t>(tokens[s])}, FloatTensor()), cache);
   }
@@ -89,9 +95,8 @@ std::vector<StageCheck> run_stages(const cpu::CpuModel& model, const Safetensors
 TEST_P(CpuGolden, EveryStageMatchesTransformers) {
   const SafetensorsFile golden(testing::data_dir() + "/golden/" + GetParam() + ".safetensors");
   for (const auto& check : run_stages(*model_, golden)) {
-    ASSERT_LE(check.error, kTolerance)
-        << "first stage over tolerance: " << check.name << " (relative error " << check.error
-        << ")";
+    ASSERT_LE(check.error, kTolerance) << "first stage over tolerance: " << check.name
+                                       << " (relative error " << check.error << ")";
   }
 }
 

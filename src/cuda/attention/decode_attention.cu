@@ -25,6 +25,8 @@ constexpr int kPairsPerLane = kMaxHeadDim / 2 / 32;  // bf16 pairs of a value ro
 constexpr int kPasses = kDecodeChunk / kKeysPerPass;
 constexpr int kPairsPerSub = kMaxHeadDim / 2 / kLanesPerKey;  // bf16 pairs of a key per lane
 constexpr int kKeysPerWarp = kDecodeChunk / kWarps;
+constexpr int kQPerThread = kMaxDecodeGroup * kMaxHeadDim / kThreads;
+constexpr int kMergeBatch = 8;  // chunks whose loads the merge issues together
 
 int decode_chunks(int max_seq) {
   return (max_seq + kDecodeChunk - 1) / kDecodeChunk;
@@ -56,6 +58,16 @@ __global__ void __launch_bounds__(kThreads)
   const int keys = min(kDecodeChunk, len - key0);
   const int group = p.heads / p.kv_heads, hd = p.head_dim, pairs = hd / 2;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+
+  // The q heads of this kv head, loaded first: they do not wait for the slot.
+  const auto* q = static_cast<const __nv_bfloat16*>(p.q) +
+                  (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
+  __nv_bfloat16 q_values[kQPerThread];
+#pragma unroll
+  for (int j = 0; j < kQPerThread; ++j) {
+    const int i = tid + kThreads * j;
+    q_values[j] = i < group * hd ? q[i] : __float2bfloat16(0.0f);
+  }
 
   const int64_t head_offset = (static_cast<int64_t>(slot) * p.kv_heads + kvh) * p.max_seq * hd;
   const auto* k_rows = static_cast<const __nv_bfloat16*>(p.k_cache) + head_offset;
@@ -91,10 +103,11 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
-  const auto* q = static_cast<const __nv_bfloat16*>(p.q) +
-                  (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
-  for (int i = tid; i < group * hd; i += kThreads)
-    q_rows[i / hd][i % hd] = __bfloat162float(q[i]) * scale_log2;
+#pragma unroll
+  for (int j = 0; j < kQPerThread; ++j) {
+    const int i = tid + kThreads * j;
+    if (i < group * hd) q_rows[i / hd][i % hd] = __bfloat162float(q_values[j]) * scale_log2;
+  }
   __syncthreads();
 
 #pragma unroll
@@ -186,28 +199,55 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// One block per (head, sequence); thread d merges output element d over the visible chunks.
+__device__ __forceinline__ float block_reduce(float value, bool is_max, float* scratch) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const float other = __shfl_xor_sync(0xffffffffu, value, offset);
+    value = is_max ? fmaxf(value, other) : value + other;
+  }
+  __syncthreads();  // scratch may still be read from a previous reduction
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = value;
+  __syncthreads();
+  value = scratch[0];
+  for (int w = 1; w < kMaxHeadDim / 32; ++w)
+    value = is_max ? fmaxf(value, scratch[w]) : value + scratch[w];
+  return value;
+}
+
+// One block per (head, sequence). The chunk statistics are read in parallel (a thread per
+// chunk), then thread d sums output element d over the chunks, kMergeBatch loads at a time.
 __global__ void __launch_bounds__(kMaxHeadDim)
     decode_merge_kernel(DecodeAttentionParams p, int chunks) {
-  const int h = blockIdx.x, b = blockIdx.y, d = threadIdx.x;
-  if (d >= p.head_dim) return;
+  __shared__ float scratch[kMaxHeadDim / 32];
+  const int h = blockIdx.x, b = blockIdx.y, tid = threadIdx.x;
   const int len = visible_keys(p, b);
   const int active = (len + kDecodeChunk - 1) / kDecodeChunk;
   const DecodeWorkspace ws(p.workspace, p.batch, p.heads, chunks);
   const int64_t first = (static_cast<int64_t>(b) * p.heads + h) * chunks;
 
-  float best = -INFINITY;
-#pragma unroll 8
-  for (int c = 0; c < active; ++c) best = fmaxf(best, ws.stats[2 * (first + c)]);
-  float total = 0.0f, value = 0.0f;
-#pragma unroll 8
-  for (int c = 0; c < active; ++c) {
-    const float w = exp2f(ws.stats[2 * (first + c)] - best);
-    total += w * ws.stats[2 * (first + c) + 1];
-    value += w * ws.acc[(first + c) * p.head_dim + d];
+  float local_max = -INFINITY;
+  for (int c = tid; c < active; c += kMaxHeadDim)
+    local_max = fmaxf(local_max, ws.stats[2 * (first + c)]);
+  const float best = block_reduce(local_max, true, scratch);
+  float local_sum = 0.0f;
+  for (int c = tid; c < active; c += kMaxHeadDim)
+    local_sum += exp2f(ws.stats[2 * (first + c)] - best) * ws.stats[2 * (first + c) + 1];
+  const float total = block_reduce(local_sum, false, scratch);
+
+  if (tid >= p.head_dim) return;
+  float value = 0.0f;
+  for (int c0 = 0; c0 < active; c0 += kMergeBatch) {
+    float maxima[kMergeBatch], partial[kMergeBatch];
+#pragma unroll
+    for (int j = 0; j < kMergeBatch; ++j) {
+      const int c = c0 + j;
+      maxima[j] = c < active ? ws.stats[2 * (first + c)] : -INFINITY;
+      partial[j] = c < active ? ws.acc[(first + c) * p.head_dim + tid] : 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < kMergeBatch; ++j) value += exp2f(maxima[j] - best) * partial[j];
   }
   auto* out = static_cast<__nv_bfloat16*>(p.out);
-  out[(static_cast<int64_t>(b) * p.heads + h) * p.head_dim + d] =
+  out[(static_cast<int64_t>(b) * p.heads + h) * p.head_dim + tid] =
       __float2bfloat16(active > 0 ? value / total : 0.0f);
 }
 

@@ -1,0 +1,56 @@
+// read_audio_memory: uploads decode exactly like the same bytes read from a file, and bad bytes
+// fail with a message naming the upload.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "audio/audio_file.h"
+#include "core/error.h"
+#include "server_test_audio.h"
+
+namespace glmasr {
+namespace {
+
+std::string message_of(const std::string& bytes, const std::string& name) {
+  try {
+    read_audio_memory(bytes, name);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(AudioMemory, MatchesReadingTheSameFile) {
+  const std::string bytes = server::test_audio::wav_bytes(1.5, 24000);
+  const std::string path = testing::make_temp_dir("audio-memory") + "/same.wav";
+  std::ofstream(path, std::ios::binary) << bytes;
+  const Audio from_file = read_audio(path);
+  const Audio from_memory = read_audio_memory(bytes, "upload.wav");
+  EXPECT_EQ(from_memory.samples, from_file.samples);
+  EXPECT_EQ(from_memory.source, "upload.wav");
+  EXPECT_EQ(from_memory.source_sample_rate, 24000);
+  EXPECT_EQ(from_memory.source_channels, 1);
+  EXPECT_NEAR(from_memory.seconds(), 1.5, 1e-3);
+}
+
+TEST(AudioMemory, DecodesCompressedFormatsToo) {
+  if (testing::shared_dir().empty()) GTEST_SKIP() << "../shared/audio not found";
+  const std::string path = testing::shared_dir() + "/audio/1272-128104-0000.flac";
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(read_audio_memory(bytes, "x.flac").samples, read_audio(path).samples);
+}
+
+TEST(AudioMemory, NamesTheUploadInErrors) {
+  EXPECT_NE(message_of("", "empty.wav").find("'empty.wav' is empty"), std::string::npos);
+  EXPECT_NE(
+      message_of("just some text, not audio", "notes.txt").find("'notes.txt' cannot be decoded"),
+      std::string::npos);
+  const std::string wav = server::test_audio::wav_bytes(1.0);
+  EXPECT_NE(message_of(wav.substr(0, wav.size() / 2), "cut.wav").find("'cut.wav' is truncated"),
+            std::string::npos)
+      << message_of(wav.substr(0, wav.size() / 2), "cut.wav");
+}
+
+}  // namespace
+}  // namespace glmasr
