@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 glmasr=build-cuda/glmasr
 [ -x "$glmasr" ] || glmasr=build/glmasr
+command_line="bench/run.sh $*"
 runs=50
 out=bench/latest_run.md
 peer_flags=()
@@ -21,7 +22,6 @@ while [ $# -gt 0 ]; do
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-command_line="bench/run.sh $*"
 "$glmasr" bench --runs "$runs" --json "$tmp/glmasr.json" | tee "$tmp/glmasr.txt"
 PYTHONUNBUFFERED=1 python3 bench/peers.py --runs "$((runs < 30 ? runs : 30))" --json "$tmp/peers.json" \
   "${peer_flags[@]}" | tee "$tmp/peers.txt"
@@ -59,7 +59,7 @@ lines += [f"| {k} | {ours[k]:.3f} |" for k in comps]
 mv = sorted(k for k in ours if ".gemv." in k)
 lines += ["", "| projection x28, batch 1 (ms) | own GEMV | cuBLASLt |", "|---|---|---|"]
 lines += [f"| {k.replace('.gemv.', ' ')} | {ours[k]:.3f} | {ours.get(k.replace('.gemv.', '.cublaslt.'), 0):.3f} |" for k in mv]
-text = "\n".join(lines) + "\n"
+text = "\n".join(lines).replace("gate|up", "gate\\|up") + "\n"
 open(out, "w").write(text)
 print("\n" + text)
 PY

@@ -152,8 +152,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
   decoder.prefill(0, text_ids(position, config.decoder.vocab_size, 7), nullptr, 0);
   decoder.upload_step({{0, 1000, position}});
   const DecoderConfig& dec = config.decoder;
-  const double layer_bytes =
-      double(model->decoder_bytes) - (with_head ? 0.0 : 0.0);  // all decoder weights
+  const double layer_bytes = double(model->decoder_bytes);  // decoder layers + final norm + lm_head
   const double head_bytes = double(dec.vocab_size) * dec.hidden_size * 2 + dec.hidden_size * 2;
   const double layers_bytes = layer_bytes - head_bytes;
   const unsigned layer_stages = cuda::kStageQkv | cuda::kStageRope | cuda::kStageAttention |

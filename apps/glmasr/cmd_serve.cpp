@@ -106,6 +106,8 @@ int run_serve(const CommandArgs& argv) {
   // Only the worker thread calls this, so the engine is never used concurrently.
   server::BatchWorker worker(
       [&](const std::vector<Audio>& inputs, const std::string& prompt) {
+        if (server_options.log_requests && inputs.size() > 1)
+          std::fprintf(stderr, "glmasr serve: transcribing %zu requests together\n", inputs.size());
         TranscribeOptions options = transcribe_options;
         options.prompt_text = prompt.empty() ? default_prompt : prompt;
         Transcriber transcriber(*engine, tokenizer, options);

@@ -2,6 +2,7 @@
 // curl: the same text as glmasr transcribe, client errors, size limits, concurrent requests and
 // a clean stop on SIGTERM. The server binds 127.0.0.1 only and is always killed by the test.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -215,7 +216,7 @@ TEST_F(ServeE2e, ConcurrentRequestsAreAllAnswered) {
   ASSERT_EQ(single.status, 200);
   std::string script;
   for (int i = 0; i < 4; ++i)
-    script += "curl -s -m 120 -w '\\n%{http_code}' -o /dev/stdout -F " +
+    script += "curl -s -m 120 -w '\\n%{http_code}' -F " +
               testing::shell_quote("file=@" + jfk_path()) + " " +
               testing::shell_quote(url("/v1/audio/transcriptions")) + " > " +
               testing::shell_quote(dir_ + "/concurrent" + std::to_string(i)) + " & ";
