@@ -1,5 +1,6 @@
 // glmasr transcribe: audio files to text. Every input is attempted; failures are reported as
 // they happen and listed again at the end, and the exit code says whether all succeeded.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -36,7 +37,8 @@ constexpr const char* kUsage =
     "  --no-loop-guard       do not end segments that repeat themselves\n"
     "  --max-batch N         sequences decoded together on the GPU (bounds memory; default 32)\n"
     "  --input-rate HZ       sample rate of raw PCM on stdin; --input-channels N (default 1)\n"
-    "  --quiet               no progress line\n";
+    "  --quiet               no progress line\n"
+    "  --timings             print model load and transcription times to stderr\n";
 
 std::vector<OutputFormat> parse_formats(const std::string& list) {
   std::vector<OutputFormat> formats;
@@ -77,6 +79,7 @@ int run_transcribe(const CommandArgs& argv) {
                          {"--input-rate", true},
                          {"--input-channels", true},
                          {"--quiet", false},
+                         {"--timings", false},
                          {"--help", false, "-h"}});
   if (args.has("--help") || args.positional().empty()) {
     std::fputs(kUsage, stderr);
@@ -99,6 +102,8 @@ int run_transcribe(const CommandArgs& argv) {
   engine_options.dtype = args.get_or("--dtype", "bf16");
   engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 32, 1, 1024));
 
+  using Clock = std::chrono::steady_clock;
+  const auto load_start = Clock::now();
   const ModelLocation model = locate_model(args.get("--model"));
   const Tokenizer tokenizer = Tokenizer::from_file(ModelFolder{model.dir}.tokenizer_path());
   auto engine = create_engine(model.dir, engine_options);
@@ -108,9 +113,21 @@ int run_transcribe(const CommandArgs& argv) {
   progress_options.quiet = args.has("--quiet");
   // The total is unknown until files are decoded; progress counts segments' audio as they finish.
   AudioProgress progress(0.0, stderr, progress_options);
+  const auto run_start = Clock::now();
   const std::vector<InputResult> results =
       transcriber.transcribe_files(args.positional(), progress.enabled() ? &progress : nullptr);
   progress.finish();
+  if (args.has("--timings")) {
+    const double load = std::chrono::duration<double>(run_start - load_start).count();
+    const double run = std::chrono::duration<double>(Clock::now() - run_start).count();
+    double audio = 0;
+    for (const auto& result : results)
+      if (result.transcript) audio += result.transcript->duration;
+    std::fprintf(stderr,
+                 "glmasr transcribe: %s; model load %.2f s; %.1f s of audio in %.2f s "
+                 "(%.0fx real time)\n",
+                 engine->describe().c_str(), load, audio, run, run > 0 ? audio / run : 0.0);
+  }
 
   std::vector<std::string> failed;
   for (const InputResult& result : results) {

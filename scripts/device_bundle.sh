@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Packs what a GPU-machine run needs into a git-ignored folder that the device tool carries:
+# the stripped glmasr and gpu_tests binaries, the shared libraries the GPU machine lacks (the
+# CUDA libraries and glibc/libstdc++ are there already), and ../shared/audio.
+#   usage: scripts/device_bundle.sh BUILD_DIR OUT_DIR      (e.g. build .device/bundle)
+set -euo pipefail
+build=${1:?build dir}
+out=${2:?output dir}
+rm -rf "$out"
+mkdir -p "$out/lib" "$out/shared"
+for binary in glmasr tests/gpu_tests; do
+  cp "$build/$binary" "$out/"
+  strip "$out/$(basename "$binary")"
+done
+ldd "$build/glmasr" "$build/tests/gpu_tests" | awk '/=> \//{print $3}' | sort -u |
+  grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*|libcuda|libcublas[^/]*|libcudart)\.so' |
+  while read -r lib; do cp -L "$lib" "$out/lib/"; done
+script_dir=$(cd "$(dirname "$0")" && pwd)
+cp -r "$script_dir/../../shared/audio" "$out/shared/" 2>/dev/null || cp -r "$script_dir/../../../shared/audio" "$out/shared/"
+du -sh "$out"
