@@ -70,6 +70,8 @@ class CpuEngine final : public Engine {
  private:
   GenerationResult generate_one(const GenerationRequest& request) {
     GLMASR_CHECK(request.mel, "generation request without audio features");
+    GLMASR_CHECK(request.max_new_tokens > 0, "max_new_tokens must be positive, got ",
+                 request.max_new_tokens);
     const ModelConfig& c = config();
     const int64_t total = static_cast<int64_t>(request.prompt_ids.size()) + request.max_new_tokens;
     GLMASR_CHECK(total <= c.decoder.max_positions, "prompt of ", request.prompt_ids.size(),
@@ -79,24 +81,12 @@ class CpuEngine final : public Engine {
     FloatTensor logits =
         model_->decode(model_->embed(request.prompt_ids, audio_embeddings(*request.mel)), cache);
     GenerationResult result;
-    for (int step = 0; step < request.max_new_tokens; ++step) {
+    while (true) {
       const GreedyChoice choice = greedy_choice(logits.data(), c.decoder.vocab_size);
-      if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), choice.token) !=
-          c.eos_token_ids.end()) {
-        result.stop = StopReason::kEos;
+      if (!accept_token(request, c.eos_token_ids, choice.token, choice.logprob, result))
         return result;
-      }
-      result.tokens.push_back(choice.token);
-      result.logprobs.push_back(choice.logprob);
-      if (request.on_token && !request.on_token(choice.token)) {
-        result.stop = StopReason::kStopped;
-        return result;
-      }
-      if (step + 1 < request.max_new_tokens)
-        logits = model_->decode(model_->embed({choice.token}, FloatTensor()), cache);
+      logits = model_->decode(model_->embed({choice.token}, FloatTensor()), cache);
     }
-    result.stop = StopReason::kLength;
-    return result;
   }
 
   std::unique_ptr<cpu::CpuModel> model_;

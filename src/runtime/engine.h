@@ -35,6 +35,12 @@ struct GenerationResult {
   std::string error;  // set when stop == kError: this request failed, the others did not
 };
 
+// The stop rules every engine applies to a chosen token: an eos id ends the sequence (and is not
+// recorded), otherwise the token is recorded, then on_token may stop it, then max_new_tokens.
+// Returns true when the sequence goes on.
+bool accept_token(const GenerationRequest& request, const std::vector<int>& eos_ids,
+                  int32_t token, float logprob, GenerationResult& result);
+
 class Engine {
  public:
   virtual ~Engine() = default;
