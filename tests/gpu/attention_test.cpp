@@ -529,7 +529,12 @@ INSTANTIATE_TEST_SUITE_P(
                           "b8_chunk_edges", 16, 4, 128, 448, {1, 2, 63, 64, 65, 128, 448, 300}},
                       DecodeCase{"b3_with_empty", 16, 4, 128, 100, {0, 100, 33}},
                       DecodeCase{"tiny_hd12", 2, 1, 12, 40, {1, 40, 17}},
-                      DecodeCase{"mha_hd64", 4, 4, 64, 130, {130, 5}}),
+                      DecodeCase{"mha_hd64", 4, 4, 64, 130, {130, 5}},
+                      // Groups of 3 and 8 q heads per kv head; head_dim 6 is not a multiple of 4.
+                      DecodeCase{"group3_hd64", 6, 2, 64, 300, {299, 3}},
+                      DecodeCase{"group8_hd128", 8, 1, 128, 700, {700, 129}},
+                      DecodeCase{"hd6", 2, 2, 6, 50, {50, 7}},
+                      DecodeCase{"long_2048", 16, 4, 128, 2048, {2048, 1000}}),
     [](const auto& info) { return info.param.name; });
 
 // The grid depends on max_seq only: a graph captured once stays right as lengths change.
@@ -545,7 +550,8 @@ TEST(DecodeAttentionGraph, ReplaysWithChangingLengths) {
   GLMASR_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
   GLMASR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   for (const std::vector<int>& lengths :
-       {std::vector<int>{10, 200, 1}, std::vector<int>{11, 300, 65}, std::vector<int>{150, 1, 2}}) {
+       {std::vector<int>{10, 200, 1}, std::vector<int>{11, 300, 65}, std::vector<int>{150, 1, 2},
+        std::vector<int>{0, 299, 16}, std::vector<int>{300, 300, 300}}) {
     buffers.set_lengths(lengths);
     buffers.poison_output();
     GLMASR_CUDA_CHECK(cudaGraphLaunch(exec, stream));
@@ -554,6 +560,30 @@ TEST(DecodeAttentionGraph, ReplaysWithChangingLengths) {
   }
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
+}
+
+// Every cluster size (blocks per sequence and kv head) must give the same function, including
+// lengths shorter than the number of blocks (some blocks get no keys) and length 0.
+TEST(DecodeAttentionSplits, EveryClusterSizeMatchesReference) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  for (int splits : {1, 2, 3, 4, 5, 8, 16}) {
+    SCOPED_TRACE("splits " + std::to_string(splits));
+    DecodeBuffers buffers(DecodeCase{"splits", 16, 4, 128, 512, {400, 1, 0, 7, 512, 130}},
+                          11u + splits);
+    buffers.poison_output();
+    Stream stream;
+    try {
+      detail::decode_attention_with_splits(buffers.params(), splits, stream);
+    } catch (const Error& e) {
+      // Clusters above 8 blocks are optional hardware support: report, do not fail.
+      if (splits <= 8) throw;
+      std::printf("[ decode ] %d splits unavailable: %s\n", splits, e.what());
+      cudaGetLastError();
+      continue;
+    }
+    GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
+    buffers.expect_matches_reference();
+  }
 }
 
 TEST(DecodeAttentionArguments, RejectsUnsupportedShapes) {
@@ -581,8 +611,11 @@ TEST(DecodeAttentionArguments, RejectsUnsupportedShapes) {
   p.workspace = nullptr;
   expect_error(p, "workspace");
   EXPECT_THROW(decode_attention_workspace_bytes(0, 16, 128, 100), Error);
-  // 2 chunks of 64 keys for max_seq 100: (max, sum) and 128 values per chunk and head.
-  EXPECT_EQ(decode_attention_workspace_bytes(3, 16, 128, 100), 3u * 16 * 2 * 130 * sizeof(float));
+  // The cluster kernel merges in shared memory: a token workspace, whatever the shape.
+  EXPECT_EQ(decode_attention_workspace_bytes(3, 16, 128, 100), 256u);
+  EXPECT_EQ(decode_attention_workspace_bytes(64, 32, 128, 8192), 256u);
+  EXPECT_THROW(detail::decode_attention_with_splits(buffers.params(), 0, nullptr), Error);
+  EXPECT_THROW(detail::decode_attention_with_splits(buffers.params(), 17, nullptr), Error);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -654,12 +687,39 @@ TEST(AttentionTiming, EncoderWindowPrefillAndDecode) {
                 batches[i], graph_us / 28);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
+    // The same per-layer time for each cluster size, to tune decode_attention_splits.
+    for (int splits : {1, 2, 4, 8, 16}) {
+      try {
+        GLMASR_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+        try {
+          for (int layer = 0; layer < 28; ++layer)
+            detail::decode_attention_with_splits(dec.params(), splits, stream);
+        } catch (const Error&) {
+          cudaStreamEndCapture(stream, &graph);
+          cudaGraphDestroy(graph);
+          throw;
+        }
+        GLMASR_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+        GLMASR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+        const double us =
+            median_microseconds(stream, [&] { GLMASR_CUDA_CHECK(cudaGraphLaunch(exec, stream)); });
+        std::printf("[ timing ] decode batch %d seq 400, %2d splits: %.2f us per layer in graph\n",
+                    batches[i], splits, us / 28);
+        cudaGraphExecDestroy(exec);
+        cudaGraphDestroy(graph);
+      } catch (const Error& e) {
+        cudaGetLastError();
+        std::printf("[ timing ] decode batch %d, %d splits unavailable: %s\n", batches[i], splits,
+                    e.what());
+      }
+    }
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
   }
   EXPECT_LT(enc_us, 800.0);
   EXPECT_LT(pre_us, 1000.0);
   EXPECT_LT(dec_us[0], 100.0);
+  EXPECT_LT(dec_us[1], 100.0);
 }
 
 }  // namespace

@@ -40,14 +40,18 @@ struct DecodeAttentionParams {
   const int* seq_len;      // device [batch]: keys to attend, the new token included (clamped to
                            // max_seq; 0 gives a zero output)
   void* out;               // [batch, heads, head_dim] contiguous
-  float* workspace;        // decode_attention_workspace_bytes(); needs no initialisation
+  float* workspace;        // decode_attention_workspace_bytes(); needs no initialisation (the
+                           // current kernel does not touch it, but it must be set)
   int batch, heads, kv_heads, head_dim, max_seq;
   float scale;
 };
 
-// Flash-decoding: the keys are split into fixed chunks whose count depends on max_seq only, so
-// a launch captured in a CUDA graph stays valid while the lengths in device memory change.
-// head_dim must be even and <= 128, heads / kv_heads <= 8.
+// Flash-decoding in one launch: a thread-block cluster per (sequence, kv head) splits the
+// sequence's current length (read on the device) between its blocks and merges their partial
+// softmax results through distributed shared memory. The grid depends on batch, kv_heads and
+// max_seq only, so a launch captured in a CUDA graph stays valid while the lengths in device
+// memory change. head_dim must be even and <= 128, heads / kv_heads <= 8. Needs a GPU with
+// thread-block clusters (compute capability 9.0+).
 size_t decode_attention_workspace_bytes(int batch, int heads, int head_dim, int max_seq);
 void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream);
 
@@ -61,6 +65,9 @@ void flash_attention_tensor_cores(const FlashAttentionParams& p, int rows_per_wa
                                   cudaStream_t stream);
 // True when flash_attention would pick the tensor-core kernel for these parameters.
 bool flash_attention_uses_tensor_cores(const FlashAttentionParams& p);
+// decode_attention with a chosen number of blocks per (sequence, kv head), 1..16, for tests and
+// timings (above 8 the cluster size is non-portable and may fail to launch).
+void decode_attention_with_splits(const DecodeAttentionParams& p, int splits, cudaStream_t stream);
 }  // namespace detail
 
 }  // namespace glmasr::cuda

@@ -13,8 +13,9 @@ void check_decode_params(const DecodeAttentionParams& p);
 // Largest head_dim any kernel handles, and the largest q heads per kv head in decode.
 constexpr int kMaxHeadDim = 128;
 constexpr int kMaxDecodeGroup = 8;
-// Keys per flash-decoding chunk: fixed, so the grid depends on max_seq only.
-constexpr int kDecodeChunk = 64;
+// Blocks (one thread-block cluster) that share the keys of one (sequence, kv head) in
+// decode_attention; depends on its arguments only, so a captured graph stays valid.
+int decode_attention_splits(int batch, int kv_heads, int max_seq);
 
 // Launchers; the parameters are already checked.
 // rows_per_warp: 16 (head_dim 64 or 128) or 32 (head_dim 64: each K/V fragment read from shared

@@ -1,14 +1,21 @@
-// Flash-decoding: attention of one new token per sequence against its KV-cache slot.
+// Flash-decoding: attention of one new token per sequence against its KV-cache slot, in ONE
+// kernel launch.
 //
-// The keys are cut into fixed chunks of kDecodeChunk. One block handles one (sequence, kv head,
-// chunk) for every q head of that kv head, so grouped-query heads read each K/V row once; it
-// writes the chunk's softmax statistics (max, sum) and unnormalised output to the workspace.
-// A second kernel merges the chunks of each (sequence, head). The grid depends on batch and
-// max_seq only: chunks past a sequence's length exit at once, which keeps a captured CUDA graph
-// valid while the lengths in device memory change from step to step.
+// A thread-block cluster of `splits` blocks serves one (sequence, kv head). The blocks cut the
+// sequence's actual length (read from device memory) into `splits` equal ranges, so no block is
+// idle at short lengths and the grid depends on batch and max_seq only (a captured CUDA graph
+// stays valid while the lengths change). Each block serves every q head of its kv head, so a K/V
+// row is read once. Inside a block, each half-warp owns a strided set of keys: lane i of the half
+// holds dims 8i..8i+7 of a row (one 16-byte load), scores are reduced over the 16 lanes, and an
+// online softmax keeps (max, sum, output) per half-warp in registers. The half-warps are merged
+// in shared memory, then the blocks of the cluster are merged through distributed shared memory
+// (each block writes a slice of the output). Nothing goes through global memory but q, K, V and
+// the output, and no workspace or completion counter is needed.
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 
 #include <cmath>
+#include <cstdint>
 
 #include "core/error.h"
 #include "cuda/attention/attention_internal.h"
@@ -17,241 +24,340 @@
 namespace glmasr::cuda::attention_internal {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
-constexpr int kLanesPerKey = 8;  // lanes that split one key's dot products
-constexpr int kKeysPerPass = kThreads / kLanesPerKey;
-constexpr int kPairsPerLane = kMaxHeadDim / 2 / 32;  // bf16 pairs of a value row per lane
-constexpr int kPasses = kDecodeChunk / kKeysPerPass;
-constexpr int kPairsPerSub = kMaxHeadDim / 2 / kLanesPerKey;  // bf16 pairs of a key per lane
-constexpr int kKeysPerWarp = kDecodeChunk / kWarps;
-constexpr int kQPerThread = kMaxDecodeGroup * kMaxHeadDim / kThreads;
-constexpr int kMergeBatch = 8;  // chunks whose loads the merge issues together
+namespace cg = cooperative_groups;
 
-int decode_chunks(int max_seq) {
-  return (max_seq + kDecodeChunk - 1) / kDecodeChunk;
+constexpr int kThreads = 128;
+constexpr int kLanesPerKey = 16;                  // a half-warp per key row
+constexpr int kHalves = kThreads / kLanesPerKey;  // key rows in flight per step of the block
+constexpr int kDimsPerLane = kMaxHeadDim / kLanesPerKey;  // 8 bf16 = one 16-byte load
+constexpr int kQuads = kMaxHeadDim / 4;                   // float4 pieces of an output row
+constexpr int kMaxSplits = 16;
+// Below this many keys per split a further split only adds merge work.
+constexpr int kMinKeysPerSplit = 16;
+constexpr float kNegInf = -INFINITY;
+
+// Key rows each lane loads before the first use: one tile holds kHalves * kTile keys per block,
+// so the common case (<= 64 keys per block for group <= 4) waits for memory once.
+template <int kGroup>
+constexpr int tile_keys() {
+  return kGroup <= 4 ? 8 : 4;
 }
 
-// Workspace: [batch, heads, chunks] (max, sum) pairs, then [batch, heads, chunks, head_dim].
-struct DecodeWorkspace {
-  float* stats;
-  float* acc;
-  __host__ __device__ DecodeWorkspace(float* base, int batch, int heads, int chunks)
-      : stats(base), acc(base + static_cast<int64_t>(batch) * heads * chunks * 2) {}
+// Shared-memory quads are stored as (j, lane): quad j*16 + lane holds dims 8*lane + 4*j ..+3,
+// so the 16 lanes of a half-warp store 256 contiguous bytes (no bank conflicts).
+__host__ __device__ constexpr int quad_first_dim(int quad) {
+  return 8 * (quad % kLanesPerKey) + 4 * (quad / kLanesPerKey);
+}
+
+template <int kGroup>
+struct DecodeShared {
+  float4 half_acc[kHalves][kGroup][kQuads];
+  float half_max[kHalves][kGroup], half_sum[kHalves][kGroup];
+  float4 block_acc[kGroup][kQuads];
+  float block_max[kGroup], block_sum[kGroup];
 };
 
-__device__ __forceinline__ int visible_keys(const DecodeAttentionParams& p, int b) {
-  return min(max(p.seq_len[b], 0), p.max_seq);
+__device__ __forceinline__ void unpack_bf16x8(const uint4& raw, float (&out)[8]) {
+  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(pairs[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
 }
 
-__global__ void __launch_bounds__(kThreads)
-    decode_partial_kernel(DecodeAttentionParams p, float scale_log2, int chunks) {
-  __shared__ float q_rows[kMaxDecodeGroup][kMaxHeadDim];
-  __shared__ float weights[kMaxDecodeGroup][kDecodeChunk];
-  __shared__ float warp_out[kWarps][kMaxDecodeGroup][kMaxHeadDim];
-
-  const int chunk = blockIdx.x, kvh = blockIdx.y, b = blockIdx.z;
-  const int key0 = chunk * kDecodeChunk;
-  const int len = visible_keys(p, b);
-  const int slot = p.slot_of_seq[b];  // loaded alongside the length, before the exit test
-  if (key0 >= len) return;            // whole block: nothing of this chunk is visible
-  const int keys = min(kDecodeChunk, len - key0);
-  const int group = p.heads / p.kv_heads, hd = p.head_dim, pairs = hd / 2;
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-
-  // The q heads of this kv head, loaded first: they do not wait for the slot.
-  const auto* q = static_cast<const __nv_bfloat16*>(p.q) +
-                  (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
-  __nv_bfloat16 q_values[kQPerThread];
+// Eight bf16 starting at dim `d0` of `row` (zeros past head_dim). kVec: head_dim % 8 == 0 and
+// 16-byte aligned rows, so one 16-byte load; otherwise element by element.
+template <bool kVec>
+__device__ __forceinline__ uint4 load_row_piece(const __nv_bfloat16* row, int d0, int hd) {
+  uint4 raw = make_uint4(0, 0, 0, 0);
+  if (d0 >= hd) return raw;
+  if constexpr (kVec) {
+    raw = __ldg(reinterpret_cast<const uint4*>(row + d0));
+  } else {
+    auto* values = reinterpret_cast<__nv_bfloat16*>(&raw);
 #pragma unroll
-  for (int j = 0; j < kQPerThread; ++j) {
-    const int i = tid + kThreads * j;
-    q_values[j] = i < group * hd ? q[i] : __float2bfloat16(0.0f);
+    for (int i = 0; i < kDimsPerLane; ++i)
+      if (d0 + i < hd) values[i] = row[d0 + i];
+  }
+  return raw;
+}
+
+// kGroup: q heads per kv head rounded up to 1, 2, 4 or 8; the heads past the real group get a
+// zero q and are never written.
+// Three blocks per multiprocessor for groups up to 4 (168 registers, no spills); the group-8
+// fallback needs more registers.
+template <int kGroup, bool kVec>
+__global__ void __launch_bounds__(kThreads, kGroup <= 4 ? 3 : 2)
+    decode_attention_kernel(DecodeAttentionParams p, float scale_log2) {
+  constexpr int kTile = tile_keys<kGroup>();
+  __shared__ DecodeShared<kGroup> sh;
+  cg::cluster_group cluster = cg::this_cluster();
+
+  // The cluster spans gridDim.x, so the block's rank in it is blockIdx.x.
+  const int split = blockIdx.x, splits = gridDim.x, kvh = blockIdx.y, b = blockIdx.z;
+  const int tid = threadIdx.x, half = tid / kLanesPerKey, lane16 = tid % kLanesPerKey;
+  const int hd = p.head_dim, d0 = lane16 * kDimsPerLane, group = p.heads / p.kv_heads;
+
+  // Programmatic dependent launch: this grid may be started while the previous kernel in the
+  // stream still runs (hiding the launch latency, which dominates at batch 1), so nothing is
+  // read before that kernel has finished and its writes (the new K/V row, q) are visible. The
+  // next kernel may be launched at once too: a kernel that uses programmatic launch waits for
+  // this grid's completion itself.
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+
+  // Issued first: the length and slot loads, then q (whose address does not depend on them).
+  const int raw_len = p.seq_len[b];
+  const int slot = p.slot_of_seq[b];
+  float q[kGroup][kDimsPerLane];
+  {
+    const auto* q_head = static_cast<const __nv_bfloat16*>(p.q) +
+                         (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
+    uint4 raw[kGroup];
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g)
+      raw[g] = g < group ? load_row_piece<kVec>(q_head + g * hd, d0, hd) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int g = 0; g < kGroup; ++g) {
+      unpack_bf16x8(raw[g], q[g]);
+#pragma unroll
+      for (int i = 0; i < kDimsPerLane; ++i) q[g][i] *= scale_log2;  // scores in log2 units
+    }
   }
 
-  const int64_t head_offset = (static_cast<int64_t>(slot) * p.kv_heads + kvh) * p.max_seq * hd;
+  const int len = min(max(raw_len, 0), p.max_seq);
+  const int per_split = (len + splits - 1) / splits;
+  const int begin = min(len, split * per_split);
+  const int keys = min(len, begin + per_split) - begin;  // this block's keys (may be 0)
+  const int64_t head_offset =
+      ((static_cast<int64_t>(slot) * p.kv_heads + kvh) * p.max_seq + begin) * hd;
   const auto* k_rows = static_cast<const __nv_bfloat16*>(p.k_cache) + head_offset;
   const auto* v_rows = static_cast<const __nv_bfloat16*>(p.v_cache) + head_offset;
 
-  // A chunk is latency bound: every K and V load of this thread is issued before the first
-  // use (fully unrolled into registers), so the block waits for memory about once.
-  // Scores: 8 lanes per key, 16 keys per pass. Values: warp w takes keys w, w+4, ...
-  const int sub = tid % kLanesPerKey;
-  const __nv_bfloat162 zero = __float2bfloat162_rn(0.0f);
-  __nv_bfloat162 k_pieces[kPasses][kPairsPerSub];
+  // Per half-warp online softmax; every lane of a half holds the same max and sum.
+  float run_max[kGroup], run_sum[kGroup], acc[kGroup][kDimsPerLane];
 #pragma unroll
-  for (int pass = 0; pass < kPasses; ++pass) {
-    const int local = pass * kKeysPerPass + tid / kLanesPerKey;
-    const auto* k_row =
-        reinterpret_cast<const __nv_bfloat162*>(k_rows + static_cast<int64_t>(key0 + local) * hd);
+  for (int g = 0; g < kGroup; ++g) {
+    run_max[g] = kNegInf;
+    run_sum[g] = 0.0f;
 #pragma unroll
-    for (int i = 0; i < kPairsPerSub; ++i) {
-      const int pair = sub + kLanesPerKey * i;
-      k_pieces[pass][i] = local < keys && pair < pairs ? k_row[pair] : zero;
-    }
-  }
-  __nv_bfloat162 v_pieces[kKeysPerWarp][kPairsPerLane];
-#pragma unroll
-  for (int j = 0; j < kKeysPerWarp; ++j) {
-    const int local = warp + kWarps * j;
-    const auto* v_row =
-        reinterpret_cast<const __nv_bfloat162*>(v_rows + static_cast<int64_t>(key0 + local) * hd);
-#pragma unroll
-    for (int i = 0; i < kPairsPerLane; ++i) {
-      const int pair = lane + 32 * i;
-      v_pieces[j][i] = local < keys && pair < pairs ? v_row[pair] : zero;
-    }
+    for (int i = 0; i < kDimsPerLane; ++i) acc[g][i] = 0.0f;
   }
 
+  // `keys` is uniform over the block, so every lane runs the same iterations (full-mask shuffles).
+  for (int tile0 = 0; tile0 < keys; tile0 += kHalves * kTile) {
+    uint4 k_raw[kTile], v_raw[kTile];
 #pragma unroll
-  for (int j = 0; j < kQPerThread; ++j) {
-    const int i = tid + kThreads * j;
-    if (i < group * hd) q_rows[i / hd][i % hd] = __bfloat162float(q_values[j]) * scale_log2;
-  }
-  __syncthreads();
+    for (int j = 0; j < kTile; ++j) {
+      const int key = tile0 + j * kHalves + half;
+      const bool valid = key < keys;
+      k_raw[j] = valid ? load_row_piece<kVec>(k_rows + static_cast<int64_t>(key) * hd, d0, hd)
+                       : make_uint4(0, 0, 0, 0);
+      v_raw[j] = valid ? load_row_piece<kVec>(v_rows + static_cast<int64_t>(key) * hd, d0, hd)
+                       : make_uint4(0, 0, 0, 0);
+    }
+    float scores[kTile][kGroup];
+#pragma unroll
+    for (int j = 0; j < kTile; ++j) {
+      float k_values[kDimsPerLane];
+      unpack_bf16x8(k_raw[j], k_values);
+#pragma unroll
+      for (int g = 0; g < kGroup; ++g) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kDimsPerLane; ++i) dot = fmaf(q[g][i], k_values[i], dot);
+        scores[j][g] = dot;
+      }
+    }
+    // Sum over the 16 lanes of each half-warp (xor offsets below 16 stay inside the half).
+#pragma unroll
+    for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2)
+#pragma unroll
+      for (int j = 0; j < kTile; ++j)
+#pragma unroll
+        for (int g = 0; g < kGroup; ++g)
+          scores[j][g] += __shfl_xor_sync(0xffffffffu, scores[j][g], offset);
 
 #pragma unroll
-  for (int pass = 0; pass < kPasses; ++pass) {
-    const int local = pass * kKeysPerPass + tid / kLanesPerKey;
-    float dot[kMaxDecodeGroup];
+    for (int g = 0; g < kGroup; ++g) {
+      float tile_max = kNegInf;
 #pragma unroll
-    for (int g = 0; g < kMaxDecodeGroup; ++g) dot[g] = 0.0f;
+      for (int j = 0; j < kTile; ++j) {
+        if (tile0 + j * kHalves + half >= keys) scores[j][g] = kNegInf;
+        tile_max = fmaxf(tile_max, scores[j][g]);
+      }
+      const float new_max = fmaxf(run_max[g], tile_max);
+      // A half-warp whose keys have all run out keeps a -inf max: exponentiate against 0 then,
+      // so that exp2(-inf - -inf) never makes a NaN (its sum and output stay 0).
+      const float base = new_max == kNegInf ? 0.0f : new_max;
+      const float rescale = exp2f(run_max[g] - base);
+      run_max[g] = new_max;
+      run_sum[g] *= rescale;
 #pragma unroll
-    for (int i = 0; i < kPairsPerSub; ++i) {
-      const int pair = sub + kLanesPerKey * i;
-      if (pair >= pairs) break;
-      const float2 kf = __bfloat1622float2(k_pieces[pass][i]);
+      for (int i = 0; i < kDimsPerLane; ++i) acc[g][i] *= rescale;
 #pragma unroll
-      for (int g = 0; g < kMaxDecodeGroup; ++g)
-        if (g < group) dot[g] += q_rows[g][2 * pair] * kf.x + q_rows[g][2 * pair + 1] * kf.y;
-    }
+      for (int j = 0; j < kTile; ++j) {
+        const float weight = exp2f(scores[j][g] - base);
+        run_sum[g] += weight;
+        float v_values[kDimsPerLane];
+        unpack_bf16x8(v_raw[j], v_values);
 #pragma unroll
-    for (int g = 0; g < kMaxDecodeGroup; ++g) {
-      if (g >= group) break;
-      float s = dot[g];
-      for (int offset = kLanesPerKey / 2; offset > 0; offset /= 2)
-        s += __shfl_xor_sync(0xffffffffu, s, offset);
-      if (sub == 0) weights[g][local] = local < keys ? s : -INFINITY;
-    }
-  }
-  __syncthreads();
-
-  // Chunk softmax per q head (a warp per head); key 0 of the chunk is always visible.
-  const DecodeWorkspace ws(p.workspace, p.batch, p.heads, chunks);
-  for (int g = warp; g < group; g += kWarps) {
-    const float s0 = weights[g][lane], s1 = weights[g][lane + 32];
-    float m = fmaxf(s0, s1);
-    for (int offset = 16; offset > 0; offset /= 2)
-      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
-    const float e0 = exp2f(s0 - m), e1 = exp2f(s1 - m);
-    float sum = e0 + e1;
-    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-    weights[g][lane] = e0;
-    weights[g][lane + 32] = e1;
-    if (lane == 0) {
-      const int64_t item = (static_cast<int64_t>(b) * p.heads + kvh * group + g) * chunks + chunk;
-      ws.stats[2 * item] = m;
-      ws.stats[2 * item + 1] = sum;
-    }
-  }
-  __syncthreads();
-
-  // Weighted values; masked keys carry weight 0 and zero values.
-  float2 acc[kMaxDecodeGroup][kPairsPerLane];
-#pragma unroll
-  for (int g = 0; g < kMaxDecodeGroup; ++g)
-#pragma unroll
-    for (int i = 0; i < kPairsPerLane; ++i) acc[g][i] = make_float2(0.0f, 0.0f);
-#pragma unroll
-  for (int j = 0; j < kKeysPerWarp; ++j) {
-    const int local = warp + kWarps * j;
-#pragma unroll
-    for (int i = 0; i < kPairsPerLane; ++i) {
-      const float2 vf = __bfloat1622float2(v_pieces[j][i]);
-#pragma unroll
-      for (int g = 0; g < kMaxDecodeGroup; ++g) {
-        if (g >= group) break;
-        const float w = weights[g][local];
-        acc[g][i].x += w * vf.x;
-        acc[g][i].y += w * vf.y;
+        for (int i = 0; i < kDimsPerLane; ++i) acc[g][i] = fmaf(weight, v_values[i], acc[g][i]);
       }
     }
   }
+
+  // Half-warps -> block.
 #pragma unroll
-  for (int g = 0; g < kMaxDecodeGroup; ++g) {
-    if (g >= group) break;
-#pragma unroll
-    for (int i = 0; i < kPairsPerLane; ++i) {
-      const int pair = lane + 32 * i;
-      if (pair >= pairs) break;
-      warp_out[warp][g][2 * pair] = acc[g][i].x;
-      warp_out[warp][g][2 * pair + 1] = acc[g][i].y;
+  for (int g = 0; g < kGroup; ++g) {
+    sh.half_acc[half][g][lane16] = make_float4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]);
+    sh.half_acc[half][g][kLanesPerKey + lane16] =
+        make_float4(acc[g][4], acc[g][5], acc[g][6], acc[g][7]);
+    if (lane16 == 0) {
+      sh.half_max[half][g] = run_max[g];
+      sh.half_sum[half][g] = run_sum[g];
     }
   }
   __syncthreads();
-  for (int i = tid; i < group * hd; i += kThreads) {
-    const int g = i / hd, d = i % hd;
-    float total = 0.0f;
+  for (int item = tid; item < kGroup * kQuads; item += kThreads) {
+    const int g = item / kQuads, quad = item % kQuads;
+    float best = kNegInf;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) total += warp_out[w][g][d];
-    const int64_t item = (static_cast<int64_t>(b) * p.heads + kvh * group + g) * chunks + chunk;
-    ws.acc[item * hd + d] = total;
-  }
-}
-
-__device__ __forceinline__ float block_reduce(float value, bool is_max, float* scratch) {
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(0xffffffffu, value, offset);
-    value = is_max ? fmaxf(value, other) : value + other;
-  }
-  __syncthreads();  // scratch may still be read from a previous reduction
-  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = value;
-  __syncthreads();
-  value = scratch[0];
-  for (int w = 1; w < kMaxHeadDim / 32; ++w)
-    value = is_max ? fmaxf(value, scratch[w]) : value + scratch[w];
-  return value;
-}
-
-// One block per (head, sequence). The chunk statistics are read in parallel (a thread per
-// chunk), then thread d sums output element d over the chunks, kMergeBatch loads at a time.
-__global__ void __launch_bounds__(kMaxHeadDim)
-    decode_merge_kernel(DecodeAttentionParams p, int chunks) {
-  __shared__ float scratch[kMaxHeadDim / 32];
-  const int h = blockIdx.x, b = blockIdx.y, tid = threadIdx.x;
-  const int len = visible_keys(p, b);
-  const int active = (len + kDecodeChunk - 1) / kDecodeChunk;
-  const DecodeWorkspace ws(p.workspace, p.batch, p.heads, chunks);
-  const int64_t first = (static_cast<int64_t>(b) * p.heads + h) * chunks;
-
-  float local_max = -INFINITY;
-  for (int c = tid; c < active; c += kMaxHeadDim)
-    local_max = fmaxf(local_max, ws.stats[2 * (first + c)]);
-  const float best = block_reduce(local_max, true, scratch);
-  float local_sum = 0.0f;
-  for (int c = tid; c < active; c += kMaxHeadDim)
-    local_sum += exp2f(ws.stats[2 * (first + c)] - best) * ws.stats[2 * (first + c) + 1];
-  const float total = block_reduce(local_sum, false, scratch);
-
-  if (tid >= p.head_dim) return;
-  float value = 0.0f;
-  for (int c0 = 0; c0 < active; c0 += kMergeBatch) {
-    float maxima[kMergeBatch], partial[kMergeBatch];
+    for (int h = 0; h < kHalves; ++h) best = fmaxf(best, sh.half_max[h][g]);
+    float4 total = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float sum = 0.0f;
+    if (best != kNegInf) {
 #pragma unroll
-    for (int j = 0; j < kMergeBatch; ++j) {
-      const int c = c0 + j;
-      maxima[j] = c < active ? ws.stats[2 * (first + c)] : -INFINITY;
-      partial[j] = c < active ? ws.acc[(first + c) * p.head_dim + tid] : 0.0f;
+      for (int h = 0; h < kHalves; ++h) {
+        const float weight = exp2f(sh.half_max[h][g] - best);  // 0 for an empty half-warp
+        const float4 part = sh.half_acc[h][g][quad];
+        total.x = fmaf(weight, part.x, total.x);
+        total.y = fmaf(weight, part.y, total.y);
+        total.z = fmaf(weight, part.z, total.z);
+        total.w = fmaf(weight, part.w, total.w);
+        sum = fmaf(weight, sh.half_sum[h][g], sum);
+      }
     }
-#pragma unroll
-    for (int j = 0; j < kMergeBatch; ++j) value += exp2f(maxima[j] - best) * partial[j];
+    sh.block_acc[g][quad] = total;
+    if (quad == 0) {
+      sh.block_max[g] = best;
+      sh.block_sum[g] = sum;
+    }
   }
-  auto* out = static_cast<__nv_bfloat16*>(p.out);
-  out[(static_cast<int64_t>(b) * p.heads + h) * p.head_dim + tid] =
-      __float2bfloat16(active > 0 ? value / total : 0.0f);
+
+  // Blocks -> output: every block's partial is visible after the cluster barrier; block `split`
+  // merges its slice of the group's quads from all blocks' shared memory.
+  cluster.sync();
+  constexpr int kAllQuads = kGroup * kQuads;
+  const int slice = (kAllQuads + splits - 1) / splits;
+  const int slice_end = min(kAllQuads, (split + 1) * slice);
+  auto* out =
+      static_cast<__nv_bfloat16*>(p.out) + (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
+  for (int item = split * slice + tid; item < slice_end; item += kThreads) {
+    const int g = item / kQuads, quad = item % kQuads, first = quad_first_dim(quad);
+    if (first >= hd || g >= group) continue;
+    float maxima[kMaxSplits];
+    float best = kNegInf;
+#pragma unroll
+    for (int s = 0; s < kMaxSplits; ++s) {
+      maxima[s] = s < splits ? cluster.map_shared_rank(&sh.block_max[g], s)[0] : kNegInf;
+      best = fmaxf(best, maxima[s]);
+    }
+    float4 total = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float sum = 0.0f;
+    if (best != kNegInf) {
+#pragma unroll
+      for (int s = 0; s < kMaxSplits; ++s) {
+        if (s >= splits) break;
+        const float weight = exp2f(maxima[s] - best);
+        const float4 part = cluster.map_shared_rank(&sh.block_acc[g][quad], s)[0];
+        total.x = fmaf(weight, part.x, total.x);
+        total.y = fmaf(weight, part.y, total.y);
+        total.z = fmaf(weight, part.z, total.z);
+        total.w = fmaf(weight, part.w, total.w);
+        sum = fmaf(weight, cluster.map_shared_rank(&sh.block_sum[g], s)[0], sum);
+      }
+    }
+    const float inv = best != kNegInf ? 1.0f / sum : 0.0f;  // length 0 gives zeros
+    const float values[4] = {total.x * inv, total.y * inv, total.z * inv, total.w * inv};
+    __nv_bfloat16* dst = out + g * hd + first;
+    if constexpr (kVec) {
+      __nv_bfloat162 pair[2] = {__floats2bfloat162_rn(values[0], values[1]),
+                                __floats2bfloat162_rn(values[2], values[3])};
+      *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(pair);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        if (first + i < hd) dst[i] = __float2bfloat16(values[i]);
+    }
+  }
+  // No block may exit (freeing its shared memory) while another still reads it.
+  cluster.sync();
+}
+
+bool is_aligned16(const void* ptr) {
+  return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
+}
+
+template <int kGroup, bool kVec>
+void launch_decode(const DecodeAttentionParams& p, int splits, cudaStream_t stream) {
+  auto* kernel = decode_attention_kernel<kGroup, kVec>;
+  if (splits > 8) {
+    // Clusters above 8 blocks are "non-portable" and must be allowed per kernel (once).
+    static const cudaError_t allowed =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    GLMASR_CUDA_CHECK(allowed);
+  }
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(splits, p.kv_heads, p.batch);
+  config.blockDim = dim3(kThreads);
+  config.stream = stream;
+  cudaLaunchAttribute attributes[2]{};
+  attributes[0].id = cudaLaunchAttributeClusterDimension;
+  attributes[0].val.clusterDim.x = splits;
+  attributes[0].val.clusterDim.y = 1;
+  attributes[0].val.clusterDim.z = 1;
+  // The kernel waits for the previous grid itself (griddepcontrol.wait), so it may be launched
+  // before that grid ends; in a captured graph this becomes a programmatic edge.
+  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attributes[1].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attributes;
+  config.numAttrs = 2;
+  GLMASR_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, p.scale * static_cast<float>(M_LOG2E)));
+}
+
+template <bool kVec>
+void launch_decode_for_group(const DecodeAttentionParams& p, int splits, cudaStream_t stream) {
+  const int group = p.heads / p.kv_heads;
+  if (group == 1) return launch_decode<1, kVec>(p, splits, stream);
+  if (group == 2) return launch_decode<2, kVec>(p, splits, stream);
+  if (group <= 4) return launch_decode<4, kVec>(p, splits, stream);
+  return launch_decode<8, kVec>(p, splits, stream);
+}
+
+void launch_decode_checked(const DecodeAttentionParams& p, int splits, cudaStream_t stream) {
+  const bool vec = p.head_dim % 8 == 0 && is_aligned16(p.q) && is_aligned16(p.k_cache) &&
+                   is_aligned16(p.v_cache) && is_aligned16(p.out);
+  if (vec)
+    launch_decode_for_group<true>(p, splits, stream);
+  else
+    launch_decode_for_group<false>(p, splits, stream);
+  GLMASR_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
+
+int decode_attention_splits(int batch, int kv_heads, int max_seq) {
+  // As many blocks per (sequence, kv head) as keep every split >= kMinKeysPerSplit keys long at
+  // max_seq, up to 8 (the portable cluster size), halved while the grid would exceed about three
+  // blocks per multiprocessor (132 on an H100): more splits then only add merge work.
+  int splits = 8;
+  while (splits > 1 && splits * kMinKeysPerSplit > max_seq) splits /= 2;
+  while (splits > 1 && static_cast<int64_t>(batch) * kv_heads * splits > 3 * 132) splits /= 2;
+  return splits;
+}
 
 }  // namespace glmasr::cuda::attention_internal
 
@@ -262,20 +368,25 @@ size_t decode_attention_workspace_bytes(int batch, int heads, int head_dim, int 
                "decode_attention_workspace_bytes: expected positive batch, heads, head_dim and "
                "max_seq, got ",
                batch, ", ", heads, ", ", head_dim, ", ", max_seq);
-  const size_t items =
-      static_cast<size_t>(batch) * heads * attention_internal::decode_chunks(max_seq);
-  return items * (static_cast<size_t>(head_dim) + 2) * sizeof(float);
+  // The cluster kernel keeps its partial results in shared memory; a token allocation keeps
+  // callers that allocate this many bytes (and pass the pointer) working.
+  return 256;
 }
 
 void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream) {
   using namespace attention_internal;
   check_decode_params(p);
-  const int chunks = decode_chunks(p.max_seq);
-  decode_partial_kernel<<<dim3(chunks, p.kv_heads, p.batch), kThreads, 0, stream>>>(
-      p, p.scale * static_cast<float>(M_LOG2E), chunks);
-  GLMASR_CUDA_CHECK_LAUNCH();
-  decode_merge_kernel<<<dim3(p.heads, p.batch), kMaxHeadDim, 0, stream>>>(p, chunks);
-  GLMASR_CUDA_CHECK_LAUNCH();
+  launch_decode_checked(p, decode_attention_splits(p.batch, p.kv_heads, p.max_seq), stream);
 }
+
+namespace detail {
+void decode_attention_with_splits(const DecodeAttentionParams& p, int splits, cudaStream_t stream) {
+  using namespace attention_internal;
+  check_decode_params(p);
+  GLMASR_CHECK(splits >= 1 && splits <= kMaxSplits,
+               "decode_attention_with_splits: splits: expected 1..", kMaxSplits, ", got ", splits);
+  launch_decode_checked(p, splits, stream);
+}
+}  // namespace detail
 
 }  // namespace glmasr::cuda
