@@ -188,8 +188,8 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
   };
   const Component components[] = {
       {"norms (fused into QKV / gate_up)", 0},
-      {"QKV (RMSNorm fused)", cuda::kStageQkv},
-      {"RoPE + KV update (one kernel)", cuda::kStageRope},
+      {"QKV (RMSNorm + RoPE + KV write fused)", cuda::kStageQkv},
+      {"RoPE + KV update (fused into QKV)", 0},
       {"attention (flash-decoding)", cuda::kStageAttention},
       {"o_proj (+ residual fused)", cuda::kStageOProj},
       {"MLP gate|up (RMSNorm + SwiGLU fused)", cuda::kStageGateUp},

@@ -2,6 +2,7 @@
 
 #include "cuda/argmax.h"
 #include "cuda/check.h"
+#include "cuda/dependent_launch.cuh"
 #include "cuda/element.cuh"
 
 namespace glmasr::cuda {
@@ -23,11 +24,26 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float values[32];
   __shared__ int indices[32];
   __shared__ float scratch[32];
+  // The logits come from the kernel just before (the lm_head product).
+  wait_for_previous_kernel();
   const T* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
+  // Rows of whole 16-byte vectors are read 8 elements per load, with several loads in flight
+  // per thread: one block streams the whole row, so load latency, not bandwidth, sets its time.
+  const bool vectors = vocab % 8 == 0;
   float best = -FLT_MAX;
   int best_index = INT32_MAX;
-  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x)
-    better(best, best_index, to_float(row[i]), static_cast<int>(i));
+  if (vectors) {
+#pragma unroll 4
+    for (int64_t c = threadIdx.x; c < vocab / 8; c += blockDim.x) {
+      const Vec8<T> v = load8(row + c * 8);
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+        better(best, best_index, to_float(v.e[i]), static_cast<int>(c * 8 + i));
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x)
+      better(best, best_index, to_float(row[i]), static_cast<int>(i));
+  }
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1)
     better(best, best_index, __shfl_xor_sync(0xffffffffu, best, offset),
@@ -46,7 +62,16 @@ __global__ void __launch_bounds__(kThreads)
            __shfl_xor_sync(0xffffffffu, best_index, offset));
   // log softmax(best) = -log(sum exp(x - best)); the sum stays in float32 like torch's.
   float sum = 0.0f;
-  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) sum += expf(to_float(row[i]) - best);
+  if (vectors) {
+#pragma unroll 4
+    for (int64_t c = threadIdx.x; c < vocab / 8; c += blockDim.x) {
+      const Vec8<T> v = load8(row + c * 8);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sum += expf(to_float(v.e[i]) - best);
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) sum += expf(to_float(row[i]) - best);
+  }
   sum = block_sum(sum, scratch);
   if (threadIdx.x == 0) {
     token[blockIdx.x] = best_index;
@@ -62,10 +87,9 @@ void greedy_argmax(DType dtype, const void* logits, int64_t rows, int64_t vocab,
   GLMASR_CHECK(vocab > 0 && vocab < INT32_MAX, "greedy_argmax: expected 0 < vocab < 2^31, got ",
                vocab);
   GLMASR_DISPATCH_ELEMENT(dtype, T, {
-    argmax_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-        static_cast<const T*>(logits), vocab, token, logprob);
+    launch_dependent(argmax_kernel<T>, static_cast<unsigned>(rows), kThreads, stream,
+                     static_cast<const T*>(logits), vocab, token, logprob);
   });
-  GLMASR_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace glmasr::cuda

@@ -273,10 +273,38 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                  nullptr, batch, step_hidden_.get(), stream_);
   for (int l = 0; l < dec.num_layers; ++l) {
     const DeviceDecoderLayer& layer = model_.decoder_layers[l];
-    if (stages & kStageQkv)
+    // The matrix-vector kernel takes RoPE and the KV-cache write as its epilogue; the rope
+    // stage then has nothing left to do. Else (batches beyond it) a separate kernel follows.
+    const bool fused_rope = gemv_supported(batch, d);
+    if ((stages & kStageQkv) && fused_rope) {
+      GemvParams g;
+      g.dtype = dtype;
+      g.w = layer.qkv_weight;
+      g.out = width;
+      g.in = d;
+      g.x = step_hidden_.get();
+      g.batch = batch;
+      g.norm_weight = layer.attn_norm_weight;
+      g.eps = dec.rms_norm_eps;
+      GemvRopeEpilogue& rope = g.rope;
+      rope.heads = heads;
+      rope.kv_heads = kv_heads;
+      rope.head_dim = hd;
+      const int64_t table_count = int64_t{rope_.positions} * (hd / 2);
+      rope.cos = rope_.values.get();
+      rope.sin = rope_.values.as<std::byte>() + table_count * element_bytes();
+      rope.positions = positions;
+      rope.slots = slots;
+      rope.q_out = step_q_.get();
+      rope.k_cache = layer_cache(k_cache_, l);
+      rope.v_cache = layer_cache(v_cache_, l);
+      rope.max_seq = max_seq_;
+      gemv(g, stream_);
+    } else if (stages & kStageQkv) {
       project({step_hidden_.get(), batch, d, layer.attn_norm_weight, layer.qkv_weight, width, false,
                false, step_qkv_.get()});
-    if (stages & kStageRope) {
+    }
+    if ((stages & kStageRope) && !fused_rope) {
       RopeQkvParams rope;
       rope.dtype = dtype;
       rope.qkv = step_qkv_.get();

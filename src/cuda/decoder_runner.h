@@ -33,8 +33,9 @@ struct SequenceStep {
 // The stages of a decoding step, for timing each one on its own (bench).
 enum StepStage : unsigned {
   kStageEmbed = 1u << 0,
-  kStageQkv = 1u << 1,        // RMSNorm fused into the fused QKV projection
-  kStageRope = 1u << 2,       // RoPE on q and k + KV-cache write, one kernel
+  kStageQkv = 1u << 1,        // RMSNorm + fused QKV projection (+ RoPE and KV write where the
+                              // matrix-vector kernel takes the batch)
+  kStageRope = 1u << 2,       // RoPE on q and k + KV-cache write as its own kernel, where not fused
   kStageAttention = 1u << 3,  // flash-decoding over the cache
   kStageOProj = 1u << 4,      // o_proj with the residual add fused
   kStageGateUp = 1u << 5,     // RMSNorm + gate|up projection + SwiGLU, one kernel

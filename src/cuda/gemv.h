@@ -4,7 +4,14 @@
 //   - RMSNorm of x before the product (norm_weight): the block computes the row's scale itself;
 //   - SwiGLU after the fused gate|up product (swiglu_width): one block owns gate row f and up
 //     row F + f, so the activation leaves the kernel instead of 2F raw outputs;
-//   - the residual add after the product (residual, may alias y).
+//   - the residual add after the product (residual, may alias y);
+//   - RoPE + KV-cache write after the fused QKV product of a decoding step (rope): a block owns
+//     pairs of rows (d, d + head_dim/2) of q/k heads, like the gate/up pairs of SwiGLU, so each
+//     rotated pair is computed where both halves are reduced; q goes to q_out and k/v straight
+//     into the cache slot at the sequence's position (read on the device, so a captured graph
+//     stays valid while positions change).
+// Kernels are launched as programmatic dependent launches: each block loads its first weight
+// tiles before waiting for the previous kernel, hiding the ramp between the step's kernels.
 // Every intermediate is rounded to the element type where the bf16 reference rounds.
 #pragma once
 
@@ -17,6 +24,19 @@
 namespace glmasr::cuda {
 
 constexpr int kGemvMaxBatch = 8;
+
+// The RoPE + KV-cache epilogue of the fused QKV projection (rotary dim = head_dim, half-split).
+struct GemvRopeEpilogue {
+  int heads = 0, kv_heads = 0, head_dim = 0;  // head_dim 0: no epilogue
+  const void* cos = nullptr;                  // [table_positions, head_dim/2] in the element type
+  const void* sin = nullptr;                  // same
+  const int32_t* positions = nullptr;         // device [batch]: position of each row (< table)
+  const int32_t* slots = nullptr;             // device [batch]: cache slot of each row
+  void* q_out = nullptr;                      // [batch, heads * head_dim]
+  void* k_cache = nullptr;                    // one layer: [slots, kv_heads, max_seq, head_dim]
+  void* v_cache = nullptr;                    // same
+  int max_seq = 0;
+};
 
 struct GemvParams {
   DType dtype = DType::kBF16;
@@ -31,6 +51,9 @@ struct GemvParams {
   const void* residual = nullptr;  // [batch, ldy]: y = round(round(x W^T) + residual)
   void* y = nullptr;               // [batch, ldy]
   int64_t ldy = 0;                 // 0: the output width
+  // With rope.head_dim > 0, out must be (heads + 2 kv_heads) * head_dim, the outputs go where
+  // rope says and y, residual and swiglu_width are unused.
+  GemvRopeEpilogue rope;
 };
 
 // Whether gemv() takes this shape (else use Gemm).

@@ -1,6 +1,8 @@
-// Half-split (rotate_half) RoPE on the first rotary_dim dims of each query and key head, as the
-// epilogue of the fused QKV projection: it rotates q and k in place (or writes q elsewhere) and
-// writes the rotated keys and the values into the slotted KV cache in the same pass.
+// Half-split (rotate_half) RoPE on the first rotary_dim dims of each query and key head, after
+// the fused QKV projection: it rotates q and k in place (or writes q elsewhere) and writes the
+// rotated keys and the values into the slotted KV cache in the same pass. The decoding step
+// uses the matrix-vector kernel's RoPE epilogue instead (gemv.h); this kernel serves prefill,
+// the encoder and batches the matrix-vector kernel does not take.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -7,6 +7,7 @@
 
 #include "cpu/ops.h"
 #include "cuda/gemm.h"
+#include "cuda/rope.h"
 #include "gpu_test_util.h"
 #include "testing/gpu.h"
 
@@ -90,6 +91,113 @@ TEST(GemvTest, RejectsUnsupportedShapes) {
   EXPECT_FALSE(cuda::gemv_supported(9, 2048));
   EXPECT_FALSE(cuda::gemv_supported(1, 12));
   EXPECT_TRUE(cuda::gemv_supported(8, 2048));
+}
+
+// (dtype, batch, heads, kv_heads, head_dim, in)
+class GemvRopeTest : public ::testing::TestWithParam<std::tuple<DType, int, int, int, int, int>> {};
+
+// The fused QKV + RoPE + KV-write epilogue gives exactly what the plain product followed by the
+// separate rope_qkv kernel gives (same sums, same roundings), for rows of different slots and
+// positions, and leaves every other cache position alone.
+TEST_P(GemvRopeTest, MatchesTheProductFollowedByRopeQkv) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const auto [dtype, batch, heads, kv_heads, hd, in] = GetParam();
+  const int out = (heads + 2 * kv_heads) * hd, max_seq = 40, slots = batch + 2;
+  const auto x = random_values(int64_t{batch} * in, dtype, 31, 0.0f, 2.0f);
+  const auto w = random_values(int64_t{out} * in, dtype, 32, 0.0f, 1.0f / std::sqrt(float(in)));
+  const auto norm_w = random_values(in, dtype, 33, 1.0f, 0.3f);
+  std::vector<int32_t> positions(batch), row_slots(batch);
+  for (int b = 0; b < batch; ++b) {
+    positions[b] = (7 + 13 * b) % max_seq;
+    row_slots[b] = (slots - 1 - b) % slots;
+  }
+  cuda::RopeTable table = cuda::make_rope_table(dtype, max_seq, hd, 10000.0f);
+  auto dx = upload(x, dtype), dw = upload(w, dtype), dn = upload(norm_w, dtype);
+  cuda::DeviceBuffer dpos(batch * 4), dslots(batch * 4);
+  GLMASR_CUDA_CHECK(cudaMemcpy(dpos.get(), positions.data(), batch * 4, cudaMemcpyHostToDevice));
+  GLMASR_CUDA_CHECK(cudaMemcpy(dslots.get(), row_slots.data(), batch * 4, cudaMemcpyHostToDevice));
+  const int64_t cache_count = int64_t{slots} * kv_heads * max_seq * hd;
+  const int64_t q_count = int64_t{batch} * heads * hd;
+
+  // Reference: plain product, then rope_qkv.
+  auto qkv = poisoned(int64_t{batch} * out);
+  auto ref_q = poisoned(q_count), ref_k = poisoned(cache_count), ref_v = poisoned(cache_count);
+  cuda::GemvParams p;
+  p.dtype = dtype;
+  p.w = dw.get();
+  p.out = out;
+  p.in = in;
+  p.x = dx.get();
+  p.batch = batch;
+  p.norm_weight = dn.get();
+  p.y = qkv.get();
+  cuda::gemv(p, nullptr);
+  cuda::RopeQkvParams r;
+  r.dtype = dtype;
+  r.qkv = qkv.get();
+  r.rows = batch;
+  r.heads = heads;
+  r.kv_heads = kv_heads;
+  r.head_dim = hd;
+  r.rotary_dim = hd;
+  r.table = &table;
+  r.positions = dpos.as<int32_t>();
+  r.q_out = ref_q.get();
+  r.k_cache = ref_k.get();
+  r.v_cache = ref_v.get();
+  r.max_seq = max_seq;
+  r.slots = dslots.as<int32_t>();
+  cuda::rope_qkv(r, nullptr);
+
+  // Fused.
+  auto q = poisoned(q_count), k = poisoned(cache_count), v = poisoned(cache_count);
+  cuda::GemvParams f = p;
+  f.y = nullptr;
+  f.rope.heads = heads;
+  f.rope.kv_heads = kv_heads;
+  f.rope.head_dim = hd;
+  f.rope.cos = table.values.get();
+  f.rope.sin = table.values.as<std::byte>() + int64_t{max_seq} * (hd / 2) * 2;
+  f.rope.positions = dpos.as<int32_t>();
+  f.rope.slots = dslots.as<int32_t>();
+  f.rope.q_out = q.get();
+  f.rope.k_cache = k.get();
+  f.rope.v_cache = v.get();
+  f.rope.max_seq = max_seq;
+  cuda::gemv(f, nullptr);
+
+  auto bits = [](const cuda::DeviceBuffer& buffer, int64_t count) {
+    GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
+    std::vector<uint16_t> values(static_cast<size_t>(count));
+    GLMASR_CUDA_CHECK(
+        cudaMemcpy(values.data(), buffer.get(), values.size() * 2, cudaMemcpyDeviceToHost));
+    return values;
+  };
+  EXPECT_EQ(bits(q, q_count), bits(ref_q, q_count));
+  // Both caches started as the same poison: untouched positions must still match.
+  EXPECT_EQ(bits(k, cache_count), bits(ref_k, cache_count));
+  EXPECT_EQ(bits(v, cache_count), bits(ref_v, cache_count));
+  // And the written rows are not poison (NaN) anywhere.
+  const auto got_q = download(q.get(), q_count, dtype);
+  for (float value : got_q) ASSERT_TRUE(std::isfinite(value));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, GemvRopeTest,
+    ::testing::Values(std::make_tuple(DType::kBF16, 1, 16, 4, 128, 2048),  // real decoder
+                      std::make_tuple(DType::kBF16, 3, 16, 4, 128, 2048),
+                      std::make_tuple(DType::kF16, 1, 28, 4, 128, 512),
+                      std::make_tuple(DType::kBF16, 2, 2, 1, 12, 32),  // tiny: pairs span heads
+                      std::make_tuple(DType::kF16, 8, 2, 1, 12, 16)));
+
+TEST(GemvRopeTest, RejectsAnOutputWidthThatIsNotTheHeads) {
+  cuda::GemvParams p;
+  p.out = 100;
+  p.in = 16;
+  p.rope.heads = 2;
+  p.rope.kv_heads = 1;
+  p.rope.head_dim = 12;
+  EXPECT_THROW(cuda::gemv(p, nullptr), Error);
 }
 
 // (dtype, rows, in, out, bias, accumulate)
