@@ -72,15 +72,19 @@ while n < 3600 * 16000:
 with wave.open("/tmp/hour.wav", "wb") as f:
     f.setnchannels(1); f.setsampwidth(2); f.setframerate(16000); f.writeframes(np.concatenate(parts)[:3600 * 16000].tobytes())
 PY
-for batch in 64 1; do
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > /tmp/mem.$batch.txt &
+# "64" and "1" run with the loop guard (segments of the random model stop when they repeat);
+# "64-full" and "1-full" without, so every segment decodes the full 100 tokens (worst case).
+for run in 128 128-full 1-full; do
+  batch=${run%-full}
+  guard=""; [ "$run" != "$batch" ] && guard=--no-loop-guard
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > /tmp/mem.$run.txt &
   sampler=$!
   start=$(date +%s.%N)
-  "$glmasr" transcribe --model $work/model --device cuda --max-batch $batch --max-new-tokens 100 --format verbose_json --quiet --timings /tmp/hour.wav > /tmp/hour.$batch.json 2> "$OUT/hour.$batch.err"
+  "$glmasr" transcribe --model $work/model --device cuda --max-batch $batch $guard --max-new-tokens 100 --format verbose_json --quiet --timings /tmp/hour.wav > /tmp/hour.$run.json 2> "$OUT/hour.$run.err"
   rc=$?
   end=$(date +%s.%N)
-  kill $sampler; grep "real time" "$OUT/hour.$batch.err"
-  python3 - "$batch" "$start" "$end" "$rc" <<'PY'
+  kill $sampler; grep "real time" "$OUT/hour.$run.err"
+  python3 - "$run" "$start" "$end" "$rc" <<'PY'
 import json, sys
 batch, start, end, rc = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 peak = max(int(x) for x in open(f"/tmp/mem.{batch}.txt").read().split() if x.strip().isdigit())
@@ -89,7 +93,7 @@ try:
     tokens = sum(len(s["tokens"]) for s in segs); loops = sum(s["loop_detected"] for s in segs)
 except Exception as e:
     segs, tokens, loops = [], 0, str(e)
-print(f"max-batch {batch}: rc {rc}, {end - start:.2f} s wall for 3600 s audio = {3600 / (end - start):.0f}x real time; "
+print(f"run {batch}: rc {rc}, {end - start:.2f} s wall for 3600 s audio = {3600 / (end - start):.0f}x real time; "
       f"{len(segs)} segments, {tokens} tokens, loops flagged {loops}; peak GPU memory {peak} MiB")
 PY
 done

@@ -127,52 +127,68 @@ class CudaEngine final : public Engine {
 
     // Records a chosen token; returns true when the sequence goes on.
     auto accept = [&](size_t index, const cuda::DecodedToken& chosen, int next_position) {
-      const GenerationRequest& request = requests[index];
-      GenerationResult& result = results[index];
-      const auto& eos = config().eos_token_ids;
-      if (std::find(eos.begin(), eos.end(), chosen.token) != eos.end()) {
-        result.stop = StopReason::kEos;
+      if (!accept_token(requests[index], config().eos_token_ids, chosen.token, chosen.logprob,
+                        results[index]))
         return false;
-      }
-      result.tokens.push_back(chosen.token);
-      result.logprobs.push_back(chosen.logprob);
-      if (request.on_token && !request.on_token(chosen.token)) {
-        result.stop = StopReason::kStopped;
-        return false;
-      }
-      if (static_cast<int>(result.tokens.size()) >= request.max_new_tokens ||
-          next_position >= decoder_->max_seq()) {
-        result.stop = StopReason::kLength;
+      if (next_position >= decoder_->max_seq()) {  // the slot is full
+        results[index].stop = StopReason::kLength;
         return false;
       }
       return true;
     };
 
     while (!pending.empty() || !active.empty()) {
-      // Requests join as slots free up.
+      // Requests join as slots free up. Those joining together have their windows encoded in
+      // one batch (one window per segment is the common case: a batch of 8 fills the GPU far
+      // better than 8 encoder passes), then each is prefilled into its slot.
       while (!pending.empty() && !free_slots.empty()) {
-        const size_t index = pending.front();
-        pending.pop_front();
-        const GenerationRequest& request = requests[index];
-        try {
-          GLMASR_CHECK(request.mel, "generation request without audio features");
-          if (request.max_new_tokens <= 0) {
-            results[index].stop = StopReason::kLength;
+        std::vector<size_t> group;
+        int windows = 0;
+        while (!pending.empty() && group.size() < free_slots.size()) {
+          const size_t index = pending.front();
+          const GenerationRequest& request = requests[index];
+          if (!request.mel || request.max_new_tokens <= 0) {
+            pending.pop_front();
+            fail_request(results[index], request.mel ? "max_new_tokens must be positive"
+                                                     : "generation request without audio features");
             continue;
           }
-          const int slot = free_slots.back();
-          const int64_t rows = gather_audio(*request.mel);
-          const cuda::DecodedToken first =
-              decoder_->prefill(slot, request.prompt_ids, audio_.get(), rows);
-          const int position = static_cast<int>(request.prompt_ids.size());
-          if (accept(index, first, position)) {
-            free_slots.pop_back();
-            active.push_back({index, slot, position, first.token});
+          const int w = static_cast<int>(request.mel->windows());
+          if (!group.empty() && windows + w > encoder_->max_windows()) break;
+          pending.pop_front();
+          group.push_back(index);
+          windows += w;
+          if (windows >= encoder_->max_windows()) break;
+        }
+        if (group.empty()) break;
+        std::vector<const void*> audio(group.size(), nullptr);
+        std::vector<int64_t> rows(group.size(), 0);
+        try {
+          if (group.size() > 1) encode_group(requests, group, audio, rows);
+        } catch (const Error&) {  // the batch failed as a whole: each request alone below
+          std::fill(audio.begin(), audio.end(), nullptr);
+        }
+        for (size_t g = 0; g < group.size(); ++g) {
+          const size_t index = group[g];
+          const GenerationRequest& request = requests[index];
+          try {
+            if (!audio[g]) {  // encode alone (rows not contiguous, or the batch failed)
+              rows[g] = gather_audio(*request.mel);
+              audio[g] = audio_.get();
+              // That pass overwrote the batch's projector output: the rest encode alone too.
+              for (size_t later = g + 1; later < group.size(); ++later) audio[later] = nullptr;
+            }
+            const int slot = free_slots.back();
+            const cuda::DecodedToken first =
+                decoder_->prefill(slot, request.prompt_ids, audio[g], rows[g]);
+            const int position = static_cast<int>(request.prompt_ids.size());
+            if (accept(index, first, position)) {
+              free_slots.pop_back();
+              active.push_back({index, slot, position, first.token});
+            }
+          } catch (const Error& e) {  // one bad request must not sink the others
+            fail_request(results[index], e.what());
           }
-        } catch (const Error& e) {  // one bad request must not sink the others
-          results[index] = GenerationResult{};
-          results[index].stop = StopReason::kError;
-          results[index].error = e.what();
         }
       }
       if (active.empty()) continue;
@@ -196,6 +212,54 @@ class CudaEngine final : public Engine {
   }
 
  private:
+  static void fail_request(GenerationResult& result, const std::string& message) {
+    result = GenerationResult{};
+    result.stop = StopReason::kError;
+    result.error = message;
+  }
+
+  // Encodes the windows of every request in `group` as one batch (their total is at most the
+  // encoder's max_windows). Sets audio[g] to request g's kept projector rows inside the
+  // encoder's output (contiguous: only a request's last window can be partial) and rows[g] to
+  // their count; leaves audio[g] null for a request whose rows are not contiguous.
+  void encode_group(const std::vector<GenerationRequest>& requests,
+                    const std::vector<size_t>& group, std::vector<const void*>& audio,
+                    std::vector<int64_t>& rows) {
+    const EncoderConfig& enc = config().encoder;
+    const int64_t per_window = int64_t{enc.num_mel_bins} * encoder_->mel_frames();
+    const int64_t merge = enc.merge_factor;
+    const size_t row_bytes = static_cast<size_t>(config().decoder.hidden_size) * 2;
+    int64_t window = 0;
+    std::vector<int64_t> first_window(group.size());
+    for (size_t g = 0; g < group.size(); ++g) {
+      const MelWindows& mel = *requests[group[g]].mel;
+      GLMASR_CHECK(mel.features.numel() == mel.windows() * per_window,
+                   "cuda encoder: expected mel features of ", mel.windows(), " x ", per_window,
+                   " values, got ", mel.features.numel());
+      GLMASR_CUDA_CHECK(cudaMemcpyAsync(encoder_->mel_input() + window * per_window,
+                                        mel.features.data(), mel.features.numel() * sizeof(float),
+                                        cudaMemcpyHostToDevice, stream_));
+      first_window[g] = window;
+      window += mel.windows();
+    }
+    encoder_->run(static_cast<int>(window));
+    for (size_t g = 0; g < group.size(); ++g) {
+      const MelWindows& mel = *requests[group[g]].mel;
+      bool contiguous = true;
+      int64_t kept_total = 0;
+      for (int64_t w = 0; w < mel.windows(); ++w) {
+        const int64_t kept = std::min<int64_t>(
+            encoder_->rows_per_window(), audio_tokens_for_frames(mel.valid_frames.at(w), merge));
+        contiguous &= w + 1 == mel.windows() || kept == encoder_->rows_per_window();
+        kept_total += kept;
+      }
+      if (!contiguous) continue;
+      audio[g] = static_cast<const std::byte*>(encoder_->projector_output()) +
+                 first_window[g] * encoder_->rows_per_window() * row_bytes;
+      rows[g] = kept_total;
+    }
+  }
+
   // Encodes the windows of `mel` in batches; calls done(first_window, count) after each batch
   // was enqueued.
   template <typename Done>

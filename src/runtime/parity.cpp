@@ -80,6 +80,10 @@ ParityReport compare_with_reference(Engine& engine, const ReferenceDump& ref,
       report.decisive_steps = static_cast<int>(s);
     if (step.our_token != step.reference_token && report.first_mismatch < 0)
       report.first_mismatch = static_cast<int>(s);
+    if (step.reference_margin > margin_threshold) {
+      ++report.clear_steps;
+      report.clear_mismatches += step.our_token != step.reference_token;
+    }
     report.steps.push_back(step);
   }
   report.stages.push_back(measure("logits", logits, ref.logits));
@@ -89,7 +93,7 @@ ParityReport compare_with_reference(Engine& engine, const ReferenceDump& ref,
 bool ParityReport::passed(double stage_tolerance) const {
   for (const auto& stage : stages)
     if (!(stage.relative <= stage_tolerance)) return false;
-  return first_mismatch < 0 || first_mismatch >= decisive_steps;
+  return clear_mismatches == 0 && (first_mismatch < 0 || first_mismatch >= decisive_steps);
 }
 
 std::string ParityReport::format() const {

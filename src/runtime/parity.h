@@ -46,7 +46,12 @@ struct ParityReport {
   std::vector<StepComparison> steps;
   int decisive_steps = 0;   // steps before the first reference margin under the threshold
   int first_mismatch = -1;  // first step whose greedy token differs (-1: none)
-  // Tokens agree on every decisive step and stage errors are within tolerance.
+  // With teacher forcing every step sees the reference's history, so each step can be judged
+  // alone: steps whose reference margin exceeds the threshold, and how many of them differ.
+  int clear_steps = 0;
+  int clear_mismatches = 0;
+  // Stage errors are within tolerance, tokens agree on every step before the first small
+  // margin, and on every step whose margin exceeds the threshold.
   bool passed(double stage_tolerance) const;
   std::string format() const;
 };
