@@ -13,6 +13,7 @@
 #include "cuda/device_model.h"
 #include "cuda/encoder_runner.h"
 #include "cuda/gemm.h"
+#include "cuda/host_transfer.h"
 #include "model/checkpoint.h"
 #include "model/weights.h"
 
@@ -23,15 +24,6 @@ namespace {
 // activations stay a few hundred MB.
 constexpr int kEncoderWindowsPerBatch = 8;
 constexpr int kPrefillChunk = 2048;
-
-std::vector<float> to_host_floats(const void* device, int64_t count, DType dtype) {
-  std::vector<uint16_t> bits(static_cast<size_t>(count));
-  GLMASR_CUDA_CHECK(cudaMemcpy(bits.data(), device, bits.size() * 2, cudaMemcpyDeviceToHost));
-  std::vector<float> values(bits.size());
-  for (size_t i = 0; i < bits.size(); ++i)
-    values[i] = dtype == DType::kBF16 ? bf16_to_float(bits[i]) : fp16_to_float(bits[i]);
-  return values;
-}
 
 class CudaEngine final : public Engine {
  public:
@@ -81,7 +73,8 @@ class CudaEngine final : public Engine {
     std::vector<float> values;
     encode(mel, [&](int64_t, int count) {
       GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      const auto chunk = to_host_floats(encoder_->encoder_output(), count * frames * h, dtype_);
+      const auto chunk =
+          cuda::download_floats(encoder_->encoder_output(), count * frames * h, dtype_);
       values.insert(values.end(), chunk.begin(), chunk.end());
     });
     return FloatTensor({mel.windows(), frames, h}, std::move(values));
@@ -89,8 +82,9 @@ class CudaEngine final : public Engine {
 
   FloatTensor audio_embeddings(const MelWindows& mel) override {
     const int64_t rows = gather_audio(mel);
-    return FloatTensor({rows, int64_t{config().decoder.hidden_size}},
-                       to_host_floats(audio_.get(), rows * config().decoder.hidden_size, dtype_));
+    return FloatTensor(
+        {rows, int64_t{config().decoder.hidden_size}},
+        cuda::download_floats(audio_.get(), rows * config().decoder.hidden_size, dtype_));
   }
 
   FloatTensor teacher_forced_logits(const MelWindows& mel, const std::vector<int32_t>& prompt_ids,

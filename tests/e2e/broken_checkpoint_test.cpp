@@ -3,7 +3,6 @@
 // `glmasr info` loads everything the engines load; `glmasr transcribe` is checked too once it
 // exists (the cases skip while it answers "not implemented").
 #include <gtest/gtest.h>
-#include <sndfile.h>
 
 #include <algorithm>
 #include <cmath>
@@ -33,17 +32,10 @@ testing::CommandResult run_info(const std::string& dir, const std::string& extra
 // One second of a quiet tone, enough for one transcription window.
 std::string write_tone_wav(const std::string& dir) {
   const std::string path = dir + "/tone.wav";
-  std::vector<short> samples(16000);
+  std::vector<float> samples(16000);
   for (size_t i = 0; i < samples.size(); ++i)
-    samples[i] = static_cast<short>(std::lround(3000 * std::sin(0.05 * static_cast<double>(i))));
-  SF_INFO info{};
-  info.samplerate = 16000;
-  info.channels = 1;
-  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
-  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
-  EXPECT_NE(file, nullptr) << sf_strerror(nullptr);
-  sf_write_short(file, samples.data(), static_cast<sf_count_t>(samples.size()));
-  sf_close(file);
+    samples[i] = 0.09f * static_cast<float>(std::sin(0.05 * static_cast<double>(i)));
+  testing::write_wav(path, samples);
   return path;
 }
 

@@ -1,7 +1,6 @@
 // glmasr transcribe through the real binary on the tiny fixture checkpoint (CPU engine):
 // equal to the transformers pipeline, robust to bad inputs, long-form segmentation.
 #include <gtest/gtest.h>
-#include <sndfile.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -22,17 +21,6 @@ std::string model_dir() {
 
 std::string audio_path(const std::string& name) {
   return testing::shared_dir().empty() ? "" : testing::shared_dir() + "/audio/" + name;
-}
-
-void write_wav(const std::string& path, const std::vector<float>& samples) {
-  SF_INFO info{};
-  info.samplerate = 16000;
-  info.channels = 1;
-  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
-  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
-  ASSERT_NE(file, nullptr) << sf_strerror(nullptr);
-  sf_write_float(file, samples.data(), static_cast<sf_count_t>(samples.size()));
-  sf_close(file);
 }
 
 std::vector<json> json_lines(const std::string& text) {
@@ -90,7 +78,7 @@ TEST_F(TranscribeCli, SingleRequestReadsTwoWindowsLikeTheReference) {
     if (i < 2) samples.insert(samples.end(), 8000, 0.0f);
   }
   const std::string dir = testing::make_temp_dir("two-window");
-  write_wav(dir + "/long34.wav", samples);
+  testing::write_wav(dir + "/long34.wav", samples);
   const auto run = transcribe("--single-request --format json --max-new-tokens 8",
                               testing::shell_quote(dir + "/long34.wav"));
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -104,7 +92,7 @@ TEST_F(TranscribeCli, BadInputsFailAloneWithClearMessages) {
   const std::string dir = testing::make_temp_dir("bad-inputs");
   { std::ofstream(dir + "/text.wav") << "this is not audio at all"; }
   { std::ofstream(dir + "/empty.wav"); }
-  write_wav(dir + "/short.wav", std::vector<float>(400, 0.1f));  // 25 ms: no audio token
+  testing::write_wav(dir + "/short.wav", std::vector<float>(400, 0.1f));  // 25 ms: no audio token
   const auto run = transcribe("--format json --max-new-tokens 2",
                               testing::shell_quote(dir + "/text.wav") + " " +
                                   testing::shell_quote(audio_path("jfk.wav")) + " " +
@@ -133,7 +121,7 @@ TEST_F(TranscribeCli, LongAudioIsSegmentedInPauses) {
   }
   const double duration = samples.size() / 16000.0;
   const std::string dir = testing::make_temp_dir("long");
-  write_wav(dir + "/long.wav", samples);
+  testing::write_wav(dir + "/long.wav", samples);
   const auto run = transcribe("--format verbose_json --max-new-tokens 3",
                               testing::shell_quote(dir + "/long.wav"));
   ASSERT_EQ(run.exit_code, 0) << run.err;

@@ -15,6 +15,7 @@
 #include "core/dtype.h"
 #include "cuda/check.h"
 #include "cuda/device_buffer.h"
+#include "cuda/host_transfer.h"
 
 namespace glmasr::gpu_test {
 
@@ -32,12 +33,7 @@ inline std::vector<float> random_values(int64_t count, DType dtype, uint32_t see
 }
 
 inline cuda::DeviceBuffer upload(const std::vector<float>& values, DType dtype) {
-  std::vector<uint16_t> bits(values.size());
-  for (size_t i = 0; i < values.size(); ++i)
-    bits[i] = dtype == DType::kBF16 ? float_to_bf16(values[i]) : float_to_fp16(values[i]);
-  cuda::DeviceBuffer buffer(std::max<size_t>(bits.size() * 2, 16));
-  GLMASR_CUDA_CHECK(cudaMemcpy(buffer.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
-  return buffer;
+  return cuda::upload_floats(values, dtype);
 }
 
 // An output buffer filled with NaN bit patterns, so unwritten elements fail the comparison.
@@ -48,13 +44,7 @@ inline cuda::DeviceBuffer poisoned(int64_t count) {
 }
 
 inline std::vector<float> download(const void* device, int64_t count, DType dtype) {
-  GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
-  std::vector<uint16_t> bits(static_cast<size_t>(count));
-  GLMASR_CUDA_CHECK(cudaMemcpy(bits.data(), device, bits.size() * 2, cudaMemcpyDeviceToHost));
-  std::vector<float> values(bits.size());
-  for (size_t i = 0; i < bits.size(); ++i)
-    values[i] = dtype == DType::kBF16 ? bf16_to_float(bits[i]) : fp16_to_float(bits[i]);
-  return values;
+  return cuda::download_floats(device, count, dtype);
 }
 
 // ||a - b|| / ||b||; NaN anywhere gives infinity.

@@ -1,5 +1,6 @@
 #include "testing/testing.h"
 
+#include <sndfile.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +17,12 @@ namespace glmasr::testing {
 
 namespace fs = std::filesystem;
 
-std::string source_dir() { return GLMASR_SOURCE_DIR; }
-std::string data_dir() { return source_dir() + "/tests/data"; }
+std::string source_dir() {
+  return GLMASR_SOURCE_DIR;
+}
+std::string data_dir() {
+  return source_dir() + "/tests/data";
+}
 
 std::string shared_dir() {
   if (const char* env = std::getenv("GLMASR_SHARED_DIR"); env && *env) return env;
@@ -25,11 +30,13 @@ std::string shared_dir() {
   return fs::is_directory(candidate) ? candidate.string() : std::string();
 }
 
-std::string glmasr_binary() { return GLMASR_BINARY; }
+std::string glmasr_binary() {
+  return GLMASR_BINARY;
+}
 
 std::string make_temp_dir(const std::string& tag) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("glmasr-test-" + tag + "-" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("glmasr-test-" + tag + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
@@ -62,6 +69,19 @@ CommandResult run_command(const std::string& command_line) {
   text << err.rdbuf();
   result.err = text.str();
   return result;
+}
+
+void write_wav(const std::string& path, const std::vector<float>& samples, int sample_rate) {
+  SF_INFO info{};
+  info.samplerate = sample_rate;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+  GLMASR_CHECK(file, path, ": cannot write WAV: ", sf_strerror(nullptr));
+  const sf_count_t written =
+      sf_write_float(file, samples.data(), static_cast<sf_count_t>(samples.size()));
+  sf_close(file);
+  GLMASR_CHECK(written == static_cast<sf_count_t>(samples.size()), path, ": short write");
 }
 
 double relative_error(const FloatTensor& actual, const FloatTensor& expected) {

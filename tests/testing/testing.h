@@ -27,6 +27,9 @@ CommandResult run_command(const std::string& command_line);
 // Quotes a string for the shell.
 std::string shell_quote(const std::string& text);
 
+// Writes mono 16-bit PCM WAV (samples in [-1, 1]); throws on failure.
+void write_wav(const std::string& path, const std::vector<float>& samples, int sample_rate = 16000);
+
 // ||a - b|| / ||b|| over all elements (0 when both are zero); throws if shapes differ.
 double relative_error(const FloatTensor& actual, const FloatTensor& expected);
 double max_abs_error(const FloatTensor& actual, const FloatTensor& expected);
