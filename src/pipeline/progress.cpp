@@ -71,6 +71,12 @@ void AudioProgress::add_done(double audio_seconds) {
   if (!finished_) draw_locked(false);
 }
 
+void AudioProgress::add_total(double audio_seconds) {
+  std::lock_guard lock(mutex_);
+  total_ += audio_seconds;
+  if (!finished_) draw_locked(false);
+}
+
 double AudioProgress::done_seconds() const {
   std::lock_guard lock(mutex_);
   return done_;

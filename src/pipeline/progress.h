@@ -58,6 +58,8 @@ class AudioProgress {
   bool enabled() const { return line_.enabled(); }
   // Thread-safe: workers report the audio seconds they finished.
   void add_done(double audio_seconds);
+  // Thread-safe: inputs whose length is known only once decoded add it to the total.
+  void add_total(double audio_seconds);
   // Draws the final state and ends the line.
   void finish();
   double done_seconds() const;

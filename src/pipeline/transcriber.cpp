@@ -111,6 +111,11 @@ std::vector<InputResult> Transcriber::transcribe_each(
     results[i].source = source_of(i);
     try {
       plan_input(i, audio_of(i), pending, results);
+      if (progress) {  // the length is known now; skipped (silent) segments count as done
+        progress->add_total(results[i].transcript->duration);
+        for (const TranscriptSegment& segment : results[i].transcript->segments)
+          if (!segment.stop_reason.empty()) progress->add_done(segment.end - segment.start);
+      }
     } catch (const Error& e) {
       results[i].error = e.what();
       results[i].transcript.reset();

@@ -85,6 +85,21 @@ TEST(Progress, RewritesOneLineWithCarriageReturnsAndEndsIt) {
             "\r100.0/100.0 s audio, 50x real time, 0 s left\n");
 }
 
+TEST(Progress, TotalGrowsAsInputsAreDecoded) {
+  MemoryStream stream;
+  FakeClock clock;
+  AudioProgress progress(
+      0.0, stream.file(),
+      {.force_terminal = true, .min_redraw_seconds = 0, .clock = clock.function()});
+  progress.add_total(60.0);
+  clock.now += 1.0;
+  progress.add_done(30.0);
+  progress.finish();
+  EXPECT_EQ(stream.text(),
+            "\r0.0/60.0 s audio"
+            "\r30.0/60.0 s audio, 30x real time, 1 s left\n");
+}
+
 TEST(Progress, PadsAShorterLineToEraseTheLongerOne) {
   MemoryStream stream;
   {
