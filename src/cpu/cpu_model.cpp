@@ -15,9 +15,6 @@ FloatTensor up(const TensorView& view) {
   return to_float(view, "weight");
 }
 
-FloatTensor rows_of(const FloatTensor& x, int64_t cols) {
-  return FloatTensor({x.numel() / cols, cols});
-}
 
 }  // namespace
 
