@@ -15,7 +15,6 @@ FloatTensor up(const TensorView& view) {
   return to_float(view, "weight");
 }
 
-
 }  // namespace
 
 CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& w) : config_(config) {
