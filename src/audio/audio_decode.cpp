@@ -78,6 +78,9 @@ DecodedAudio decode_open_sndfile(SNDFILE* file, const SF_INFO& info, const std::
   // is an estimate for some formats (MP3 without a Xing header).
   constexpr sf_count_t kBlockFrames = 65536;
   std::vector<float> block(static_cast<size_t>(kBlockFrames * info.channels));
+  // Reserve what the header announces (capped), so long files do not regrow and re-copy.
+  if (info.frames > 0 && info.frames < (sf_count_t{1} << 32))
+    audio.interleaved.reserve(static_cast<size_t>(info.frames * info.channels));
   for (;;) {
     const sf_count_t got = sf_readf_float(file, block.data(), kBlockFrames);
     if (got <= 0) break;

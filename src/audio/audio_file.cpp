@@ -1,6 +1,7 @@
 #include "audio/audio_file.h"
 
 #include <cstdio>
+#include <utility>
 
 #include "audio/audio_decode.h"
 #include "audio/features.h"
@@ -28,17 +29,19 @@ Audio read_audio(const std::string& path, const AudioReadOptions& options) {
   audio.source = path;
   audio.source_sample_rate = decoded.sample_rate;
   audio.source_channels = decoded.channels;
-  audio.samples = to_model_rate(decoded.interleaved, decoded.channels, decoded.sample_rate);
+  audio.samples =
+      to_model_rate(std::move(decoded.interleaved), decoded.channels, decoded.sample_rate);
   return audio;
 }
 
 Audio read_audio_memory(const std::string& bytes, const std::string& name) {
-  const DecodedAudio decoded = decode_audio_memory(bytes, name);
+  DecodedAudio decoded = decode_audio_memory(bytes, name);
   Audio audio;
   audio.source = name;
   audio.source_sample_rate = decoded.sample_rate;
   audio.source_channels = decoded.channels;
-  audio.samples = to_model_rate(decoded.interleaved, decoded.channels, decoded.sample_rate);
+  audio.samples =
+      to_model_rate(std::move(decoded.interleaved), decoded.channels, decoded.sample_rate);
   return audio;
 }
 

@@ -34,7 +34,6 @@ Audio read_audio(const std::string& path, const AudioReadOptions& options = {});
 Audio read_audio_memory(const std::string& bytes, const std::string& name);
 
 // Mixes interleaved frames to mono (channel mean) and resamples to 16 kHz.
-std::vector<float> to_model_rate(const std::vector<float>& interleaved, int channels,
-                                 int sample_rate);
+std::vector<float> to_model_rate(std::vector<float> interleaved, int channels, int sample_rate);
 
 }  // namespace glmasr

@@ -2,18 +2,22 @@
 
 #include <soxr.h>
 
+#include <utility>
+
 #include "audio/audio_file.h"
 #include "audio/features.h"
 #include "core/error.h"
 
 namespace glmasr {
 
-std::vector<float> mix_to_mono(const std::vector<float>& interleaved, int channels) {
+// Inputs are taken by value so that mono 16 kHz audio (the common case) passes through without
+// a copy: an hour is 230 MB, and touching fresh pages for each copy costs about a second.
+std::vector<float> mix_to_mono(std::vector<float> interleaved, int channels) {
   GLMASR_CHECK(channels >= 1, "mix_to_mono: expected at least 1 channel, got ", channels);
   GLMASR_CHECK(interleaved.size() % static_cast<size_t>(channels) == 0,
                "mix_to_mono: ", interleaved.size(), " samples do not form whole frames of ",
                channels, " channels");
-  if (channels == 1) return interleaved;
+  if (channels == 1) return interleaved;  // moved out: a by-value parameter
   const size_t frames = interleaved.size() / static_cast<size_t>(channels);
   std::vector<float> mono(frames);
   for (size_t frame = 0; frame < frames; ++frame) {
@@ -32,10 +36,10 @@ int64_t resampled_length(int64_t n, int from_rate, int to_rate) {
   return (n * to_rate + from_rate - 1) / from_rate;
 }
 
-std::vector<float> resample(const std::vector<float>& mono, int from_rate, int to_rate) {
+std::vector<float> resample(std::vector<float> mono, int from_rate, int to_rate) {
   const int64_t out_length =
       resampled_length(static_cast<int64_t>(mono.size()), from_rate, to_rate);
-  if (from_rate == to_rate || mono.empty()) return mono;
+  if (from_rate == to_rate || mono.empty()) return mono;  // moved out, no copy
   std::vector<float> out(static_cast<size_t>(out_length), 0.0f);
   const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
   const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
@@ -49,9 +53,8 @@ std::vector<float> resample(const std::vector<float>& mono, int from_rate, int t
   return out;
 }
 
-std::vector<float> to_model_rate(const std::vector<float>& interleaved, int channels,
-                                 int sample_rate) {
-  return resample(mix_to_mono(interleaved, channels), sample_rate, kSampleRate);
+std::vector<float> to_model_rate(std::vector<float> interleaved, int channels, int sample_rate) {
+  return resample(mix_to_mono(std::move(interleaved), channels), sample_rate, kSampleRate);
 }
 
 }  // namespace glmasr

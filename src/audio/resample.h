@@ -9,12 +9,12 @@ namespace glmasr {
 
 // Channel mean of interleaved frames (librosa's to_mono). `channels` must be >= 1 and divide
 // the sample count.
-std::vector<float> mix_to_mono(const std::vector<float>& interleaved, int channels);
+std::vector<float> mix_to_mono(std::vector<float> interleaved, int channels);
 
 // libsoxr at SOXR_HQ quality, what librosa's default 'soxr_hq' uses; the output holds exactly
 // ceil(n * to_rate / from_rate) samples, as librosa fixes the length after resampling.
 // Returns the input unchanged when the rates are equal.
-std::vector<float> resample(const std::vector<float>& mono, int from_rate, int to_rate);
+std::vector<float> resample(std::vector<float> mono, int from_rate, int to_rate);
 
 // The output length librosa gives: ceil(n * to_rate / from_rate), computed exactly in integers.
 int64_t resampled_length(int64_t n, int from_rate, int to_rate);
