@@ -96,6 +96,23 @@ DecoderRunner::~DecoderRunner() {
   cudaFreeHost(host_logprob_);
 }
 
+RopeQkvParams DecoderRunner::rope_params(int layer, void* qkv, int64_t rows) const {
+  const DecoderConfig& dec = model_.config.decoder;
+  RopeQkvParams rope;
+  rope.dtype = model_.dtype;
+  rope.qkv = qkv;
+  rope.rows = rows;
+  rope.heads = dec.num_heads;
+  rope.kv_heads = dec.num_kv_heads;
+  rope.head_dim = dec.head_dim;
+  rope.rotary_dim = dec.head_dim;  // the decoder rotates every dimension
+  rope.table = &rope_;
+  rope.k_cache = layer_cache(k_cache_, layer);
+  rope.v_cache = layer_cache(v_cache_, layer);
+  rope.max_seq = max_seq_;
+  return rope;
+}
+
 void* DecoderRunner::layer_cache(const DeviceBuffer& cache, int layer) const {
   const DecoderConfig& dec = model_.config.decoder;
   const size_t per_layer =
@@ -177,19 +194,8 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
                dec.rms_norm_eps, normed_.get(), stream_);
       gemm_.run(normed_.get(), rows, d, layer.qkv_weight, width, nullptr, qkv_.get(), false,
                 stream_);
-      RopeQkvParams rope;
-      rope.dtype = dtype;
-      rope.qkv = qkv_.get();
-      rope.rows = rows;
-      rope.heads = heads;
-      rope.kv_heads = kv_heads;
-      rope.head_dim = hd;
-      rope.rotary_dim = hd;
-      rope.table = &rope_;
+      RopeQkvParams rope = rope_params(l, qkv_.get(), rows);
       rope.first_position = static_cast<int>(start);
-      rope.k_cache = layer_cache(k_cache_, l);
-      rope.v_cache = layer_cache(v_cache_, l);
-      rope.max_seq = max_seq_;
       rope.slot = slot;
       rope_qkv(rope, stream_);
 
@@ -305,20 +311,9 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                false, step_qkv_.get()});
     }
     if ((stages & kStageRope) && !fused_rope) {
-      RopeQkvParams rope;
-      rope.dtype = dtype;
-      rope.qkv = step_qkv_.get();
-      rope.rows = batch;
-      rope.heads = heads;
-      rope.kv_heads = kv_heads;
-      rope.head_dim = hd;
-      rope.rotary_dim = hd;
-      rope.table = &rope_;
+      RopeQkvParams rope = rope_params(l, step_qkv_.get(), batch);
       rope.positions = positions;
       rope.q_out = step_q_.get();
-      rope.k_cache = layer_cache(k_cache_, l);
-      rope.v_cache = layer_cache(v_cache_, l);
-      rope.max_seq = max_seq_;
       rope.slots = slots;
       rope_qkv(rope, stream_);
     }

@@ -79,6 +79,9 @@ class DecoderRunner {
   struct Projection;
   void project(const Projection& p);
   void* layer_cache(const DeviceBuffer& cache, int layer) const;
+  // RoPE over `rows` fused QKV rows of layer `layer`, writing K/V into that layer's cache; the
+  // caller says where the rows sit (slot and first position, or per-row slots and positions).
+  RopeQkvParams rope_params(int layer, void* qkv, int64_t rows) const;
 
   const DeviceModel& model_;
   Gemm& gemm_;
