@@ -96,6 +96,20 @@ std::vector<int64_t> eos_ids(const json& value) {
   return ids;
 }
 
+// Attention heads of one tower: num_attention_heads, num_key_value_heads (default: the same)
+// and head_dim (default: hidden_size split across the heads, which must then divide it).
+void read_heads(const json& section, const std::string& where, int hidden_size, int* heads,
+                int* kv_heads, int* head_dim) {
+  *heads = int_field(section, "num_attention_heads", where);
+  *kv_heads = int_field(section, "num_key_value_heads", where, *heads);
+  GLMASR_CHECK(section.contains("head_dim") || hidden_size % *heads == 0, where, ": hidden_size ",
+               hidden_size, " is not a multiple of num_attention_heads ", *heads,
+               " and no head_dim is given");
+  *head_dim = int_field(section, "head_dim", where, hidden_size / *heads);
+  GLMASR_CHECK(*heads % *kv_heads == 0, where, ": num_attention_heads ", *heads,
+               " is not a multiple of num_key_value_heads ", *kv_heads);
+}
+
 ModelConfig parse_model_config(const json& root, const std::string& config_path) {
   GLMASR_CHECK(root.is_object(), config_path, ": expected a JSON object");
   GLMASR_CHECK(root.contains("model_type"), config_path,
@@ -117,21 +131,13 @@ ModelConfig parse_model_config(const json& root, const std::string& config_path)
   enc.hidden_size = int_field(audio, "hidden_size", audio_where);
   enc.intermediate_size = int_field(audio, "intermediate_size", audio_where);
   enc.num_layers = int_field(audio, "num_hidden_layers", audio_where);
-  enc.num_heads = int_field(audio, "num_attention_heads", audio_where);
-  enc.num_kv_heads = int_field(audio, "num_key_value_heads", audio_where, enc.num_heads);
-  // Without an explicit head_dim the heads split hidden_size; with one, any sizes are fine.
-  GLMASR_CHECK(audio.contains("head_dim") || enc.hidden_size % enc.num_heads == 0, audio_where,
-               ": hidden_size ", enc.hidden_size, " is not a multiple of num_attention_heads ",
-               enc.num_heads, " and no head_dim is given");
-  enc.head_dim = int_field(audio, "head_dim", audio_where, enc.hidden_size / enc.num_heads);
+  read_heads(audio, audio_where, enc.hidden_size, &enc.num_heads, &enc.num_kv_heads, &enc.head_dim);
   float partial = 0.5f;  // GlmAsrEncoderConfig's default
   read_rope(audio, audio_where, &enc.rope_theta, &partial);
   enc.rotary_dim = static_cast<int>(enc.head_dim * partial);
   GLMASR_CHECK(enc.rotary_dim % 2 == 0 && enc.rotary_dim > 0 && enc.rotary_dim <= enc.head_dim,
                audio_where, ": partial_rotary_factor ", partial, " gives ", enc.rotary_dim,
                " rotary dims of ", enc.head_dim, " (must be even and positive)");
-  GLMASR_CHECK(enc.num_heads % enc.num_kv_heads == 0, audio_where, ": num_attention_heads ",
-               enc.num_heads, " is not a multiple of num_key_value_heads ", enc.num_kv_heads);
   require_activation(audio, "hidden_act", "gelu", audio_where);
   GLMASR_CHECK(enc.intermediate_size % enc.hidden_size == 0, audio_where, ": intermediate_size ",
                enc.intermediate_size, " must be a multiple of hidden_size ", enc.hidden_size,
@@ -148,15 +154,8 @@ ModelConfig parse_model_config(const json& root, const std::string& config_path)
   dec.hidden_size = int_field(text, "hidden_size", text_where);
   dec.intermediate_size = int_field(text, "intermediate_size", text_where);
   dec.num_layers = int_field(text, "num_hidden_layers", text_where);
-  dec.num_heads = int_field(text, "num_attention_heads", text_where);
-  dec.num_kv_heads = int_field(text, "num_key_value_heads", text_where, dec.num_heads);
-  GLMASR_CHECK(text.contains("head_dim") || dec.hidden_size % dec.num_heads == 0, text_where,
-               ": hidden_size ", dec.hidden_size, " is not a multiple of num_attention_heads ",
-               dec.num_heads, " and no head_dim is given");
-  dec.head_dim = int_field(text, "head_dim", text_where, dec.hidden_size / dec.num_heads);
+  read_heads(text, text_where, dec.hidden_size, &dec.num_heads, &dec.num_kv_heads, &dec.head_dim);
   GLMASR_CHECK(dec.head_dim % 2 == 0, text_where, ": head_dim ", dec.head_dim, " must be even");
-  GLMASR_CHECK(dec.num_heads % dec.num_kv_heads == 0, text_where, ": num_attention_heads ",
-               dec.num_heads, " is not a multiple of num_key_value_heads ", dec.num_kv_heads);
   dec.max_positions = int_field(text, "max_position_embeddings", text_where, 8192);
   dec.rms_norm_eps = float_field(text, "rms_norm_eps", text_where, 1e-5f);
   float full = 1.0f;
