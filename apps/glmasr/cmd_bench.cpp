@@ -141,6 +141,28 @@ std::vector<int32_t> text_ids(int count, int vocab, uint32_t seed) {
   return ids;
 }
 
+// What each stage costs inside the whole step (the step without it, subtracted from the step:
+// stages overlap through dependent launches, so this differs from timing a stage alone).
+void bench_step_in_context(const std::string& label, cuda::DecoderRunner& decoder, double step,
+                           int runs, Report& report, Timer& timer) {
+  struct Stage {
+    const char* name;
+    unsigned stages;
+  };
+  const Stage stages[] = {
+      {"QKV", cuda::kStageQkv},      {"attention", cuda::kStageAttention},
+      {"o_proj", cuda::kStageOProj}, {"gate|up", cuda::kStageGateUp},
+      {"down", cuda::kStageDown},    {"lm_head + argmax", cuda::kStageHead | cuda::kStageArgmax},
+  };
+  std::printf("%-40s %12s\n", "stage inside the step (step - step without it)", "ms");
+  for (const Stage& s : stages) {
+    const double without =
+        timer.graph_median_ms([&] { decoder.enqueue_step(1, cuda::kStageAll & ~s.stages); }, runs);
+    std::printf("%-40s %12.3f\n", s.name, step - without);
+    report.set(label + ".in_step." + s.name, step - without);
+  }
+}
+
 // Decoding step, its components, and the matrix-vector kernel against cuBLASLt.
 void bench_decoder(const std::string& label, const ModelConfig& config, DType dtype, int position,
                    bool with_head, int runs, double copy_gbs, Report& report, cudaStream_t stream,
@@ -173,6 +195,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
     report.set(label + ".step_ms", step);
     report.set(label + ".step_gbs", layer_bytes / (step * 1e-3) / 1e9);
     report.set(label + ".floor_ms", floor);
+    bench_step_in_context(label, decoder, step, runs, report, timer);
   }
   const double layers = timer.graph_median_ms([&] { decoder.enqueue_step(1, layer_stages); }, runs);
   const double floor = layers_bytes / (copy_gbs * 1e9) * 1e3;

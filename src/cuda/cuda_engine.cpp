@@ -31,9 +31,6 @@ class CudaEngine final : public Engine {
     GLMASR_CHECK(options.dtype == "bf16" || options.dtype == "fp16",
                  "--dtype: expected bf16 or fp16, got '", options.dtype, "'");
     dtype_ = options.dtype == "bf16" ? DType::kBF16 : DType::kF16;
-    // The attention kernels (cuda/attention) read bf16 only.
-    GLMASR_CHECK(dtype_ == DType::kBF16,
-                 "--dtype fp16: the CUDA attention kernels support bf16 only; use --dtype bf16");
     GLMASR_CHECK(options.max_batch >= 1, "--max-batch: expected at least 1, got ",
                  options.max_batch);
     const ModelFolder folder{model_dir};

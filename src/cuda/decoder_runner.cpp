@@ -216,6 +216,7 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
       attention.head_dim = hd;
       attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
       attention.causal = true;
+      attention.dtype = dtype;
       flash_attention(attention, stream_);
 
       gemm_.run(attn_.get(), rows, q_width, layer.o_weight, d, nullptr, hidden_.get(), true,
@@ -332,6 +333,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
       attention.head_dim = hd;
       attention.max_seq = max_seq_;
       attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      attention.dtype = dtype;
       decode_attention(attention, stream_);
     }
     if (stages & kStageOProj)

@@ -68,6 +68,7 @@ void EncoderRunner::run(int windows) {
     rope_qkv(rope, stream_);
 
     FlashAttentionParams attention{};
+    attention.dtype = dtype;
     const int64_t batch_stride = frames_ * width;
     attention.q = {qkv, batch_stride, width, hd};
     attention.k = {qkv + int64_t{heads} * hd * 2, batch_stride, width, hd};

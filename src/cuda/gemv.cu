@@ -10,10 +10,55 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 8;  // weight rows per block: 8 independent 16-byte loads per thread
 
+// 16 bytes global -> shared without passing through registers (completes at wait_copies_async).
+__device__ __forceinline__ void copy16_async(void* shared, const void* global) {
+  const auto address = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(address), "l"(global) : "memory");
+}
+__device__ __forceinline__ void wait_copies_async() {
+  asm volatile("cp.async.wait_all;" ::: "memory");
+}
+
+// What the RoPE epilogue reads for the output a thread finishes (row pair r or v row r of the
+// block, batch row b), loaded before the wait.
+struct RopeInputs {
+  int position = 0, slot = 0;
+  float cos = 0.0f, sin = 0.0f;
+};
+
+template <typename T>
+__device__ __forceinline__ RopeInputs load_rope_inputs(const GemvParams& p, bool paired, int r,
+                                                       int b, int64_t rope_pairs,
+                                                       int64_t rope_pair_blocks) {
+  const GemvRopeEpilogue& e = p.rope;
+  const int half = e.head_dim / 2;
+  RopeInputs in;
+  if (paired) {
+    const int64_t pair = static_cast<int64_t>(blockIdx.x) * (kRows / 2) + r;
+    if (r >= kRows / 2 || pair >= rope_pairs) return in;
+    const int d = static_cast<int>(pair % half);
+    in.position = e.positions[b];
+    in.slot = e.slots[b];
+    in.cos = to_float(static_cast<const T*>(e.cos)[int64_t{in.position} * half + d]);
+    in.sin = to_float(static_cast<const T*>(e.sin)[int64_t{in.position} * half + d]);
+  } else {
+    const int64_t n = rope_pairs * 2 + (blockIdx.x - rope_pair_blocks) * kRows + r;
+    if (r >= kRows || n >= p.out) return in;
+    in.position = e.positions[b];
+    in.slot = e.slots[b];
+  }
+  return in;
+}
+
 // kMaxBatch is 1 for the batch-1 step (a few registers, so more blocks per SM and more loads in
 // flight) or kGemvMaxBatch.
-template <typename T, int kMaxBatch>
+// What follows the product; a template parameter so that each kernel keeps only the registers
+// of its own epilogue live.
+enum class GemvEpilogue { kPlain, kSwiglu, kRope };
+
+template <typename T, int kMaxBatch, GemvEpilogue kEpilogue>
 __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(GemvParams p) {
+  constexpr bool kSwiglu = kEpilogue == GemvEpilogue::kSwiglu;
   __shared__ float inv_rms[kMaxBatch];
   __shared__ float partial[kWarps][kRows * kMaxBatch];
   // Every block of the next kernel may start now: it only loads weights until its own wait.
@@ -24,12 +69,12 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
   const int64_t chunks = p.in / 8;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int batch = p.batch;
-  const bool rope = p.rope.head_dim > 0;
+  constexpr bool rope = kEpilogue == GemvEpilogue::kRope;
   const int half = p.rope.head_dim / 2;
   const int64_t rope_pairs = int64_t{p.rope.heads + p.rope.kv_heads} * half;
   const int64_t rope_pair_blocks = (rope_pairs + kRows / 2 - 1) / (kRows / 2);
   // Blocks of pairs: kRows/2 (gate, up) or (d, d + half) row pairs; else kRows plain rows.
-  const bool paired = p.swiglu_width > 0 || (rope && blockIdx.x < rope_pair_blocks);
+  const bool paired = kSwiglu || (rope && blockIdx.x < rope_pair_blocks);
 
   // The weight rows of this block (32-bit: a row index fits, and it saves registers).
   int row[kRows];
@@ -62,12 +107,44 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
   // The first weight tile (all of it when in <= 8 * kThreads) does not depend on the previous
   // kernel: its loads overlap that kernel's tail.
   const int64_t c0 = threadIdx.x;
+  const int t = threadIdx.x;
+  const int r = t / kMaxBatch, b = t % kMaxBatch;  // the output this thread finishes
   Vec8<T> wv[kRows];
   if (c0 < chunks) {
 #pragma unroll
     for (int r = 0; r < kRows; ++r) wv[r] = load8_stream(w + int64_t{row[r]} * p.in + c0 * 8);
   }
+  // So are the norm weight's first chunk, and what the RoPE epilogue reads besides the sums
+  // (positions and slots come from the host, cos/sin are tables): after the wait only x and the
+  // residual are read, and each block's critical path holds one memory latency less.
+  // The RoPE kernel, whose epilogue holds more, takes the norm weight into shared memory by
+  // cp.async (no registers held across the wait); the others keep it in registers. Shared
+  // memory stays as small as each epilogue allows: a 4 KB array in the gate|up kernel cost
+  // 4 us per layer on the H100 (0.515 -> 0.647 ms for 28 layers), and forcing one 64 KB
+  // shared-memory carveout on every kernel of the step cost as much (the driver's choice for
+  // these small kernels, the most L1, is the fast one).
+  __shared__ uint4 shared_norm_weight[rope ? kThreads : 1];
+  Vec8<T> first_norm_weight;
+  if (norm_weight && c0 < chunks) {
+    if constexpr (rope)
+      copy16_async(&shared_norm_weight[t], norm_weight + c0 * 8);
+    else
+      first_norm_weight = load8(norm_weight + c0 * 8);
+  }
+
+  // Through shared memory: held in registers across the product they spilled.
+  __shared__ RopeInputs rope_inputs[rope ? kRows * kMaxBatch : 1];
+  if constexpr (rope)
+    if (b < batch && r < kRows)
+      rope_inputs[t] = load_rope_inputs<T>(p, paired, r, b, rope_pairs, rope_pair_blocks);
   wait_for_previous_kernel();
+  float residual_in = 0.0f;
+  if (!rope && p.residual && b < batch) {
+    const int64_t col = kSwiglu ? (r < kRows / 2 ? int64_t{blockIdx.x} * (kRows / 2) + r : -1)
+                                : (r < kRows ? int64_t{blockIdx.x} * kRows + r : -1);
+    if (col >= 0 && col < (kSwiglu ? p.swiglu_width : p.out))
+      residual_in = to_float(static_cast<const T*>(p.residual)[b * p.ldy + col]);
+  }
 
   if (norm_weight) {
     // All threads sum the squares of the chunks they multiply below (one load each when
@@ -115,7 +192,17 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
       for (int r = 0; r < kRows; ++r) wv[r] = load8_stream(w + int64_t{row[r]} * p.in + c * 8);
     }
     Vec8<T> nw;
-    if (norm_weight) nw = load8(norm_weight + c * 8);
+    if (norm_weight) {
+      if (c == c0) {
+        if constexpr (rope) {
+          wait_copies_async();
+          first_norm_weight.raw = shared_norm_weight[t];
+        }
+        nw = first_norm_weight;
+      } else {
+        nw = load8(norm_weight + c * 8);
+      }
+    }
 #pragma unroll
     for (int b = 0; b < kMaxBatch; ++b) {
       if (b < batch) {
@@ -147,7 +234,6 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
 
   // Indices are recomputed here: indexing row[]/valid[] with a run-time value would move them
   // to local memory.
-  const int t = threadIdx.x;
   auto total = [&](int r, int b) {
     float s = 0.0f;
 #pragma unroll
@@ -155,17 +241,15 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
     return s;
   };
   T* y = static_cast<T*>(p.y);
-  const T* residual = static_cast<const T*>(p.residual);
-  const int r = t / kMaxBatch, b = t % kMaxBatch;
-  if (rope) {
+  if constexpr (rope) {
     const GemvRopeEpilogue& e = p.rope;
+    const RopeInputs rope_in = rope_inputs[t < kRows * kMaxBatch ? t : 0];
     if (paired) {
       const int64_t pair = static_cast<int64_t>(blockIdx.x) * (kRows / 2) + r;
       if (r < kRows / 2 && b < batch && pair < rope_pairs) {
         const int head = static_cast<int>(pair / half), d = static_cast<int>(pair % half);
-        const int position = e.positions[b];
-        const float c = to_float(static_cast<const T*>(e.cos)[int64_t{position} * half + d]);
-        const float s = to_float(static_cast<const T*>(e.sin)[int64_t{position} * half + d]);
+        const int position = rope_in.position;
+        const float c = rope_in.cos, s = rope_in.sin;
         // q*cos + rotate_half(q)*sin with every product rounded, as the bf16 reference does.
         const float x1 = round_to<T>(total(r, b)), x2 = round_to<T>(total(r + kRows / 2, b));
         const T y1 = from_float<T>(round_to<T>(x1 * c) - round_to<T>(x2 * s));
@@ -175,7 +259,7 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
           dst = static_cast<T*>(e.q_out) + (int64_t{b} * e.heads + head) * e.head_dim;
         } else {
           dst = static_cast<T*>(e.k_cache) +
-                ((int64_t{e.slots[b]} * e.kv_heads + (head - e.heads)) * e.max_seq + position) *
+                ((int64_t{rope_in.slot} * e.kv_heads + (head - e.heads)) * e.max_seq + position) *
                     e.head_dim;
         }
         dst[d] = y1;
@@ -187,28 +271,38 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
         const int64_t v = n - rope_pairs * 2;
         const int kv_head = static_cast<int>(v / e.head_dim), d = static_cast<int>(v % e.head_dim);
         T* dst = static_cast<T*>(e.v_cache) +
-                 ((int64_t{e.slots[b]} * e.kv_heads + kv_head) * e.max_seq + e.positions[b]) *
+                 ((int64_t{rope_in.slot} * e.kv_heads + kv_head) * e.max_seq + rope_in.position) *
                      e.head_dim;
         dst[d] = from_float<T>(total(r, b));
       }
     }
-  } else if (p.swiglu_width > 0) {
+  } else if (kSwiglu) {
     const int64_t f = static_cast<int64_t>(blockIdx.x) * (kRows / 2) + r;
     if (r < kRows / 2 && b < batch && f < p.swiglu_width) {
       const float g = round_to<T>(total(r, b));
       const float u = round_to<T>(total(r + kRows / 2, b));
       float v = round_to<T>(round_to<T>(g / (1.0f + expf(-g))) * u);
-      if (residual) v = to_float(residual[b * p.ldy + f]) + v;
+      if (p.residual) v = residual_in + v;
       y[b * p.ldy + f] = from_float<T>(v);
     }
   } else {
     const int64_t n = static_cast<int64_t>(blockIdx.x) * kRows + r;
     if (r < kRows && b < batch && n < p.out) {
       float v = round_to<T>(total(r, b));
-      if (residual) v = to_float(residual[b * p.ldy + n]) + v;
+      if (p.residual) v = residual_in + v;
       y[b * p.ldy + n] = from_float<T>(v);
     }
   }
+}
+
+template <typename T, GemvEpilogue kEpilogue>
+void launch_gemv(const GemvParams& p, int64_t blocks, cudaStream_t stream) {
+  if (p.batch == 1)
+    launch_dependent(gemv_kernel<T, 1, kEpilogue>, static_cast<unsigned>(blocks), kThreads, stream,
+                     p);
+  else
+    launch_dependent(gemv_kernel<T, kGemvMaxBatch, kEpilogue>, static_cast<unsigned>(blocks),
+                     kThreads, stream, p);
 }
 
 }  // namespace
@@ -244,11 +338,12 @@ void gemv(const GemvParams& given, cudaStream_t stream) {
   }
   if (blocks == 0) return;
   GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
-    if (p.batch == 1)
-      launch_dependent(gemv_kernel<T, 1>, static_cast<unsigned>(blocks), kThreads, stream, p);
+    if (rope.head_dim > 0)
+      launch_gemv<T, GemvEpilogue::kRope>(p, blocks, stream);
+    else if (p.swiglu_width > 0)
+      launch_gemv<T, GemvEpilogue::kSwiglu>(p, blocks, stream);
     else
-      launch_dependent(gemv_kernel<T, kGemvMaxBatch>, static_cast<unsigned>(blocks), kThreads,
-                       stream, p);
+      launch_gemv<T, GemvEpilogue::kPlain>(p, blocks, stream);
   });
 }
 

@@ -1,5 +1,6 @@
-// Parity of the CUDA attention kernels with glmasr::cpu::attention (fp32) on bf16-rounded random
-// inputs, laid out as the engine lays them out (fused QKV rows, KV-cache slots), plus argument
+// Parity of the CUDA attention kernels with glmasr::cpu::attention (fp32) on random inputs
+// rounded to the element type (bf16 or fp16; every parity case runs in both, named "_bf16" /
+// "_fp16"), laid out as the engine lays them out (fused QKV rows, KV-cache slots), plus argument
 // checks, CUDA-graph replay of decode with changing lengths, and timings (median of 50).
 #include "cuda/attention/attention.h"
 
@@ -10,13 +11,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <memory>
 #include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "cpu/ops.h"
@@ -27,20 +28,29 @@
 namespace glmasr::cuda {
 namespace {
 
-constexpr uint16_t kPoison = 0xFFFF;  // a bf16 NaN: any output left unwritten fails the check
+// A NaN in bf16 and in fp16: any output left unwritten fails the check.
+constexpr uint16_t kPoison = 0xFFFF;
 
-uint16_t to_bf16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  bits += 0x7FFF + ((bits >> 16) & 1);  // round to nearest even (inputs are finite)
-  return static_cast<uint16_t>(bits >> 16);
+// Host rounding of a float to the 16-bit element type (nearest even) and back.
+uint16_t to_element(float value, DType dtype) {
+  return dtype == DType::kF16 ? float_to_fp16(value) : float_to_bf16(value);
 }
 
-float from_bf16(uint16_t half) {
-  const uint32_t bits = static_cast<uint32_t>(half) << 16;
-  float value;
-  std::memcpy(&value, &bits, 4);
-  return value;
+float from_element(uint16_t bits, DType dtype) {
+  return dtype == DType::kF16 ? fp16_to_float(bits) : bf16_to_float(bits);
+}
+
+const char* dtype_suffix(DType dtype) {
+  return dtype == DType::kF16 ? "_fp16" : "_bf16";
+}
+
+// Largest relative (L2) error against the fp32 reference on inputs already rounded to the
+// element type: what is left is the rounding of the probabilities fed to the tensor cores and of
+// the output. A host model of the tensor-core kernel gives about 2e-3 in bf16 and 2.5e-4 in fp16
+// (3 more mantissa bits); the fp16 bound sits below bf16's error, so an fp16 path that rounded
+// through bf16 anywhere fails.
+double tolerance(DType dtype) {
+  return dtype == DType::kF16 ? 1e-3 : 1e-2;
 }
 
 // A plain device allocation for the tests, freed on scope exit.
@@ -83,12 +93,26 @@ class Stream {
   cudaStream_t stream_{};
 };
 
-// Random bf16 values (never an all-zero tensor): normal with the given deviation.
-std::vector<uint16_t> random_bf16(size_t count, float deviation, std::mt19937& rng) {
+// Random values of the element type (never an all-zero tensor): normal with the given deviation.
+std::vector<uint16_t> random_elements(size_t count, float deviation, DType dtype,
+                                      std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, deviation);
   std::vector<uint16_t> values(count);
-  for (auto& v : values) v = to_bf16(normal(rng));
+  for (auto& v : values) v = to_element(normal(rng), dtype);
   return values;
+}
+
+// Each case once per element type, the type appended to its name.
+template <typename Case>
+std::vector<Case> in_both_dtypes(std::initializer_list<Case> cases) {
+  std::vector<Case> out;
+  for (DType dtype : {DType::kBF16, DType::kF16})
+    for (Case c : cases) {
+      c.name += dtype_suffix(dtype);
+      c.dtype = dtype;
+      out.push_back(std::move(c));
+    }
+  return out;
 }
 
 // Median of `runs` timed calls of `launch` after a warm-up, in microseconds.
@@ -131,6 +155,7 @@ struct FlashCase {
   Path path;
   int out_row_padding;       // extra elements after each output row, checked untouched
   bool expect_tensor_cores;  // what flash_attention should pick on its own
+  DType dtype = DType::kBF16;
 };
 
 void PrintTo(const FlashCase& c, std::ostream* os) {
@@ -155,7 +180,8 @@ class FlashBuffers {
     if (c.layout == KvLayout::FusedQkv && c.q_len != c.kv_len)
       fail("test setup: the fused layout needs q_len == kv_len");
     // q (and for the fused layout k, v) come from one [batch, tokens, fused_heads, hd] buffer.
-    auto qkv = random_bf16(static_cast<size_t>(c.batch) * q_tokens * fused_heads * hd, 1.5f, rng);
+    auto qkv = random_elements(static_cast<size_t>(c.batch) * q_tokens * fused_heads * hd, 1.5f,
+                               c.dtype, rng);
     const int64_t qkv_row = static_cast<int64_t>(fused_heads) * hd;
     const int64_t qkv_batch = q_tokens * qkv_row;
     qkv_mem_ = std::make_unique<DeviceMemory>(qkv.size() * 2);
@@ -168,7 +194,7 @@ class FlashBuffers {
     if (c.layout == KvLayout::Cache) {
       const int max_seq = c.kv_len + 24;  // unused cache rows past kv_len hold random values
       const int64_t slot = static_cast<int64_t>(c.kv_heads) * max_seq * hd;
-      kv = random_bf16(static_cast<size_t>(2 * c.batch * slot), 1.0f, rng);
+      kv = random_elements(static_cast<size_t>(2 * c.batch * slot), 1.0f, c.dtype, rng);
       kv_mem_ = std::make_unique<DeviceMemory>(kv.size() * 2);
       kv_mem_->upload(kv);
       auto* kv_ptr = kv_mem_->as<uint16_t>();
@@ -186,9 +212,9 @@ class FlashBuffers {
         for (int r = 0; r < rows; ++r)
           for (int h = 0; h < heads; ++h)
             for (int d = 0; d < hd; ++d)
-              logical[((static_cast<size_t>(b) * rows + r) * heads + h) * hd + d] =
-                  from_bf16(host_base[offset + b * t.batch_stride + r * t.row_stride +
-                                      h * t.head_stride + d]);
+              logical[((static_cast<size_t>(b) * rows + r) * heads + h) * hd + d] = from_element(
+                  host_base[offset + b * t.batch_stride + r * t.row_stride + h * t.head_stride + d],
+                  c.dtype);
       return logical;
     };
     setup_.q = gather(q, qkv_base, qkv_ptr, c.q_len, c.heads);
@@ -216,7 +242,8 @@ class FlashBuffers {
                      c.kv_heads,
                      hd,
                      1.0f / std::sqrt(static_cast<float>(hd)),
-                     c.causal};
+                     c.causal,
+                     c.dtype};
   }
 
   const FlashAttentionParams& params() const { return setup_.params; }
@@ -237,11 +264,11 @@ class FlashBuffers {
           const size_t at = b * out_batch_ + r * out_row_ + i;
           is_output[at] = true;
           logical[(static_cast<size_t>(b) * c.q_len + r) * c.heads * c.head_dim + i] =
-              from_bf16(raw[at]);
+              from_element(raw[at], c.dtype);
         }
     size_t unwritten = 0, clobbered = 0;
     for (size_t i = 0; i < raw.size(); ++i) {
-      if (is_output[i] && !std::isfinite(from_bf16(raw[i]))) ++unwritten;
+      if (is_output[i] && !std::isfinite(from_element(raw[i], c.dtype))) ++unwritten;
       if (!is_output[i] && raw[i] != kPoison) ++clobbered;
     }
     EXPECT_EQ(unwritten, 0u) << "output elements left unwritten (or non-finite)";
@@ -291,7 +318,7 @@ TEST_P(FlashAttentionParity, MatchesCpuReference) {
   const auto actual = buffers.read_output(c);
   const auto expected = cpu_reference(c, buffers.setup());
   const double error = relative_error(actual, expected);
-  EXPECT_LE(error, 1e-2) << c.name;
+  EXPECT_LE(error, tolerance(c.dtype)) << c.name;
   std::printf("[ attention ] %-40s relative error %.2e\n", c.name.c_str(), error);
 }
 
@@ -304,41 +331,42 @@ constexpr auto kRows32 = Path::Rows32;
 
 INSTANTIATE_TEST_SUITE_P(
     Encoder, FlashAttentionParity,
-    ::testing::Values(
-        FlashCase{"encoder_b1_1500", 1, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 8, true},
-        FlashCase{"encoder_b2_1500", 2, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 8, true},
-        FlashCase{"encoder_b2_37", 2, 37, 37, 20, 20, 64, false, kFused, kAuto, 8, true},
-        FlashCase{"encoder_b1_1", 1, 1, 1, 20, 20, 64, false, kFused, kAuto, 8, true},
-        FlashCase{"encoder_b1_200_4heads", 1, 200, 200, 4, 4, 64, false, kFused, kAuto, 8, true},
-        FlashCase{"encoder_b2_1500_rows16", 2, 1500, 1500, 20, 20, 64, false, kFused, kRows16, 8,
-                  true},
-        FlashCase{"encoder_b2_1500_rows32", 2, 1500, 1500, 20, 20, 64, false, kFused, kRows32, 8,
-                  true},
-        FlashCase{"encoder_b1_200_rows16", 1, 200, 200, 4, 4, 64, false, kFused, kRows16, 8, true},
-        FlashCase{"encoder_b1_200_rows32", 1, 200, 200, 4, 4, 64, false, kFused, kRows32, 8, true},
-        FlashCase{"encoder_b2_37_rows32", 2, 37, 37, 20, 20, 64, false, kFused, kRows32, 8, true},
-        FlashCase{"causal_hd64_rows32", 1, 150, 300, 4, 2, 64, true, kCache, kRows32, 8, true},
-        FlashCase{"encoder_b1_130_generic", 1, 130, 130, 4, 4, 64, false, kFused, kGeneric, 8,
-                  true},
-        // An output row padded by 2 elements breaks 16-byte alignment: generic path.
-        FlashCase{"encoder_b1_77_unaligned", 1, 77, 77, 4, 4, 64, false, kFused, kAuto, 2, false},
-        FlashCase{"tiny_encoder_hd16", 2, 37, 37, 2, 2, 16, false, kFused, kAuto, 8, false}),
+    ::testing::ValuesIn(in_both_dtypes<FlashCase>(
+        {FlashCase{"encoder_b1_1500", 1, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 8, true},
+         FlashCase{"encoder_b2_1500", 2, 1500, 1500, 20, 20, 64, false, kFused, kAuto, 8, true},
+         FlashCase{"encoder_b2_37", 2, 37, 37, 20, 20, 64, false, kFused, kAuto, 8, true},
+         FlashCase{"encoder_b1_1", 1, 1, 1, 20, 20, 64, false, kFused, kAuto, 8, true},
+         FlashCase{"encoder_b1_200_4heads", 1, 200, 200, 4, 4, 64, false, kFused, kAuto, 8, true},
+         FlashCase{"encoder_b2_1500_rows16", 2, 1500, 1500, 20, 20, 64, false, kFused, kRows16, 8,
+                   true},
+         FlashCase{"encoder_b2_1500_rows32", 2, 1500, 1500, 20, 20, 64, false, kFused, kRows32, 8,
+                   true},
+         FlashCase{"encoder_b1_200_rows16", 1, 200, 200, 4, 4, 64, false, kFused, kRows16, 8, true},
+         FlashCase{"encoder_b1_200_rows32", 1, 200, 200, 4, 4, 64, false, kFused, kRows32, 8, true},
+         FlashCase{"encoder_b2_37_rows32", 2, 37, 37, 20, 20, 64, false, kFused, kRows32, 8, true},
+         FlashCase{"causal_hd64_rows32", 1, 150, 300, 4, 2, 64, true, kCache, kRows32, 8, true},
+         FlashCase{"encoder_b1_130_generic", 1, 130, 130, 4, 4, 64, false, kFused, kGeneric, 8,
+                   true},
+         // An output row padded by 2 elements breaks 16-byte alignment: generic path.
+         FlashCase{"encoder_b1_77_unaligned", 1, 77, 77, 4, 4, 64, false, kFused, kAuto, 2, false},
+         FlashCase{"tiny_encoder_hd16", 2, 37, 37, 2, 2, 16, false, kFused, kAuto, 8, false}})),
     [](const auto& info) { return info.param.name; });
 
 INSTANTIATE_TEST_SUITE_P(
     Prefill, FlashAttentionParity,
-    ::testing::Values(
-        FlashCase{"prefill_1", 1, 1, 1, 16, 4, 128, true, kCache, kAuto, 8, true},
-        FlashCase{"prefill_15", 1, 15, 15, 16, 4, 128, true, kCache, kAuto, 8, true},
-        FlashCase{"prefill_390", 1, 390, 390, 16, 4, 128, true, kCache, kAuto, 8, true},
-        FlashCase{"prefill_441_b2", 2, 441, 441, 16, 4, 128, true, kCache, kAuto, 8, true},
-        // Queries that are the last rows of a longer cache (chunked prefill).
-        FlashCase{"prefill_q15_kv100", 1, 15, 100, 16, 4, 128, true, kCache, kAuto, 8, true},
-        FlashCase{"prefill_q70_kv200", 1, 70, 200, 16, 4, 128, true, kCache, kAuto, 8, true},
-        FlashCase{"prefill_fused_200", 1, 200, 200, 16, 4, 128, true, kFused, kAuto, 8, true},
-        FlashCase{"prefill_131_generic", 1, 131, 131, 16, 4, 128, true, kCache, kGeneric, 8, true},
-        FlashCase{"tiny_decoder_hd12_15", 1, 15, 15, 2, 1, 12, true, kCache, kAuto, 8, false},
-        FlashCase{"tiny_decoder_hd12_390", 1, 390, 390, 2, 1, 12, true, kCache, kAuto, 8, false}),
+    ::testing::ValuesIn(in_both_dtypes<FlashCase>(
+        {FlashCase{"prefill_1", 1, 1, 1, 16, 4, 128, true, kCache, kAuto, 8, true},
+         FlashCase{"prefill_15", 1, 15, 15, 16, 4, 128, true, kCache, kAuto, 8, true},
+         FlashCase{"prefill_390", 1, 390, 390, 16, 4, 128, true, kCache, kAuto, 8, true},
+         FlashCase{"prefill_441_b2", 2, 441, 441, 16, 4, 128, true, kCache, kAuto, 8, true},
+         // Queries that are the last rows of a longer cache (chunked prefill).
+         FlashCase{"prefill_q15_kv100", 1, 15, 100, 16, 4, 128, true, kCache, kAuto, 8, true},
+         FlashCase{"prefill_q70_kv200", 1, 70, 200, 16, 4, 128, true, kCache, kAuto, 8, true},
+         FlashCase{"prefill_fused_200", 1, 200, 200, 16, 4, 128, true, kFused, kAuto, 8, true},
+         FlashCase{"prefill_131_generic", 1, 131, 131, 16, 4, 128, true, kCache, kGeneric, 8, true},
+         FlashCase{"tiny_decoder_hd12_15", 1, 15, 15, 2, 1, 12, true, kCache, kAuto, 8, false},
+         FlashCase{"tiny_decoder_hd12_390", 1, 390, 390, 2, 1, 12, true, kCache, kAuto, 8,
+                   false}})),
     [](const auto& info) { return info.param.name; });
 
 TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
@@ -384,6 +412,76 @@ TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
   EXPECT_THROW(detail::flash_attention_tensor_cores(buffers.params(), 24, nullptr), Error);
 }
 
+// Only the two 16-bit types have kernels: any other dtype must fail on every entry point, with a
+// message naming it, before anything reaches the device. So these run without a GPU: the pointers
+// are host addresses that nothing may dereference (an unknown dtype also has no kernel to launch).
+alignas(16) uint16_t fake_tensor[64];
+
+FlashAttentionParams host_only_flash_params(DType dtype) {
+  FlashAttentionParams p{};
+  p.q = p.k = p.v = p.out = {fake_tensor, 0, 8, 8};
+  p.batch = p.q_len = p.kv_len = p.heads = p.kv_heads = 1;
+  p.head_dim = 64;
+  p.scale = 0.125f;
+  p.dtype = dtype;
+  return p;
+}
+
+TEST(FlashAttentionArguments, RejectsUnsupportedDtype) {
+  for (DType dtype : {DType::kF32, DType::kI8}) {
+    const FlashAttentionParams p = host_only_flash_params(dtype);
+    const std::string expected = cat("dtype: expected bf16 or fp16, got ", dtype_name(dtype));
+    for (int entry = 0; entry < 3; ++entry) {
+      try {
+        if (entry == 0) flash_attention(p, nullptr);
+        if (entry == 1) detail::flash_attention_generic(p, nullptr);
+        if (entry == 2) detail::flash_attention_tensor_cores(p, 16, nullptr);
+        ADD_FAILURE() << "entry " << entry << ": expected glmasr::Error for " << dtype_name(dtype);
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+      }
+    }
+  }
+  // Both 16-bit types pass the dtype check: a bad head_dim is then what fails.
+  for (DType dtype : {DType::kBF16, DType::kF16}) {
+    FlashAttentionParams p = host_only_flash_params(dtype);
+    p.head_dim = 13;
+    try {
+      flash_attention(p, nullptr);
+      ADD_FAILURE() << "expected glmasr::Error for head_dim 13";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("head_dim"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("dtype"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(DecodeAttentionArguments, RejectsUnsupportedDtype) {
+  DecodeAttentionParams p{};
+  p.q = p.k_cache = p.v_cache = fake_tensor;
+  p.out = fake_tensor;
+  p.slot_of_seq = p.seq_len = reinterpret_cast<const int*>(fake_tensor);
+  p.workspace = reinterpret_cast<float*>(fake_tensor);
+  p.batch = p.heads = p.kv_heads = p.max_seq = 1;
+  p.head_dim = 64;
+  p.scale = 0.125f;
+  p.dtype = DType::kF32;
+  for (int splits : {0, 1}) {  // 0: decode_attention picks; 1: decode_attention_with_splits
+    try {
+      if (splits == 0)
+        decode_attention(p, nullptr);
+      else
+        detail::decode_attention_with_splits(p, splits, nullptr);
+      ADD_FAILURE() << "expected glmasr::Error for dtype F32";
+    } catch (const Error& e) {
+      EXPECT_NE(
+          std::string(e.what()).find("decode_attention: dtype: expected bf16 or fp16, got F32"),
+          std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // decode_attention
 
@@ -391,6 +489,7 @@ struct DecodeCase {
   std::string name;
   int heads, kv_heads, head_dim, max_seq;
   std::vector<int> lengths;  // one per sequence
+  DType dtype = DType::kBF16;
 };
 
 void PrintTo(const DecodeCase& c, std::ostream* os) {
@@ -413,9 +512,9 @@ class DecodeBuffers {
         workspace_bytes_(decode_attention_workspace_bytes(batch_, c.heads, c.head_dim, c.max_seq)),
         workspace_(workspace_bytes_) {
     std::mt19937 rng(seed);
-    q_ = random_bf16(static_cast<size_t>(batch_) * c.heads * c.head_dim, 1.5f, rng);
-    k_ = random_bf16(slots_ * slot_elems_, 1.0f, rng);
-    v_ = random_bf16(slots_ * slot_elems_, 1.0f, rng);
+    q_ = random_elements(static_cast<size_t>(batch_) * c.heads * c.head_dim, 1.5f, c.dtype, rng);
+    k_ = random_elements(slots_ * slot_elems_, 1.0f, c.dtype, rng);
+    v_ = random_elements(slots_ * slot_elems_, 1.0f, c.dtype, rng);
     // Sequences use the slots in reverse, skipping slot 0: a kernel that ignored slot_of_seq
     // would read the wrong rows.
     for (int b = 0; b < batch_; ++b) slot_of_seq_.push_back(slots_ - 1 - b);
@@ -436,7 +535,7 @@ class DecodeBuffers {
         for (int t = lengths[b]; t < c_.max_seq; ++t)
           for (int d = 0; d < hd; ++d)
             k[slot_of_seq_[b] * slot_elems_ + (static_cast<size_t>(h) * c_.max_seq + t) * hd + d] =
-                to_bf16(40.0f);
+                to_element(40.0f, c_.dtype);
     k_mem_.upload(k);
     v_mem_.upload(v_);
     len_mem_.upload(lengths);
@@ -455,7 +554,8 @@ class DecodeBuffers {
             c_.kv_heads,
             c_.head_dim,
             c_.max_seq,
-            1.0f / std::sqrt(static_cast<float>(c_.head_dim))};
+            1.0f / std::sqrt(static_cast<float>(c_.head_dim)),
+            c_.dtype};
   }
 
   void poison_output() {
@@ -470,7 +570,8 @@ class DecodeBuffers {
     for (int b = 0; b < batch_; ++b) {
       const int len = lengths_[b];
       std::vector<float> actual(static_cast<size_t>(c_.heads) * hd);
-      for (size_t i = 0; i < actual.size(); ++i) actual[i] = from_bf16(raw[b * actual.size() + i]);
+      for (size_t i = 0; i < actual.size(); ++i)
+        actual[i] = from_element(raw[b * actual.size() + i], c_.dtype);
       for (float value : actual) ASSERT_TRUE(std::isfinite(value)) << c_.name << " sequence " << b;
       if (len == 0) {
         for (float value : actual) EXPECT_EQ(value, 0.0f) << c_.name << " sequence " << b;
@@ -478,20 +579,20 @@ class DecodeBuffers {
       }
       std::vector<float> q(actual.size()), k(static_cast<size_t>(len) * c_.kv_heads * hd),
           v(k.size()), expected(actual.size());
-      for (size_t i = 0; i < q.size(); ++i) q[i] = from_bf16(q_[b * q.size() + i]);
+      for (size_t i = 0; i < q.size(); ++i) q[i] = from_element(q_[b * q.size() + i], c_.dtype);
       const size_t slot_base = slot_of_seq_[b] * slot_elems_;
       for (int t = 0; t < len; ++t)
         for (int h = 0; h < c_.kv_heads; ++h)
           for (int d = 0; d < hd; ++d) {
             const size_t from = slot_base + (static_cast<size_t>(h) * c_.max_seq + t) * hd + d;
             const size_t to = (static_cast<size_t>(t) * c_.kv_heads + h) * hd + d;
-            k[to] = from_bf16(k_[from]);
-            v[to] = from_bf16(v_[from]);
+            k[to] = from_element(k_[from], c_.dtype);
+            v[to] = from_element(v_[from], c_.dtype);
           }
       cpu::attention(q.data(), 1, c_.heads, k.data(), v.data(), len, c_.kv_heads, hd,
                      1.0f / std::sqrt(static_cast<float>(hd)), false, expected.data());
       const double error = relative_error(actual, expected);
-      EXPECT_LE(error, 1e-2) << c_.name << " sequence " << b << " length " << len;
+      EXPECT_LE(error, tolerance(c_.dtype)) << c_.name << " sequence " << b << " length " << len;
     }
   }
 
@@ -523,18 +624,18 @@ TEST_P(DecodeAttentionParity, MatchesCpuReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Decode, DecodeAttentionParity,
-    ::testing::Values(DecodeCase{"b1_seq400", 16, 4, 128, 500, {400}},
-                      DecodeCase{"b3_mixed", 16, 4, 128, 500, {1, 500, 77}},
-                      DecodeCase{
-                          "b8_chunk_edges", 16, 4, 128, 448, {1, 2, 63, 64, 65, 128, 448, 300}},
-                      DecodeCase{"b3_with_empty", 16, 4, 128, 100, {0, 100, 33}},
-                      DecodeCase{"tiny_hd12", 2, 1, 12, 40, {1, 40, 17}},
-                      DecodeCase{"mha_hd64", 4, 4, 64, 130, {130, 5}},
-                      // Groups of 3 and 8 q heads per kv head; head_dim 6 is not a multiple of 4.
-                      DecodeCase{"group3_hd64", 6, 2, 64, 300, {299, 3}},
-                      DecodeCase{"group8_hd128", 8, 1, 128, 700, {700, 129}},
-                      DecodeCase{"hd6", 2, 2, 6, 50, {50, 7}},
-                      DecodeCase{"long_2048", 16, 4, 128, 2048, {2048, 1000}}),
+    ::testing::ValuesIn(in_both_dtypes<DecodeCase>(
+        {DecodeCase{"b1_seq400", 16, 4, 128, 500, {400}},
+         DecodeCase{"b3_mixed", 16, 4, 128, 500, {1, 500, 77}},
+         DecodeCase{"b8_chunk_edges", 16, 4, 128, 448, {1, 2, 63, 64, 65, 128, 448, 300}},
+         DecodeCase{"b3_with_empty", 16, 4, 128, 100, {0, 100, 33}},
+         DecodeCase{"tiny_hd12", 2, 1, 12, 40, {1, 40, 17}},
+         DecodeCase{"mha_hd64", 4, 4, 64, 130, {130, 5}},
+         // Groups of 3 and 8 q heads per kv head; head_dim 6 is not a multiple of 4.
+         DecodeCase{"group3_hd64", 6, 2, 64, 300, {299, 3}},
+         DecodeCase{"group8_hd128", 8, 1, 128, 700, {700, 129}},
+         DecodeCase{"hd6", 2, 2, 6, 50, {50, 7}},
+         DecodeCase{"long_2048", 16, 4, 128, 2048, {2048, 1000}}})),
     [](const auto& info) { return info.param.name; });
 
 // The grid depends on max_seq only: a graph captured once stays right as lengths change.
@@ -610,6 +711,9 @@ TEST(DecodeAttentionArguments, RejectsUnsupportedShapes) {
   p = buffers.params();
   p.workspace = nullptr;
   expect_error(p, "workspace");
+  p = buffers.params();
+  p.dtype = DType::kF32;
+  expect_error(p, "dtype: expected bf16 or fp16, got F32");
   EXPECT_THROW(decode_attention_workspace_bytes(0, 16, 128, 100), Error);
   // The cluster kernel merges in shared memory: a token workspace, whatever the shape.
   EXPECT_EQ(decode_attention_workspace_bytes(3, 16, 128, 100), 256u);
@@ -654,6 +758,18 @@ TEST(AttentionTiming, EncoderWindowPrefillAndDecode) {
   FlashBuffers pre(prefill, 6);
   const double pre_us = median_microseconds(stream, [&] { flash_attention(pre.params(), stream); });
   std::printf("[ timing ] prefill causal 400, 16/4 x 128: %.1f us\n", pre_us);
+
+  // The same two shapes in fp16, printed only: the element type changes the mma instruction and
+  // the rounding, not the work, so they should match bf16.
+  for (const FlashCase& c : {FlashCase{"encoder 1x1500 20x64 fp16", 1, 1500, 1500, 20, 20, 64,
+                                       false, kFused, kAuto, 0, true, DType::kF16},
+                             FlashCase{"prefill causal 400, 16/4 x 128 fp16", 1, 400, 400, 16, 4,
+                                       128, true, kCache, kAuto, 0, true, DType::kF16}}) {
+    FlashBuffers buffers(c, 9);
+    const double us =
+        median_microseconds(stream, [&] { flash_attention(buffers.params(), stream); });
+    std::printf("[ timing ] %s: %.1f us\n", c.name.c_str(), us);
+  }
 
   double dec_us[2];
   const int batches[2] = {1, 8};

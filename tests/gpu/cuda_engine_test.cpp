@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "audio/mel.h"
 #include "io/safetensors.h"
@@ -36,28 +37,35 @@ Golden load_golden(const std::string& name) {
   return g;
 }
 
-std::unique_ptr<Engine> tiny_engine(int max_batch = 2) {
+std::unique_ptr<Engine> tiny_engine(int max_batch = 2, const std::string& dtype = "bf16") {
   EngineOptions options;
   options.device = "cuda";
+  options.dtype = dtype;
   options.max_batch = max_batch;
   options.max_sequence = 1024;
   return make_cuda_engine(testing::data_dir() + "/tiny", options);
 }
 
-class CudaEngineGoldenTest : public ::testing::TestWithParam<std::string> {};
+// (golden file, element type): fp16 keeps 3 more mantissa bits than bf16, so the same bounds
+// hold for both.
+class CudaEngineGoldenTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+ protected:
+  Golden golden() const { return load_golden(std::get<0>(GetParam())); }
+  std::unique_ptr<Engine> engine() const { return tiny_engine(2, std::get<1>(GetParam())); }
+};
 
 TEST_P(CudaEngineGoldenTest, EncoderAndProjectorMatchTransformers) {
   GLMASR_SKIP_WITHOUT_GPU();
-  const Golden g = load_golden(GetParam());
-  auto engine = tiny_engine();
+  const Golden g = golden();
+  auto engine = this->engine();
   EXPECT_LE(testing::relative_error(engine->encoder_output(g.mel), g.encoder_output), 2e-2);
   EXPECT_LE(testing::relative_error(engine->audio_embeddings(g.mel), g.audio_embeds), 2e-2);
 }
 
 TEST_P(CudaEngineGoldenTest, TeacherForcedLogitsMatchTransformers) {
   GLMASR_SKIP_WITHOUT_GPU();
-  const Golden g = load_golden(GetParam());
-  auto engine = tiny_engine();
+  const Golden g = golden();
+  auto engine = this->engine();
   const std::vector<int32_t> forced(g.tokens.begin(), g.tokens.end() - 1);
   const FloatTensor logits = engine->teacher_forced_logits(g.mel, g.prompt_ids, forced);
   ASSERT_EQ(logits.shape(), g.logits.shape());
@@ -66,8 +74,8 @@ TEST_P(CudaEngineGoldenTest, TeacherForcedLogitsMatchTransformers) {
 
 TEST_P(CudaEngineGoldenTest, GreedyTokensMatchUntilTheFirstSmallMargin) {
   GLMASR_SKIP_WITHOUT_GPU();
-  const Golden g = load_golden(GetParam());
-  auto engine = tiny_engine();
+  const Golden g = golden();
+  auto engine = this->engine();
   GenerationRequest request;
   request.mel = &g.mel;
   request.prompt_ids = g.prompt_ids;
@@ -87,12 +95,19 @@ TEST_P(CudaEngineGoldenTest, GreedyTokensMatchUntilTheFirstSmallMargin) {
   }
   EXPECT_EQ(result.tokens.size(), result.logprobs.size());
   for (float lp : result.logprobs) EXPECT_LE(lp, 0.0f);
-  std::cout << GetParam() << ": compared " << compared << " of " << g.tokens.size()
-            << " greedy tokens\n";
+  std::cout << std::get<0>(GetParam()) << " " << std::get<1>(GetParam()) << ": compared "
+            << compared << " of " << g.tokens.size() << " greedy tokens\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaEngineGoldenTest,
-                         ::testing::Values("tiny_jfk.safetensors", "tiny_two_window.safetensors"));
+                         ::testing::Combine(::testing::Values("tiny_jfk.safetensors",
+                                                              "tiny_two_window.safetensors"),
+                                            ::testing::Values("bf16", "fp16")),
+                         [](const auto& info) {
+                           std::string name =
+                               std::get<0>(info.param).substr(0, std::get<0>(info.param).find('.'));
+                           return name + "_" + std::get<1>(info.param);
+                         });
 
 TEST(CudaEngineTest, ContinuousBatchingGivesEachRequestItsBatchOneResult) {
   GLMASR_SKIP_WITHOUT_GPU();

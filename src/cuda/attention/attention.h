@@ -1,6 +1,7 @@
 // Softmax attention on the GPU: a tensor-core flash-attention kernel for the encoder and the
 // decoder prefill, and flash-decoding for one new token per sequence against the KV cache.
-// All tensors are bf16; scores, softmax and accumulation are fp32.
+// Tensors hold the element type named by the params' dtype (bf16 or fp16); scores, softmax and
+// accumulation are fp32.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -8,9 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace glmasr::cuda {
 
-// A strided 4-D bf16 view: element (b, t, h, d) sits at
+// A strided 4-D view of 16-bit elements (the params' dtype): element (b, t, h, d) sits at
 // ptr + b*batch_stride + t*row_stride + h*head_stride + d (strides in elements). This reads the
 // fused QKV activation [tokens, heads + 2*kv_heads, hd] and the KV cache [kv_heads, max_seq, hd]
 // in place. Const-ness follows use: q/k/v are only read, out is only written.
@@ -24,6 +27,9 @@ struct FlashAttentionParams {
   int batch, q_len, kv_len, heads, kv_heads, head_dim;
   float scale;  // usually 1/sqrt(head_dim)
   bool causal;  // query i sees keys 0 .. kv_len - q_len + i (needs kv_len >= q_len)
+  // Element type of q, k, v and out: kBF16 or kF16. Last, so that positional initialisers that
+  // predate it still compile (and mean bf16).
+  DType dtype = DType::kBF16;
 };
 
 // out = softmax(q kᵀ * scale) v per (batch, head); q head h reads kv head h / (heads / kv_heads).
@@ -44,6 +50,9 @@ struct DecodeAttentionParams {
                            // current kernel does not touch it, but it must be set)
   int batch, heads, kv_heads, head_dim, max_seq;
   float scale;
+  // Element type of q, the caches and out: kBF16 or kF16. After the fields that positional
+  // initialisers set, so those still compile (and mean bf16).
+  DType dtype = DType::kBF16;
 };
 
 // Flash-decoding in one launch: a thread-block cluster per (sequence, kv head) splits the
@@ -52,6 +61,10 @@ struct DecodeAttentionParams {
 // max_seq only, so a launch captured in a CUDA graph stays valid while the lengths in device
 // memory change. head_dim must be even and <= 128, heads / kv_heads <= 8. Needs a GPU with
 // thread-block clusters (compute capability 9.0+).
+// It is a programmatic dependent launch that reads seq_len, slot_of_seq and every cache row but
+// the newest (position seq_len - 1) BEFORE waiting for the kernel ahead of it: only q and the
+// newest K/V row may be written by that kernel (the QKV projection of the same layer); anything
+// else it reads must be written by the host or by kernels that finished earlier.
 size_t decode_attention_workspace_bytes(int batch, int heads, int head_dim, int max_seq);
 void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream);
 

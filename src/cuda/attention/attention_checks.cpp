@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "cuda/attention/attention_internal.h"
 
@@ -14,6 +15,12 @@ void check_head_dim(const char* who, int head_dim) {
                ": head_dim: expected an even value in [2, ", kMaxHeadDim, "], got ", head_dim);
 }
 
+// The kernels are instantiated for the two 16-bit element types the engine computes in.
+void check_dtype(const char* who, DType dtype) {
+  GLMASR_CHECK(dtype == DType::kBF16 || dtype == DType::kF16, who,
+               ": dtype: expected bf16 or fp16, got ", dtype_name(dtype));
+}
+
 void check_heads(const char* who, int heads, int kv_heads) {
   GLMASR_CHECK(heads >= 1 && kv_heads >= 1, who, ": heads/kv_heads: expected >= 1, got ", heads,
                "/", kv_heads);
@@ -22,7 +29,7 @@ void check_heads(const char* who, int heads, int kv_heads) {
                " and kv_heads ", kv_heads);
 }
 
-// The generic kernel reads bf16 pairs, so every element offset it forms must stay even.
+// The generic kernel reads element pairs, so every element offset it forms must stay even.
 void check_tensor(const char* name, const AttentionTensor& t) {
   GLMASR_CHECK(t.ptr != nullptr, "flash_attention: ", name,
                ".ptr: expected a device pointer, got null");
@@ -39,6 +46,7 @@ void check_tensor(const char* name, const AttentionTensor& t) {
 }  // namespace
 
 void check_flash_params(const FlashAttentionParams& p) {
+  check_dtype("flash_attention", p.dtype);
   check_head_dim("flash_attention", p.head_dim);
   check_heads("flash_attention", p.heads, p.kv_heads);
   GLMASR_CHECK(p.batch >= 1 && p.batch <= 65535, "flash_attention: batch: expected 1..65535, got ",
@@ -59,6 +67,7 @@ void check_flash_params(const FlashAttentionParams& p) {
 }
 
 void check_decode_params(const DecodeAttentionParams& p) {
+  check_dtype("decode_attention", p.dtype);
   check_head_dim("decode_attention", p.head_dim);
   check_heads("decode_attention", p.heads, p.kv_heads);
   GLMASR_CHECK(p.heads / p.kv_heads <= kMaxDecodeGroup,

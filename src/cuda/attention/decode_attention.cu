@@ -11,8 +11,11 @@
 // in shared memory, then the blocks of the cluster are merged through distributed shared memory
 // (each block writes a slice of the output). Nothing goes through global memory but q, K, V and
 // the output, and no workspace or completion counter is needed.
+//
+// The kernel is a programmatic dependent launch, and at batch 1 its cost is latency, not bytes:
+// the keys a block owns (all but the newest, which the QKV kernel just before it writes) are
+// loaded BEFORE waiting for that kernel, so only q and the newest row are read after it.
 #include <cooperative_groups.h>
-#include <cuda_bf16.h>
 
 #include <cmath>
 #include <cstdint>
@@ -20,6 +23,8 @@
 #include "core/error.h"
 #include "cuda/attention/attention_internal.h"
 #include "cuda/check.h"
+#include "cuda/dependent_launch.cuh"
+#include "cuda/element.cuh"
 
 namespace glmasr::cuda::attention_internal {
 namespace {
@@ -32,6 +37,7 @@ constexpr int kHalves = kThreads / kLanesPerKey;  // key rows in flight per step
 constexpr int kDimsPerLane = kMaxHeadDim / kLanesPerKey;  // 8 bf16 = one 16-byte load
 constexpr int kQuads = kMaxHeadDim / 4;                   // float4 pieces of an output row
 constexpr int kMaxSplits = 16;
+constexpr int kBlocksPerSm = 2;
 // Below this many keys per split a further split only adds merge work.
 constexpr int kMinKeysPerSplit = 16;
 constexpr float kNegInf = -INFINITY;
@@ -57,26 +63,22 @@ struct DecodeShared {
   float block_max[kGroup], block_sum[kGroup];
 };
 
-__device__ __forceinline__ void unpack_bf16x8(const uint4& raw, float (&out)[8]) {
-  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& raw, float (&out)[8]) {
+  Vec8<T> v;
+  v.raw = raw;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(pairs[i]);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
-  }
+  for (int i = 0; i < 8; ++i) out[i] = to_float(v.e[i]);
 }
 
-// Eight bf16 starting at dim `d0` of `row` (zeros past head_dim). kVec: head_dim % 8 == 0 and
-// 16-byte aligned rows, so one 16-byte load; otherwise element by element.
-template <bool kVec>
-__device__ __forceinline__ uint4 load_row_piece(const __nv_bfloat16* row, int d0, int hd) {
+template <typename T, bool kVec>
+__device__ __forceinline__ uint4 load_row_piece(const T* row, int d0, int hd) {
   uint4 raw = make_uint4(0, 0, 0, 0);
   if (d0 >= hd) return raw;
   if constexpr (kVec) {
     raw = __ldg(reinterpret_cast<const uint4*>(row + d0));
   } else {
-    auto* values = reinterpret_cast<__nv_bfloat16*>(&raw);
+    auto* values = reinterpret_cast<T*>(&raw);
 #pragma unroll
     for (int i = 0; i < kDimsPerLane; ++i)
       if (d0 + i < hd) values[i] = row[d0 + i];
@@ -86,12 +88,13 @@ __device__ __forceinline__ uint4 load_row_piece(const __nv_bfloat16* row, int d0
 
 // kGroup: q heads per kv head rounded up to 1, 2, 4 or 8; the heads past the real group get a
 // zero q and are never written.
-// Three blocks per multiprocessor for groups up to 4 (168 registers, no spills); the group-8
-// fallback needs more registers.
-template <int kGroup, bool kVec>
-__global__ void __launch_bounds__(kThreads, kGroup <= 4 ? 3 : 2)
+// Two blocks per multiprocessor: the keys loaded before the wait stay in registers across it
+// (64 of them for a tile), which at three blocks (168 registers) spilled.
+template <typename T, int kGroup, bool kVec>
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     decode_attention_kernel(DecodeAttentionParams p, float scale_log2) {
   constexpr int kTile = tile_keys<kGroup>();
+  constexpr int kTileKeys = kHalves * kTile;  // keys of one tile of the block
   __shared__ DecodeShared<kGroup> sh;
   cg::cluster_group cluster = cg::this_cluster();
 
@@ -100,41 +103,61 @@ __global__ void __launch_bounds__(kThreads, kGroup <= 4 ? 3 : 2)
   const int tid = threadIdx.x, half = tid / kLanesPerKey, lane16 = tid % kLanesPerKey;
   const int hd = p.head_dim, d0 = lane16 * kDimsPerLane, group = p.heads / p.kv_heads;
 
-  // Programmatic dependent launch: this grid may be started while the previous kernel in the
-  // stream still runs (hiding the launch latency, which dominates at batch 1), so nothing is
-  // read before that kernel has finished and its writes (the new K/V row, q) are visible. The
-  // next kernel may be launched at once too: a kernel that uses programmatic launch waits for
-  // this grid's completion itself.
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-  asm volatile("griddepcontrol.launch_dependents;" :::);
-
-  // Issued first: the length and slot loads, then q (whose address does not depend on them).
-  const int raw_len = p.seq_len[b];
+  // Before the wait (see the file comment): lengths and slots come from the host, and every key
+  // row but the newest was written by earlier steps, so none of them depends on the previous
+  // kernel.
+  const int len = min(max(p.seq_len[b], 0), p.max_seq);
   const int slot = p.slot_of_seq[b];
+  const int per_split = (len + splits - 1) / splits;
+  const int begin = min(len, split * per_split);
+  const int keys = min(len, begin + per_split) - begin;  // this block's keys (may be 0)
+  const int newest = len - 1 - begin;                    // in this block's numbering
+  const int64_t head_offset =
+      ((static_cast<int64_t>(slot) * p.kv_heads + kvh) * p.max_seq + begin) * hd;
+  const T* k_rows = static_cast<const T*>(p.k_cache) + head_offset;
+  const T* v_rows = static_cast<const T*>(p.v_cache) + head_offset;
+  uint4 k_raw[kTile], v_raw[kTile];
+  auto load_keys = [&](int tile0, bool skip_newest) {
+#pragma unroll
+    for (int j = 0; j < kTile; ++j) {
+      const int key = tile0 + j * kHalves + half;
+      const bool load = key < keys && !(skip_newest && key == newest);
+      k_raw[j] = load ? load_row_piece<T, kVec>(k_rows + static_cast<int64_t>(key) * hd, d0, hd)
+                      : make_uint4(0, 0, 0, 0);
+      v_raw[j] = load ? load_row_piece<T, kVec>(v_rows + static_cast<int64_t>(key) * hd, d0, hd)
+                      : make_uint4(0, 0, 0, 0);
+    }
+  };
+  load_keys(0, true);
+
+  // Now q and the newest K/V row (written by the previous kernel) may be read. The next kernel
+  // may be launched at once: it waits for this grid's completion itself.
+  wait_for_previous_kernel();
+  allow_next_kernel();
+
   float q[kGroup][kDimsPerLane];
   {
-    const auto* q_head = static_cast<const __nv_bfloat16*>(p.q) +
-                         (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
+    const T* q_head =
+        static_cast<const T*>(p.q) + (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
     uint4 raw[kGroup];
 #pragma unroll
     for (int g = 0; g < kGroup; ++g)
-      raw[g] = g < group ? load_row_piece<kVec>(q_head + g * hd, d0, hd) : make_uint4(0, 0, 0, 0);
+      raw[g] =
+          g < group ? load_row_piece<T, kVec>(q_head + g * hd, d0, hd) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int j = 0; j < kTile; ++j) {
+      if (j * kHalves + half == newest && newest < keys) {
+        k_raw[j] = load_row_piece<T, kVec>(k_rows + static_cast<int64_t>(newest) * hd, d0, hd);
+        v_raw[j] = load_row_piece<T, kVec>(v_rows + static_cast<int64_t>(newest) * hd, d0, hd);
+      }
+    }
 #pragma unroll
     for (int g = 0; g < kGroup; ++g) {
-      unpack_bf16x8(raw[g], q[g]);
+      unpack8<T>(raw[g], q[g]);
 #pragma unroll
       for (int i = 0; i < kDimsPerLane; ++i) q[g][i] *= scale_log2;  // scores in log2 units
     }
   }
-
-  const int len = min(max(raw_len, 0), p.max_seq);
-  const int per_split = (len + splits - 1) / splits;
-  const int begin = min(len, split * per_split);
-  const int keys = min(len, begin + per_split) - begin;  // this block's keys (may be 0)
-  const int64_t head_offset =
-      ((static_cast<int64_t>(slot) * p.kv_heads + kvh) * p.max_seq + begin) * hd;
-  const auto* k_rows = static_cast<const __nv_bfloat16*>(p.k_cache) + head_offset;
-  const auto* v_rows = static_cast<const __nv_bfloat16*>(p.v_cache) + head_offset;
 
   // Per half-warp online softmax; every lane of a half holds the same max and sum.
   float run_max[kGroup], run_sum[kGroup], acc[kGroup][kDimsPerLane];
@@ -147,22 +170,14 @@ __global__ void __launch_bounds__(kThreads, kGroup <= 4 ? 3 : 2)
   }
 
   // `keys` is uniform over the block, so every lane runs the same iterations (full-mask shuffles).
-  for (int tile0 = 0; tile0 < keys; tile0 += kHalves * kTile) {
-    uint4 k_raw[kTile], v_raw[kTile];
-#pragma unroll
-    for (int j = 0; j < kTile; ++j) {
-      const int key = tile0 + j * kHalves + half;
-      const bool valid = key < keys;
-      k_raw[j] = valid ? load_row_piece<kVec>(k_rows + static_cast<int64_t>(key) * hd, d0, hd)
-                       : make_uint4(0, 0, 0, 0);
-      v_raw[j] = valid ? load_row_piece<kVec>(v_rows + static_cast<int64_t>(key) * hd, d0, hd)
-                       : make_uint4(0, 0, 0, 0);
-    }
+  // The first tile is loaded above; later ones (long sequences) after the wait, newest included.
+  for (int tile0 = 0; tile0 < keys; tile0 += kTileKeys) {
+    if (tile0 > 0) load_keys(tile0, false);
     float scores[kTile][kGroup];
 #pragma unroll
     for (int j = 0; j < kTile; ++j) {
       float k_values[kDimsPerLane];
-      unpack_bf16x8(k_raw[j], k_values);
+      unpack8<T>(k_raw[j], k_values);
 #pragma unroll
       for (int g = 0; g < kGroup; ++g) {
         float dot = 0.0f;
@@ -202,7 +217,7 @@ __global__ void __launch_bounds__(kThreads, kGroup <= 4 ? 3 : 2)
         const float weight = exp2f(scores[j][g] - base);
         run_sum[g] += weight;
         float v_values[kDimsPerLane];
-        unpack_bf16x8(v_raw[j], v_values);
+        unpack8<T>(v_raw[j], v_values);
 #pragma unroll
         for (int i = 0; i < kDimsPerLane; ++i) acc[g][i] = fmaf(weight, v_values[i], acc[g][i]);
       }
@@ -253,8 +268,7 @@ __global__ void __launch_bounds__(kThreads, kGroup <= 4 ? 3 : 2)
   constexpr int kAllQuads = kGroup * kQuads;
   const int slice = (kAllQuads + splits - 1) / splits;
   const int slice_end = min(kAllQuads, (split + 1) * slice);
-  auto* out =
-      static_cast<__nv_bfloat16*>(p.out) + (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
+  auto* out = static_cast<T*>(p.out) + (static_cast<int64_t>(b) * p.heads + kvh * group) * hd;
   for (int item = split * slice + tid; item < slice_end; item += kThreads) {
     const int g = item / kQuads, quad = item % kQuads, first = quad_first_dim(quad);
     if (first >= hd || g >= group) continue;
@@ -282,15 +296,15 @@ __global__ void __launch_bounds__(kThreads, kGroup <= 4 ? 3 : 2)
     }
     const float inv = best != kNegInf ? 1.0f / sum : 0.0f;  // length 0 gives zeros
     const float values[4] = {total.x * inv, total.y * inv, total.z * inv, total.w * inv};
-    __nv_bfloat16* dst = out + g * hd + first;
+    T* dst = out + g * hd + first;
     if constexpr (kVec) {
-      __nv_bfloat162 pair[2] = {__floats2bfloat162_rn(values[0], values[1]),
-                                __floats2bfloat162_rn(values[2], values[3])};
-      *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(pair);
+      const T pieces[4] = {from_float<T>(values[0]), from_float<T>(values[1]),
+                           from_float<T>(values[2]), from_float<T>(values[3])};
+      *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<const uint2*>(pieces);
     } else {
 #pragma unroll
       for (int i = 0; i < 4; ++i)
-        if (first + i < hd) dst[i] = __float2bfloat16(values[i]);
+        if (first + i < hd) dst[i] = from_float<T>(values[i]);
     }
   }
   // No block may exit (freeing its shared memory) while another still reads it.
@@ -301,9 +315,9 @@ bool is_aligned16(const void* ptr) {
   return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
 
-template <int kGroup, bool kVec>
+template <typename T, int kGroup, bool kVec>
 void launch_decode(const DecodeAttentionParams& p, int splits, cudaStream_t stream) {
-  auto* kernel = decode_attention_kernel<kGroup, kVec>;
+  auto* kernel = decode_attention_kernel<T, kGroup, kVec>;
   if (splits > 8) {
     // Clusters above 8 blocks are "non-portable" and must be allowed per kernel (once).
     static const cudaError_t allowed =
@@ -328,22 +342,24 @@ void launch_decode(const DecodeAttentionParams& p, int splits, cudaStream_t stre
   GLMASR_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, p.scale * static_cast<float>(M_LOG2E)));
 }
 
-template <bool kVec>
+template <typename T, bool kVec>
 void launch_decode_for_group(const DecodeAttentionParams& p, int splits, cudaStream_t stream) {
   const int group = p.heads / p.kv_heads;
-  if (group == 1) return launch_decode<1, kVec>(p, splits, stream);
-  if (group == 2) return launch_decode<2, kVec>(p, splits, stream);
-  if (group <= 4) return launch_decode<4, kVec>(p, splits, stream);
-  return launch_decode<8, kVec>(p, splits, stream);
+  if (group == 1) return launch_decode<T, 1, kVec>(p, splits, stream);
+  if (group == 2) return launch_decode<T, 2, kVec>(p, splits, stream);
+  if (group <= 4) return launch_decode<T, 4, kVec>(p, splits, stream);
+  return launch_decode<T, 8, kVec>(p, splits, stream);
 }
 
 void launch_decode_checked(const DecodeAttentionParams& p, int splits, cudaStream_t stream) {
   const bool vec = p.head_dim % 8 == 0 && is_aligned16(p.q) && is_aligned16(p.k_cache) &&
                    is_aligned16(p.v_cache) && is_aligned16(p.out);
-  if (vec)
-    launch_decode_for_group<true>(p, splits, stream);
-  else
-    launch_decode_for_group<false>(p, splits, stream);
+  GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
+    if (vec)
+      launch_decode_for_group<T, true>(p, splits, stream);
+    else
+      launch_decode_for_group<T, false>(p, splits, stream);
+  });
   GLMASR_CUDA_CHECK_LAUNCH();
 }
 
@@ -351,11 +367,12 @@ void launch_decode_checked(const DecodeAttentionParams& p, int splits, cudaStrea
 
 int decode_attention_splits(int batch, int kv_heads, int max_seq) {
   // As many blocks per (sequence, kv head) as keep every split >= kMinKeysPerSplit keys long at
-  // max_seq, up to 8 (the portable cluster size), halved while the grid would exceed about three
-  // blocks per multiprocessor (132 on an H100): more splits then only add merge work.
+  // max_seq, up to 8 (the portable cluster size), halved while the grid would exceed one block
+  // per multiprocessor (132 on an H100). Measured on the H100 at 400 keys, 16/4 heads: batch 1
+  // takes 5.5 us with 8 splits (6.2 with 4); batch 8 takes 7.9 us with 4 and 12.3 with 8.
   int splits = 8;
   while (splits > 1 && splits * kMinKeysPerSplit > max_seq) splits /= 2;
-  while (splits > 1 && static_cast<int64_t>(batch) * kv_heads * splits > 3 * 132) splits /= 2;
+  while (splits > 1 && static_cast<int64_t>(batch) * kv_heads * splits > 132) splits /= 2;
   return splits;
 }
 

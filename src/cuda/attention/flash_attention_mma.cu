@@ -3,15 +3,17 @@
 // A block of 4 warps owns 64 query rows of one (batch, head); each warp owns 16 rows and keeps
 // its Q fragments, scores and output accumulator in registers. K/V tiles of 64 keys stream
 // through shared memory with cp.async, double-buffered so that the next tile loads while the
-// current one is multiplied. Products use mma.sync m16n8k16 (bf16 in, fp32 accumulate); the
-// softmax runs online in fp32, in the log2 domain (exp2f) with the scale folded in.
-#include <cuda_bf16.h>
-
+// current one is multiplied. Products use mma.sync m16n8k16 (bf16 or fp16 in, fp32 accumulate);
+// the softmax runs online in fp32, in the log2 domain (exp2f) with the scale folded in. T is the
+// element type (__nv_bfloat16 or __half): both have the same fragment layouts, so only the mma
+// instruction and the rounding of P and of the output differ.
 #include <cmath>
 #include <cstdint>
 
 #include "cuda/attention/attention_internal.h"
+#include "cuda/attention/element_pair.cuh"
 #include "cuda/check.h"
+#include "cuda/element.cuh"
 
 namespace glmasr::cuda::attention_internal {
 namespace {
@@ -29,7 +31,7 @@ struct TileLayout {
   static constexpr int kStride = kHeadDim + 8;
   static constexpr int kQElems = kRowsPerBlock * kStride;
   static constexpr int kKvElems = kKeysPerTile * kStride;          // one K or V tile
-  static constexpr int kSmemBytes = (kQElems + 4 * kKvElems) * 2;  // Q + 2 x K + 2 x V
+  static constexpr int kSmemBytes = (kQElems + 4 * kKvElems) * 2;  // Q + 2 x K + 2 x V, 16-bit
 };
 
 __device__ __forceinline__ uint32_t smem_address(const void* ptr) {
@@ -60,25 +62,33 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
                : "r"(smem_address(smem)));
 }
 
-// d += a b for one 16x8x16 piece: a row-major 16x16 bf16, b col-major 16x8 bf16, d 16x8 fp32.
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
+// d += a b for one 16x8x16 piece: a row-major 16x16 of T, b col-major 16x8 of T, d 16x8 fp32.
+template <typename T>
+__device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                            uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16x8x16<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4],
+                                                           uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 pair = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&pair);
+template <>
+__device__ __forceinline__ void mma_16x8x16<__half>(float (&d)[4], const uint32_t (&a)[4],
+                                                    uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Copies rows [first, first + kRows) of one head into a padded tile; rows >= limit become 0.
-template <int kHeadDim, int kRows>
-__device__ __forceinline__ void load_tile(__nv_bfloat16* tile, const __nv_bfloat16* head,
-                                          int64_t row_stride, int first, int limit) {
+template <int kHeadDim, int kRows, typename T>
+__device__ __forceinline__ void load_tile(T* tile, const T* head, int64_t row_stride, int first,
+                                          int limit) {
   constexpr int kChunksPerRow = kHeadDim / 8;
   constexpr int kStride = kHeadDim + 8;
 #pragma unroll
@@ -86,7 +96,7 @@ __device__ __forceinline__ void load_tile(__nv_bfloat16* tile, const __nv_bfloat
     const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
     const bool valid = first + r < limit;
     // An invalid row still needs a mapped address: point it at the head's first row.
-    const __nv_bfloat16* src = head + (valid ? (first + r) * row_stride : 0) + col;
+    const T* src = head + (valid ? (first + r) * row_stride : 0) + col;
     cp_async_16(tile + r * kStride + col, src, valid);
   }
 }
@@ -98,7 +108,7 @@ constexpr int min_blocks_per_sm() {
   return kHeadDim == 64 && kMTiles == 1 ? 4 : 2;
 }
 
-template <int kHeadDim, int kMTiles>
+template <typename T, int kHeadDim, int kMTiles>
 __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles>()))
     flash_attention_mma_kernel(FlashAttentionParams p, float scale_log2) {
   using Layout = TileLayout<kHeadDim, kMTiles>;
@@ -109,7 +119,7 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
   constexpr int kRowsPerBlock = Layout::kRowsPerBlock;
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  auto* q_tile = reinterpret_cast<__nv_bfloat16*>(smem_raw);
+  auto* q_tile = reinterpret_cast<T*>(smem_raw);
   // Buffers are picked by arithmetic, not by indexing a pointer array (that would sit in local
   // memory). Tiles: Q, K0, K1, V0, V1.
   auto k_tile_of = [&](int buf) { return q_tile + Layout::kQElems + buf * Layout::kKvElems; };
@@ -123,12 +133,11 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int causal_offset = p.kv_len - p.q_len;  // query i sees keys <= i + causal_offset
 
-  const auto* q_head =
-      static_cast<const __nv_bfloat16*>(p.q.ptr) + b * p.q.batch_stride + h * p.q.head_stride;
+  const auto* q_head = static_cast<const T*>(p.q.ptr) + b * p.q.batch_stride + h * p.q.head_stride;
   const auto* k_head =
-      static_cast<const __nv_bfloat16*>(p.k.ptr) + b * p.k.batch_stride + kvh * p.k.head_stride;
+      static_cast<const T*>(p.k.ptr) + b * p.k.batch_stride + kvh * p.k.head_stride;
   const auto* v_head =
-      static_cast<const __nv_bfloat16*>(p.v.ptr) + b * p.v.batch_stride + kvh * p.v.head_stride;
+      static_cast<const T*>(p.v.ptr) + b * p.v.batch_stride + kvh * p.v.head_stride;
 
   int key_tiles = (p.kv_len + kKeysPerTile - 1) / kKeysPerTile;
   if (p.causal) {
@@ -185,8 +194,8 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
     }
     __syncthreads();
 
-    const __nv_bfloat16* k_tile = k_tile_of(buf);
-    const __nv_bfloat16* v_tile = v_tile_of(buf);
+    const T* k_tile = k_tile_of(buf);
+    const T* v_tile = v_tile_of(buf);
     const int key0 = tile * kKeysPerTile;
 
     // Scores S = Q Kᵀ: per m tile 16 rows x 64 keys, 8 accumulator tiles of 16x8. Each K
@@ -208,8 +217,8 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
                             ((lane >> 3) & 1) * 8);
 #pragma unroll
         for (int m = 0; m < kMTiles; ++m) {
-          mma_bf16(score[m][t], q_frag[m][s], kb[0], kb[1]);
-          mma_bf16(score[m][t + 1], q_frag[m][s], kb[2], kb[3]);
+          mma_16x8x16<T>(score[m][t], q_frag[m][s], kb[0], kb[1]);
+          mma_16x8x16<T>(score[m][t + 1], q_frag[m][s], kb[2], kb[3]);
         }
       }
     }
@@ -271,10 +280,10 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
       uint32_t p_frag[kMTiles][4];
 #pragma unroll
       for (int m = 0; m < kMTiles; ++m) {
-        p_frag[m][0] = pack_bf16(score[m][2 * s][0], score[m][2 * s][1]);
-        p_frag[m][1] = pack_bf16(score[m][2 * s][2], score[m][2 * s][3]);
-        p_frag[m][2] = pack_bf16(score[m][2 * s + 1][0], score[m][2 * s + 1][1]);
-        p_frag[m][3] = pack_bf16(score[m][2 * s + 1][2], score[m][2 * s + 1][3]);
+        p_frag[m][0] = pack_pair<T>(score[m][2 * s][0], score[m][2 * s][1]);
+        p_frag[m][1] = pack_pair<T>(score[m][2 * s][2], score[m][2 * s][3]);
+        p_frag[m][2] = pack_pair<T>(score[m][2 * s + 1][0], score[m][2 * s + 1][1]);
+        p_frag[m][3] = pack_pair<T>(score[m][2 * s + 1][2], score[m][2 * s + 1][3]);
       }
 #pragma unroll
       for (int t = 0; t < kDimTiles8; t += 2) {
@@ -284,16 +293,15 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
                                   t * 8 + (lane >> 4) * 8);
 #pragma unroll
         for (int m = 0; m < kMTiles; ++m) {
-          mma_bf16(out_acc[m][t], p_frag[m], vb[0], vb[1]);
-          mma_bf16(out_acc[m][t + 1], p_frag[m], vb[2], vb[3]);
+          mma_16x8x16<T>(out_acc[m][t], p_frag[m], vb[0], vb[1]);
+          mma_16x8x16<T>(out_acc[m][t + 1], p_frag[m], vb[2], vb[3]);
         }
       }
     }
     __syncthreads();  // the buffer is refilled by the next iteration's prefetch
   }
 
-  auto* out_head =
-      static_cast<__nv_bfloat16*>(p.out.ptr) + b * p.out.batch_stride + h * p.out.head_stride;
+  auto* out_head = static_cast<T*>(p.out.ptr) + b * p.out.batch_stride + h * p.out.head_stride;
 #pragma unroll
   for (int m = 0; m < kMTiles; ++m)
 #pragma unroll
@@ -307,16 +315,17 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
       auto* out_row = out_head + row * p.out.row_stride + 2 * (lane % 4);
 #pragma unroll
       for (int t = 0; t < kDimTiles8; ++t)
-        *reinterpret_cast<__nv_bfloat162*>(out_row + t * 8) =
-            __floats2bfloat162_rn(out_acc[m][t][2 * r] * inv, out_acc[m][t][2 * r + 1] * inv);
+        *reinterpret_cast<Pair<T>*>(out_row + t * 8) =
+            pair_from_floats<T>(out_acc[m][t][2 * r] * inv, out_acc[m][t][2 * r + 1] * inv);
     }
 }
 
-template <int kHeadDim, int kMTiles>
+template <typename T, int kHeadDim, int kMTiles>
 void launch_mma(const FlashAttentionParams& p, cudaStream_t stream) {
+  static_assert(sizeof(T) == 2, "the tile layout counts 16-bit elements");
   using Layout = TileLayout<kHeadDim, kMTiles>;
   constexpr int kSmem = Layout::kSmemBytes;
-  auto* kernel = flash_attention_mma_kernel<kHeadDim, kMTiles>;
+  auto* kernel = flash_attention_mma_kernel<T, kHeadDim, kMTiles>;
   if constexpr (kSmem > 48 * 1024) {
     // Above 48 KB a kernel must opt in; cheap enough to repeat on every launch.
     GLMASR_CUDA_CHECK(
@@ -327,21 +336,26 @@ void launch_mma(const FlashAttentionParams& p, cudaStream_t stream) {
   GLMASR_CUDA_CHECK_LAUNCH();
 }
 
-}  // namespace
-
-void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stream,
-                                int rows_per_warp) {
+template <typename T>
+void launch_mma_for_shape(const FlashAttentionParams& p, cudaStream_t stream, int rows_per_warp) {
   if (p.head_dim == 64 && rows_per_warp == 32)
-    launch_mma<64, 2>(p, stream);
+    launch_mma<T, 64, 2>(p, stream);
   else if (p.head_dim == 64 && rows_per_warp == 16)
-    launch_mma<64, 1>(p, stream);
+    launch_mma<T, 64, 1>(p, stream);
   else if (p.head_dim == 128 && rows_per_warp == 16)
-    launch_mma<128, 1>(p, stream);
+    launch_mma<T, 128, 1>(p, stream);
   else
     fail(
         "flash_attention (tensor cores): expected head_dim 64 (16 or 32 rows per warp) or 128 "
         "(16 rows per warp), got head_dim ",
         p.head_dim, " with ", rows_per_warp, " rows per warp");
+}
+
+}  // namespace
+
+void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stream,
+                                int rows_per_warp) {
+  GLMASR_DISPATCH_ELEMENT(p.dtype, T, launch_mma_for_shape<T>(p, stream, rows_per_warp));
 }
 
 }  // namespace glmasr::cuda::attention_internal
