@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what a GPU-machine run needs into a git-ignored folder that the device tool carries:
 # the stripped glmasr and gpu_tests binaries, the shared libraries the GPU machine lacks (the
-# CUDA libraries and glibc/libstdc++ are there already), and ../shared/audio.
+# CUDA libraries and glibc/libstdc++ are there already), and ../shared/audio; plus OUT_DIR.tgz.
 #   usage: scripts/device_bundle.sh BUILD_DIR OUT_DIR      (e.g. build .device/bundle)
 set -euo pipefail
 build=${1:?build dir}
@@ -17,4 +17,7 @@ ldd "$build/glmasr" "$build/tests/gpu_tests" | awk '/=> \//{print $3}' | sort -u
   while read -r lib; do cp -L "$lib" "$out/lib/"; done
 script_dir=$(cd "$(dirname "$0")" && pwd)
 cp -r "$script_dir/../../shared/audio" "$out/shared/" 2>/dev/null || cp -r "$script_dir/../../../shared/audio" "$out/shared/"
-du -sh "$out"
+# The device tool carries at most 64 MiB with the tracked files: carry this archive instead and
+# unpack it there (tar -xzf .device/bundle.tgz -C .device).
+tar -czf "$out.tgz" -C "$(dirname "$out")" "$(basename "$out")"
+du -sh "$out" "$out.tgz"
