@@ -50,12 +50,21 @@ __device__ __forceinline__ RopeInputs load_rope_inputs(const GemvParams& p, bool
   return in;
 }
 
-// kMaxBatch is 1 for the batch-1 step (a few registers, so more blocks per SM and more loads in
-// flight) or kGemvMaxBatch.
 // What follows the product; a template parameter so that each kernel keeps only the registers
 // of its own epilogue live.
 enum class GemvEpilogue { kPlain, kSwiglu, kRope };
 
+// The output column (of y) that thread row r of this block finishes in the plain or SwiGLU
+// epilogue, or -1: SwiGLU blocks own kRows/2 (gate, up) pairs, plain blocks kRows rows.
+template <bool kSwiglu>
+__device__ __forceinline__ int64_t epilogue_column(const GemvParams& p, int r) {
+  constexpr int kColumns = kSwiglu ? kRows / 2 : kRows;
+  const int64_t column = static_cast<int64_t>(blockIdx.x) * kColumns + r;
+  return r < kColumns && column < (kSwiglu ? p.swiglu_width : p.out) ? column : -1;
+}
+
+// kMaxBatch is 1 for the batch-1 step (a few registers, so more blocks per SM and more loads in
+// flight) or kGemvMaxBatch.
 template <typename T, int kMaxBatch, GemvEpilogue kEpilogue>
 __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(GemvParams p) {
   constexpr bool kSwiglu = kEpilogue == GemvEpilogue::kSwiglu;
@@ -139,11 +148,10 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
       rope_inputs[t] = load_rope_inputs<T>(p, paired, r, b, rope_pairs, rope_pair_blocks);
   wait_for_previous_kernel();
   float residual_in = 0.0f;
-  if (!rope && p.residual && b < batch) {
-    const int64_t col = kSwiglu ? (r < kRows / 2 ? int64_t{blockIdx.x} * (kRows / 2) + r : -1)
-                                : (r < kRows ? int64_t{blockIdx.x} * kRows + r : -1);
-    if (col >= 0 && col < (kSwiglu ? p.swiglu_width : p.out))
-      residual_in = to_float(static_cast<const T*>(p.residual)[b * p.ldy + col]);
+  if constexpr (!rope) {
+    const int64_t column = epilogue_column<kSwiglu>(p, r);
+    if (p.residual && b < batch && column >= 0)
+      residual_in = to_float(static_cast<const T*>(p.residual)[b * p.ldy + column]);
   }
 
   if (norm_weight) {
@@ -277,8 +285,8 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
       }
     }
   } else if (kSwiglu) {
-    const int64_t f = static_cast<int64_t>(blockIdx.x) * (kRows / 2) + r;
-    if (r < kRows / 2 && b < batch && f < p.swiglu_width) {
+    const int64_t f = epilogue_column<true>(p, r);
+    if (b < batch && f >= 0) {
       const float g = round_to<T>(total(r, b));
       const float u = round_to<T>(total(r + kRows / 2, b));
       float v = round_to<T>(round_to<T>(g / (1.0f + expf(-g))) * u);
@@ -286,8 +294,8 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
       y[b * p.ldy + f] = from_float<T>(v);
     }
   } else {
-    const int64_t n = static_cast<int64_t>(blockIdx.x) * kRows + r;
-    if (r < kRows && b < batch && n < p.out) {
+    const int64_t n = epilogue_column<false>(p, r);
+    if (b < batch && n >= 0) {
       float v = round_to<T>(total(r, b));
       if (p.residual) v = residual_in + v;
       y[b * p.ldy + n] = from_float<T>(v);

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -369,17 +370,22 @@ INSTANTIATE_TEST_SUITE_P(
                    false}})),
     [](const auto& info) { return info.param.name; });
 
+// `call` must throw glmasr::Error whose message contains `fragment`.
+void expect_rejected(const std::function<void()>& call, const std::string& fragment) {
+  try {
+    call();
+    ADD_FAILURE() << "expected glmasr::Error mentioning " << fragment;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
 TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
   GLMASR_SKIP_WITHOUT_GPU();
   FlashCase c{"args", 1, 8, 8, 4, 2, 64, false, kFused, kAuto, 8, true};
   FlashBuffers buffers(c, 1);
-  auto expect_error = [&](FlashAttentionParams p, const std::string& fragment) {
-    try {
-      flash_attention(p, nullptr);
-      ADD_FAILURE() << "expected glmasr::Error mentioning " << fragment;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    }
+  auto expect_error = [](const FlashAttentionParams& p, const std::string& fragment) {
+    expect_rejected([&] { flash_attention(p, nullptr); }, fragment);
   };
   FlashAttentionParams p = buffers.params();
   p.head_dim = 130;
@@ -431,16 +437,10 @@ TEST(FlashAttentionArguments, RejectsUnsupportedDtype) {
   for (DType dtype : {DType::kF32, DType::kI8}) {
     const FlashAttentionParams p = host_only_flash_params(dtype);
     const std::string expected = cat("dtype: expected bf16 or fp16, got ", dtype_name(dtype));
-    for (int entry = 0; entry < 3; ++entry) {
-      try {
-        if (entry == 0) flash_attention(p, nullptr);
-        if (entry == 1) detail::flash_attention_generic(p, nullptr);
-        if (entry == 2) detail::flash_attention_tensor_cores(p, 16, nullptr);
-        ADD_FAILURE() << "entry " << entry << ": expected glmasr::Error for " << dtype_name(dtype);
-      } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
-      }
-    }
+    SCOPED_TRACE(dtype_name(dtype));
+    expect_rejected([&] { flash_attention(p, nullptr); }, expected);
+    expect_rejected([&] { detail::flash_attention_generic(p, nullptr); }, expected);
+    expect_rejected([&] { detail::flash_attention_tensor_cores(p, 16, nullptr); }, expected);
   }
   // Both 16-bit types pass the dtype check: a bad head_dim is then what fails.
   for (DType dtype : {DType::kBF16, DType::kF16}) {
@@ -466,20 +466,9 @@ TEST(DecodeAttentionArguments, RejectsUnsupportedDtype) {
   p.head_dim = 64;
   p.scale = 0.125f;
   p.dtype = DType::kF32;
-  for (int splits : {0, 1}) {  // 0: decode_attention picks; 1: decode_attention_with_splits
-    try {
-      if (splits == 0)
-        decode_attention(p, nullptr);
-      else
-        detail::decode_attention_with_splits(p, splits, nullptr);
-      ADD_FAILURE() << "expected glmasr::Error for dtype F32";
-    } catch (const Error& e) {
-      EXPECT_NE(
-          std::string(e.what()).find("decode_attention: dtype: expected bf16 or fp16, got F32"),
-          std::string::npos)
-          << e.what();
-    }
-  }
+  const std::string expected = "decode_attention: dtype: expected bf16 or fp16, got F32";
+  expect_rejected([&] { decode_attention(p, nullptr); }, expected);
+  expect_rejected([&] { detail::decode_attention_with_splits(p, 1, nullptr); }, expected);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,13 +679,8 @@ TEST(DecodeAttentionSplits, EveryClusterSizeMatchesReference) {
 TEST(DecodeAttentionArguments, RejectsUnsupportedShapes) {
   GLMASR_SKIP_WITHOUT_GPU();
   DecodeBuffers buffers(DecodeCase{"args", 4, 2, 64, 16, {3}}, 3);
-  auto expect_error = [](DecodeAttentionParams p, const std::string& fragment) {
-    try {
-      decode_attention(p, nullptr);
-      ADD_FAILURE() << "expected glmasr::Error mentioning " << fragment;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-    }
+  auto expect_error = [](const DecodeAttentionParams& p, const std::string& fragment) {
+    expect_rejected([&] { decode_attention(p, nullptr); }, fragment);
   };
   DecodeAttentionParams p = buffers.params();
   p.head_dim = 256;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "cpu/ops.h"
 #include "cuda/attention/attention.h"
 #include "cuda/check.h"
 #include "cuda/dependent_launch.cuh"
@@ -119,31 +120,18 @@ TEST_P(DecodeAttentionOrder, NewestRowAndQueryAreReadAfterTheProducer) {
   GLMASR_CUDA_CHECK(cudaStreamDestroy(stream));
   const std::vector<float> out = download(out_mem.get(), kHeads * kHeadDim, dtype);
 
-  // Reference with the fresh rows, in double.
-  for (int h = 0; h < kKvHeads; ++h)
-    for (int d = 0; d < kHeadDim; ++d) {
-      k[at(h, newest, d)] = fresh_k[h * kHeadDim + d];
-      v[at(h, newest, d)] = fresh_v[h * kHeadDim + d];
-    }
+  // Reference with the fresh rows: the slot's keys gathered to [length, kv_heads, head_dim].
+  std::vector<float> keys, values;
+  for (int t = 0; t < c.length; ++t)
+    for (int h = 0; h < kKvHeads; ++h)
+      for (int d = 0; d < kHeadDim; ++d) {
+        const bool fresh = t == newest;
+        keys.push_back(fresh ? fresh_k[h * kHeadDim + d] : k[at(h, t, d)]);
+        values.push_back(fresh ? fresh_v[h * kHeadDim + d] : v[at(h, t, d)]);
+      }
   std::vector<float> expected(out.size());
-  for (int h = 0; h < kHeads; ++h) {
-    const int kvh = h / (kHeads / kKvHeads);
-    std::vector<double> scores(c.length);
-    double best = -INFINITY;
-    for (int t = 0; t < c.length; ++t) {
-      double dot = 0;
-      for (int d = 0; d < kHeadDim; ++d) dot += double(q[h * kHeadDim + d]) * k[at(kvh, t, d)];
-      scores[t] = dot * p.scale;
-      best = std::max(best, scores[t]);
-    }
-    double sum = 0;
-    for (double& s : scores) sum += (s = std::exp(s - best));
-    for (int d = 0; d < kHeadDim; ++d) {
-      double o = 0;
-      for (int t = 0; t < c.length; ++t) o += scores[t] * v[at(kvh, t, d)];
-      expected[h * kHeadDim + d] = float(o / sum);
-    }
-  }
+  cpu::attention(q.data(), 1, kHeads, keys.data(), values.data(), c.length, kKvHeads, kHeadDim,
+                 p.scale, false, expected.data());
   EXPECT_LE(gpu_test::relative_error(out, expected), gpu_test::tolerance(dtype));
 }
 
