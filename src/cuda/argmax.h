@@ -10,8 +10,14 @@
 
 namespace glmasr::cuda {
 
-// logits [rows, vocab] of `dtype`; token [rows] and logprob [rows] on the device.
+// Device bytes greedy_argmax needs for up to `rows` rows. The caller zeroes them once (cudaMemset)
+// and passes them to every call; each call leaves them zeroed again.
+size_t greedy_argmax_workspace_bytes(int64_t rows);
+
+// logits [rows, vocab] of `dtype`; token [rows] and logprob [rows] on the device. A dependent
+// launch (it waits for the kernel ahead of it before reading the logits). Calls sharing a
+// workspace must not run concurrently.
 void greedy_argmax(DType dtype, const void* logits, int64_t rows, int64_t vocab, int32_t* token,
-                   float* logprob, cudaStream_t stream);
+                   float* logprob, void* workspace, cudaStream_t stream);
 
 }  // namespace glmasr::cuda

@@ -76,6 +76,8 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   logits_ = DeviceBuffer(s * v * e);
   out_token_ = DeviceBuffer(s * sizeof(int32_t));
   out_logprob_ = DeviceBuffer(s * sizeof(float));
+  argmax_workspace_ = DeviceBuffer(greedy_argmax_workspace_bytes(s));
+  GLMASR_CUDA_CHECK(cudaMemset(argmax_workspace_.get(), 0, argmax_workspace_.bytes()));
   attention_workspace_ = DeviceBuffer(
       decode_attention_workspace_bytes(max_slots, dec.num_heads, dec.head_dim, max_seq));
   GLMASR_CUDA_CHECK(
@@ -233,7 +235,7 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
   project({hidden_.as<std::byte>() + (last_rows - 1) * d * e, 1, d, model_.final_norm_weight,
            model_.lm_head, dec.vocab_size, false, false, logits_.get()});
   greedy_argmax(dtype, logits_.get(), 1, dec.vocab_size, out_token_.as<int32_t>(),
-                out_logprob_.as<float>(), stream_);
+                out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
   GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), sizeof(int32_t),
                                     cudaMemcpyDeviceToHost, stream_));
   GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_logprob_, out_logprob_.get(), sizeof(float),
@@ -351,7 +353,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
              false, false, logits_.get()});
   if (stages & kStageArgmax)
     greedy_argmax(dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
-                  out_logprob_.as<float>(), stream_);
+                  out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
 }
 
 void DecoderRunner::launch_step_graph(int batch) {

@@ -93,7 +93,7 @@ class DecoderRunner {
   DeviceBuffer ids_, audio_row_, hidden_, normed_, qkv_, attn_, gate_up_, act_;
   // decoding step
   DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
-      step_act_, logits_, out_token_, out_logprob_, attention_workspace_;
+      step_act_, logits_, out_token_, out_logprob_, attention_workspace_, argmax_workspace_;
   int32_t* host_control_ = nullptr;  // pinned [4, max_slots]: tokens, slots, positions, lengths
   int32_t* host_token_ = nullptr;    // pinned [max_slots]
   float* host_logprob_ = nullptr;    // pinned [max_slots]

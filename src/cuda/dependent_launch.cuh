@@ -28,10 +28,10 @@ __device__ __forceinline__ void allow_next_kernel() {
 // kernel<<<grid, threads, 0, stream>>>(args...) with the programmatic-serialization attribute.
 // The kernel must follow the rules above: without the wait it would race the previous kernel.
 template <typename... KernelArgs, typename... Args>
-void launch_dependent(void (*kernel)(KernelArgs...), unsigned grid, unsigned threads,
+void launch_dependent(void (*kernel)(KernelArgs...), dim3 grid, unsigned threads,
                       cudaStream_t stream, Args&&... args) {
   cudaLaunchConfig_t config{};
-  config.gridDim = dim3(grid);
+  config.gridDim = grid;
   config.blockDim = dim3(threads);
   config.dynamicSmemBytes = 0;
   config.stream = stream;

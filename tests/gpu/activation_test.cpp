@@ -115,24 +115,34 @@ TEST_P(ArgmaxTest, FindsFirstMaximumAndItsLogSoftmax) {
   }
   auto dl = upload(logits, dtype);
   cuda::DeviceBuffer token(rows * 4), logprob(rows * 4);
-  cuda::greedy_argmax(dtype, dl.get(), rows, vocab, token.as<int32_t>(), logprob.as<float>(),
-                      nullptr);
-  std::vector<int32_t> got_token(rows);
-  std::vector<float> got_logprob(rows);
-  GLMASR_CUDA_CHECK(cudaMemcpy(got_token.data(), token.get(), rows * 4, cudaMemcpyDeviceToHost));
-  GLMASR_CUDA_CHECK(
-      cudaMemcpy(got_logprob.data(), logprob.get(), rows * 4, cudaMemcpyDeviceToHost));
-  EXPECT_EQ(got_token[0], 17);
-  for (int r = 0; r < rows; ++r) {
-    EXPECT_EQ(got_token[r], expected_token[r]) << "row " << r;
-    EXPECT_NEAR(got_logprob[r], expected_logprob[r], 1e-4 + 1e-5 * std::abs(expected_logprob[r]));
+  cuda::DeviceBuffer workspace(cuda::greedy_argmax_workspace_bytes(rows));
+  GLMASR_CUDA_CHECK(cudaMemset(workspace.get(), 0, workspace.bytes()));
+  // Twice with poisoned outputs: the first call must leave the workspace ready for the next.
+  for (int call = 0; call < 2; ++call) {
+    SCOPED_TRACE("call " + std::to_string(call));
+    GLMASR_CUDA_CHECK(cudaMemset(token.get(), 0xff, token.bytes()));
+    GLMASR_CUDA_CHECK(cudaMemset(logprob.get(), 0xff, logprob.bytes()));
+    cuda::greedy_argmax(dtype, dl.get(), rows, vocab, token.as<int32_t>(), logprob.as<float>(),
+                        workspace.get(), nullptr);
+    std::vector<int32_t> got_token(rows);
+    std::vector<float> got_logprob(rows);
+    GLMASR_CUDA_CHECK(cudaMemcpy(got_token.data(), token.get(), rows * 4, cudaMemcpyDeviceToHost));
+    GLMASR_CUDA_CHECK(
+        cudaMemcpy(got_logprob.data(), logprob.get(), rows * 4, cudaMemcpyDeviceToHost));
+    EXPECT_EQ(got_token[0], 17);
+    for (int r = 0; r < rows; ++r) {
+      EXPECT_EQ(got_token[r], expected_token[r]) << "row " << r;
+      EXPECT_NEAR(got_logprob[r], expected_logprob[r], 1e-4 + 1e-5 * std::abs(expected_logprob[r]));
+    }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ArgmaxTest,
                          ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16),
                                             ::testing::Values(1, 3, 8),
-                                            ::testing::Values(100, 59264)));
+                                            // 70001: no 16-byte vectors; 131072:
+                                            // two rounds of vector loads per thread.
+                                            ::testing::Values(100, 59264, 70001, 131072)));
 
 }  // namespace
 }  // namespace glmasr

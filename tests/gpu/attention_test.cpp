@@ -654,23 +654,41 @@ TEST(DecodeAttentionGraph, ReplaysWithChangingLengths) {
 
 // Every cluster size (blocks per sequence and kv head) must give the same function, including
 // lengths shorter than the number of blocks (some blocks get no keys) and length 0.
+// So must every number of q heads per block (the whole group of 4, or 1 or 2 of its heads).
 TEST(DecodeAttentionSplits, EveryClusterSizeMatchesReference) {
   GLMASR_SKIP_WITHOUT_GPU();
   for (int splits : {1, 2, 3, 4, 5, 8, 16}) {
-    SCOPED_TRACE("splits " + std::to_string(splits));
-    DecodeBuffers buffers(DecodeCase{"splits", 16, 4, 128, 512, {400, 1, 0, 7, 512, 130}},
-                          11u + splits);
+    for (int heads_per_block : {4, 2, 1}) {
+      SCOPED_TRACE("splits " + std::to_string(splits) + ", q heads per block " +
+                   std::to_string(heads_per_block));
+      DecodeBuffers buffers(DecodeCase{"splits", 16, 4, 128, 512, {400, 1, 0, 7, 512, 130}},
+                            11u + splits + 100u * heads_per_block);
+      buffers.poison_output();
+      Stream stream;
+      try {
+        detail::decode_attention_with_splits(buffers.params(), splits, stream, heads_per_block);
+      } catch (const Error& e) {
+        // Clusters above 8 blocks are optional hardware support: report, do not fail.
+        if (splits <= 8) throw;
+        std::printf("[ decode ] %d splits unavailable: %s\n", splits, e.what());
+        cudaGetLastError();
+        continue;
+      }
+      GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
+      buffers.expect_matches_reference();
+    }
+  }
+}
+
+// A group of 3 q heads per kv head spread one head per block, and padded to 4 in one block.
+TEST(DecodeAttentionSplits, OddGroupSpreadOrPadded) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  for (int heads_per_block : {1, 3, 8}) {
+    SCOPED_TRACE("q heads per block " + std::to_string(heads_per_block));
+    DecodeBuffers buffers(DecodeCase{"group3", 6, 2, 64, 300, {299, 3, 150}}, 5u + heads_per_block);
     buffers.poison_output();
     Stream stream;
-    try {
-      detail::decode_attention_with_splits(buffers.params(), splits, stream);
-    } catch (const Error& e) {
-      // Clusters above 8 blocks are optional hardware support: report, do not fail.
-      if (splits <= 8) throw;
-      std::printf("[ decode ] %d splits unavailable: %s\n", splits, e.what());
-      cudaGetLastError();
-      continue;
-    }
+    detail::decode_attention_with_splits(buffers.params(), 4, stream, heads_per_block);
     GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
     buffers.expect_matches_reference();
   }
@@ -704,6 +722,14 @@ TEST(DecodeAttentionArguments, RejectsUnsupportedShapes) {
   EXPECT_EQ(decode_attention_workspace_bytes(64, 32, 128, 8192), 256u);
   EXPECT_THROW(detail::decode_attention_with_splits(buffers.params(), 0, nullptr), Error);
   EXPECT_THROW(detail::decode_attention_with_splits(buffers.params(), 17, nullptr), Error);
+  // 8 q heads over 2 kv heads: a group of 4; 1, 2 or 4 (or more) q heads per block are valid.
+  DecodeBuffers group4(DecodeCase{"args4", 8, 2, 64, 16, {3}}, 3);
+  expect_rejected(
+      [&] { detail::decode_attention_with_splits(group4.params(), 1, nullptr, 3); },
+      "heads_per_block: expected the group of 4 q heads per kv head or a power-of-two divisor "
+      "of it, got 3");
+  expect_rejected([&] { detail::decode_attention_with_splits(group4.params(), 1, nullptr, -1); },
+                  "heads_per_block");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -787,32 +813,36 @@ TEST(AttentionTiming, EncoderWindowPrefillAndDecode) {
                 batches[i], graph_us / 28);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
-    // The same per-layer time for each cluster size, to tune decode_attention_splits.
-    for (int splits : {1, 2, 4, 8, 16}) {
-      try {
-        GLMASR_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    // The same per-layer time for each cluster size and q heads per block, to tune
+    // decode_attention_splits and decode_attention_heads_per_block.
+    for (int splits : {1, 2, 4, 8, 16})
+      for (int heads_per_block : {4, 2, 1}) {
         try {
-          for (int layer = 0; layer < 28; ++layer)
-            detail::decode_attention_with_splits(dec.params(), splits, stream);
-        } catch (const Error&) {
-          cudaStreamEndCapture(stream, &graph);
+          GLMASR_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+          try {
+            for (int layer = 0; layer < 28; ++layer)
+              detail::decode_attention_with_splits(dec.params(), splits, stream, heads_per_block);
+          } catch (const Error&) {
+            cudaStreamEndCapture(stream, &graph);
+            cudaGraphDestroy(graph);
+            throw;
+          }
+          GLMASR_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+          GLMASR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+          const double us = median_microseconds(
+              stream, [&] { GLMASR_CUDA_CHECK(cudaGraphLaunch(exec, stream)); });
+          std::printf(
+              "[ timing ] decode batch %d seq 400, %2d splits, %d q heads per block: %.2f us per "
+              "layer in graph\n",
+              batches[i], splits, heads_per_block, us / 28);
+          cudaGraphExecDestroy(exec);
           cudaGraphDestroy(graph);
-          throw;
+        } catch (const Error& e) {
+          cudaGetLastError();
+          std::printf("[ timing ] decode batch %d, %d splits unavailable: %s\n", batches[i], splits,
+                      e.what());
         }
-        GLMASR_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-        GLMASR_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-        const double us =
-            median_microseconds(stream, [&] { GLMASR_CUDA_CHECK(cudaGraphLaunch(exec, stream)); });
-        std::printf("[ timing ] decode batch %d seq 400, %2d splits: %.2f us per layer in graph\n",
-                    batches[i], splits, us / 28);
-        cudaGraphExecDestroy(exec);
-        cudaGraphDestroy(graph);
-      } catch (const Error& e) {
-        cudaGetLastError();
-        std::printf("[ timing ] decode batch %d, %d splits unavailable: %s\n", batches[i], splits,
-                    e.what());
       }
-    }
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
   }

@@ -79,8 +79,10 @@ void flash_attention_tensor_cores(const FlashAttentionParams& p, int rows_per_wa
 // True when flash_attention would pick the tensor-core kernel for these parameters.
 bool flash_attention_uses_tensor_cores(const FlashAttentionParams& p);
 // decode_attention with a chosen number of blocks per (sequence, kv head), 1..16, for tests and
-// timings (above 8 the cluster size is non-portable and may fail to launch).
-void decode_attention_with_splits(const DecodeAttentionParams& p, int splits, cudaStream_t stream);
+// timings (above 8 the cluster size is non-portable and may fail to launch), and q heads per
+// block: 0 chooses as decode_attention does, else the group or a power-of-two divisor of it.
+void decode_attention_with_splits(const DecodeAttentionParams& p, int splits, cudaStream_t stream,
+                                  int heads_per_block = 0);
 }  // namespace detail
 
 }  // namespace glmasr::cuda

@@ -16,6 +16,8 @@ constexpr int kMaxDecodeGroup = 8;
 // Blocks (one thread-block cluster) that share the keys of one (sequence, kv head) in
 // decode_attention; depends on its arguments only, so a captured graph stays valid.
 int decode_attention_splits(int batch, int kv_heads, int max_seq);
+// q heads each block serves: the group of a kv head, or a divisor of it when the grid is small.
+int decode_attention_heads_per_block(int batch, int heads, int kv_heads, int splits);
 
 // Launchers; the parameters are already checked.
 // rows_per_warp: 16 (head_dim 64 or 128) or 32 (head_dim 64: each K/V fragment read from shared
