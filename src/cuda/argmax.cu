@@ -160,8 +160,8 @@ void greedy_argmax(DType dtype, const void* logits, int64_t rows, int64_t vocab,
   const Workspace work = workspace_layout(workspace, rows);
   const dim3 grid(parts_per_row(vocab), static_cast<unsigned>(rows));
   GLMASR_DISPATCH_ELEMENT(dtype, T, {
-    launch_dependent(argmax_kernel<T>, grid, kThreads, stream, static_cast<const T*>(logits), vocab,
-                     token, logprob, work);
+    launch_dependent(argmax_kernel<T>, {grid, kThreads, stream}, static_cast<const T*>(logits),
+                     vocab, token, logprob, work);
   });
 }
 

@@ -25,9 +25,26 @@ struct DecoderRunner::Projection {
   bool swiglu = false;    // y [batch, out/2] = swiglu(gate|up)
   bool residual = false;  // y += x W^T (y is the residual stream)
   void* y;
+  int shared_carveout = -1;  // the launch's shared-memory carveout (matrix-vector kernel only)
 };
 
 namespace {
+
+// Shared-memory carveouts (percent of the 228 KB each H100 SM splits between shared memory and
+// L1) that the batch-1 decoding step asks for, per kernel. The step's kernels overlap through
+// dependent launches, and a block of the next kernel can only join an SM whose split suits it;
+// by default the driver sizes each kernel for itself (8 to 32 KB), and the SMs it configures
+// then turn away the next kernel's blocks until they drain. Measured on the H100 (bench, step at
+// position 400; docs/performance.md): 1.306 ms with the driver's choice, 1.283 with these;
+// one split for every kernel did not help (64 KB: 1.312, 32 KB: 1.306), nor did 100% for QKV,
+// attention and o_proj (1.389: the matrix-vector kernels need the L1).
+struct StepCarveouts {
+  int qkv = -1, attention = 28, o_proj = 28, gate_up = 28, down = 14;  // 28%: 64 KB, 14%: 32 KB
+};
+StepCarveouts step_carveouts(int batch) {
+  if (batch == 1) return {};
+  return {-1, -1, -1, -1, -1};  // not measured at larger batches: the driver's choice
+}
 size_t element_bytes() {
   return 2;
 }
@@ -138,6 +155,7 @@ void DecoderRunner::project(const Projection& p) {
     g.swiglu_width = p.swiglu ? p.out / 2 : 0;
     g.residual = p.residual ? p.y : nullptr;
     g.y = p.y;
+    g.shared_carveout = p.shared_carveout;
     gemv(g, stream_);
     return;
   }
@@ -276,6 +294,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
   const int32_t* slots = tokens + max_slots_;
   const int32_t* positions = tokens + 2 * max_slots_;
   const int32_t* lengths = tokens + 3 * max_slots_;
+  const StepCarveouts carveout = step_carveouts(batch);
 
   if (stages & kStageEmbed)
     embed_tokens(dtype, model_.embed_tokens, dec.vocab_size, static_cast<int>(d), tokens, nullptr,
@@ -308,6 +327,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
       rope.k_cache = layer_cache(k_cache_, l);
       rope.v_cache = layer_cache(v_cache_, l);
       rope.max_seq = max_seq_;
+      g.shared_carveout = carveout.qkv;
       gemv(g, stream_);
     } else if (stages & kStageQkv) {
       project({step_hidden_.get(), batch, d, layer.attn_norm_weight, layer.qkv_weight, width, false,
@@ -336,17 +356,18 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
       attention.max_seq = max_seq_;
       attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
       attention.dtype = dtype;
+      attention.shared_carveout = carveout.attention;
       decode_attention(attention, stream_);
     }
     if (stages & kStageOProj)
       project({step_attn_.get(), batch, q_width, nullptr, layer.o_weight, d, false, true,
-               step_hidden_.get()});
+               step_hidden_.get(), carveout.o_proj});
     if (stages & kStageGateUp)
       project({step_hidden_.get(), batch, d, layer.mlp_norm_weight, layer.gate_up_weight, 2 * f,
-               true, false, step_act_.get()});
+               true, false, step_act_.get(), carveout.gate_up});
     if (stages & kStageDown)
       project({step_act_.get(), batch, f, nullptr, layer.down_weight, d, false, true,
-               step_hidden_.get()});
+               step_hidden_.get(), carveout.down});
   }
   if (stages & kStageHead)
     project({step_hidden_.get(), batch, d, model_.final_norm_weight, model_.lm_head, dec.vocab_size,

@@ -25,21 +25,42 @@ __device__ __forceinline__ void allow_next_kernel() {
 #endif
 }
 
+// Where a launch runs: grid, block, stream, and the share of each SM's shared memory / L1 it
+// asks for. Dependent launches overlap, and a block of the next kernel can only join an SM whose
+// split suits it, so the split is chosen per launch (see SharedCarveout in the callers' params).
+struct DependentLaunch {
+  dim3 grid;
+  unsigned threads = 0;
+  cudaStream_t stream = nullptr;
+  int shared_carveout = -1;  // percent of the SM's shared memory (the rest is L1); -1: driver's
+};
+
+// The launch attributes of a dependent launch: programmatic serialization, and the carveout
+// where one is asked for. Returns how many of attrs[2] are set.
+inline unsigned dependent_launch_attributes(int shared_carveout, cudaLaunchAttribute (&attrs)[2]) {
+  attrs[0] = {};
+  attrs[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attrs[0].val.programmaticStreamSerializationAllowed = 1;
+  if (shared_carveout < 0) return 1;
+  attrs[1] = {};
+  attrs[1].id = cudaLaunchAttributePreferredSharedMemoryCarveout;
+  attrs[1].val.sharedMemCarveout = static_cast<unsigned>(shared_carveout);
+  return 2;
+}
+
 // kernel<<<grid, threads, 0, stream>>>(args...) with the programmatic-serialization attribute.
 // The kernel must follow the rules above: without the wait it would race the previous kernel.
 template <typename... KernelArgs, typename... Args>
-void launch_dependent(void (*kernel)(KernelArgs...), dim3 grid, unsigned threads,
-                      cudaStream_t stream, Args&&... args) {
+void launch_dependent(void (*kernel)(KernelArgs...), const DependentLaunch& launch,
+                      Args&&... args) {
   cudaLaunchConfig_t config{};
-  config.gridDim = grid;
-  config.blockDim = dim3(threads);
+  config.gridDim = launch.grid;
+  config.blockDim = dim3(launch.threads);
   config.dynamicSmemBytes = 0;
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
+  config.stream = launch.stream;
+  cudaLaunchAttribute attributes[2];
+  config.attrs = attributes;
+  config.numAttrs = dependent_launch_attributes(launch.shared_carveout, attributes);
   GLMASR_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
 }
 

@@ -305,12 +305,12 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
 
 template <typename T, GemvEpilogue kEpilogue>
 void launch_gemv(const GemvParams& p, int64_t blocks, cudaStream_t stream) {
+  const DependentLaunch launch{dim3(static_cast<unsigned>(blocks)), kThreads, stream,
+                               p.shared_carveout};
   if (p.batch == 1)
-    launch_dependent(gemv_kernel<T, 1, kEpilogue>, static_cast<unsigned>(blocks), kThreads, stream,
-                     p);
+    launch_dependent(gemv_kernel<T, 1, kEpilogue>, launch, p);
   else
-    launch_dependent(gemv_kernel<T, kGemvMaxBatch, kEpilogue>, static_cast<unsigned>(blocks),
-                     kThreads, stream, p);
+    launch_dependent(gemv_kernel<T, kGemvMaxBatch, kEpilogue>, launch, p);
 }
 
 }  // namespace
@@ -329,6 +329,9 @@ void gemv(const GemvParams& given, cudaStream_t stream) {
   if (p.ldy == 0) p.ldy = width;
   GLMASR_CHECK(p.ldx % 8 == 0, "gemv: expected a row stride of x that is a multiple of 8, got ",
                p.ldx);
+  GLMASR_CHECK(p.shared_carveout >= -1 && p.shared_carveout <= 100,
+               "gemv: shared_carveout: expected -1 (the driver's choice) or a percent 0..100, got ",
+               p.shared_carveout);
   int64_t blocks = p.swiglu_width > 0 ? (p.swiglu_width + kRows / 2 - 1) / (kRows / 2)
                                       : (p.out + kRows - 1) / kRows;
   const GemvRopeEpilogue& rope = p.rope;

@@ -54,6 +54,9 @@ struct GemvParams {
   // With rope.head_dim > 0, out must be (heads + 2 kv_heads) * head_dim, the outputs go where
   // rope says and y, residual and swiglu_width are unused.
   GemvRopeEpilogue rope;
+  // Percent of each SM's shared memory (the rest is L1) the launch asks for; -1: the driver's
+  // choice. Only the scheduling changes (see DependentLaunch).
+  int shared_carveout = -1;
 };
 
 // Whether gemv() takes this shape (else use Gemm).

@@ -716,6 +716,10 @@ TEST(DecodeAttentionArguments, RejectsUnsupportedShapes) {
   p = buffers.params();
   p.dtype = DType::kF32;
   expect_error(p, "dtype: expected bf16 or fp16, got F32");
+  p = buffers.params();
+  p.shared_carveout = 101;
+  expect_error(p,
+               "shared_carveout: expected -1 (the driver's choice) or a percent 0..100, got 101");
   EXPECT_THROW(decode_attention_workspace_bytes(0, 16, 128, 100), Error);
   // The cluster kernel merges in shared memory: a token workspace, whatever the shape.
   EXPECT_EQ(decode_attention_workspace_bytes(3, 16, 128, 100), 256u);

@@ -53,11 +53,15 @@ __global__ void write_newest_late(const uint16_t* fresh_q, uint16_t* q, int q_el
 struct OrderCase {
   int length, max_seq;
   DType dtype;
+  int shared_carveout = -1;  // as the decoding step launches it (it asks for 28)
 };
 
 std::string order_name(const ::testing::TestParamInfo<OrderCase>& info) {
   return "len" + std::to_string(info.param.length) + "_of" + std::to_string(info.param.max_seq) +
-         "_" + gpu_test::dtype_label(info.param.dtype);
+         "_" + gpu_test::dtype_label(info.param.dtype) +
+         (info.param.shared_carveout < 0
+              ? ""
+              : "_carveout" + std::to_string(info.param.shared_carveout));
 }
 
 class DecodeAttentionOrder : public ::testing::TestWithParam<OrderCase> {};
@@ -108,10 +112,11 @@ TEST_P(DecodeAttentionOrder, NewestRowAndQueryAreReadAfterTheProducer) {
   p.max_seq = c.max_seq;
   p.scale = 1.0f / std::sqrt(float(kHeadDim));
   p.dtype = dtype;
+  p.shared_carveout = c.shared_carveout;
 
   cudaStream_t stream;
   GLMASR_CUDA_CHECK(cudaStreamCreate(&stream));
-  launch_dependent(write_newest_late, 1, 256, stream, fresh_q_mem.as<uint16_t>(),
+  launch_dependent(write_newest_late, {dim3(1), 256, stream}, fresh_q_mem.as<uint16_t>(),
                    q_mem.as<uint16_t>(), kHeads * kHeadDim, fresh_k_mem.as<uint16_t>(),
                    fresh_v_mem.as<uint16_t>(), k_mem.as<uint16_t>(), v_mem.as<uint16_t>(), kKvHeads,
                    c.max_seq, kHeadDim, kSlot, newest, uint64_t{200000});
@@ -141,7 +146,9 @@ INSTANTIATE_TEST_SUITE_P(
     Lengths, DecodeAttentionOrder,
     ::testing::Values(OrderCase{1, 512, DType::kBF16}, OrderCase{37, 512, DType::kBF16},
                       OrderCase{400, 512, DType::kBF16}, OrderCase{1000, 1024, DType::kBF16},
-                      OrderCase{400, 512, DType::kF16}, OrderCase{1000, 1024, DType::kF16}),
+                      OrderCase{400, 512, DType::kF16}, OrderCase{1000, 1024, DType::kF16},
+                      OrderCase{400, 512, DType::kBF16, 28},
+                      OrderCase{1000, 1024, DType::kF16, 28}),
     order_name);
 
 }  // namespace

@@ -87,6 +87,38 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple(DType::kF16, 2, 18944, 3584, Mode::kPlain),
                       std::make_tuple(DType::kBF16, 1, 2048, 59264, Mode::kNormResidual)));
 
+// The carveout only changes where blocks may run: every value gives the same bits.
+TEST(GemvTest, SameBitsWithAnySharedCarveout) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const int in = 2048, out = 3072;
+  auto dx = upload(random_values(in, DType::kBF16, 21, 0.0f, 2.0f), DType::kBF16);
+  auto dw = upload(random_values(int64_t{out} * in, DType::kBF16, 22, 0.0f, 0.02f), DType::kBF16);
+  auto dy = poisoned(out);
+  cuda::GemvParams p;
+  p.w = dw.get();
+  p.out = out;
+  p.in = in;
+  p.x = dx.get();
+  p.y = dy.get();
+  cuda::gemv(p, nullptr);
+  const std::vector<float> driver = download(dy.get(), out, DType::kBF16);
+  for (int carveout : {0, 14, 28, 100}) {
+    p.shared_carveout = carveout;
+    cuda::gemv(p, nullptr);
+    EXPECT_EQ(download(dy.get(), out, DType::kBF16), driver) << "carveout " << carveout;
+  }
+  for (int bad : {-2, 101}) {
+    p.shared_carveout = bad;
+    try {
+      cuda::gemv(p, nullptr);
+      ADD_FAILURE() << "carveout " << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("shared_carveout: expected -1"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(GemvTest, RejectsUnsupportedShapes) {
   EXPECT_FALSE(cuda::gemv_supported(9, 2048));
   EXPECT_FALSE(cuda::gemv_supported(1, 12));

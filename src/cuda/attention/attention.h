@@ -53,6 +53,9 @@ struct DecodeAttentionParams {
   // Element type of q, the caches and out: kBF16 or kF16. After the fields that positional
   // initialisers set, so those still compile (and mean bf16).
   DType dtype = DType::kBF16;
+  // Percent of each SM's shared memory (the rest is L1) the launch asks for; -1: the driver's
+  // choice. Only the scheduling changes: which kernels' blocks may share an SM.
+  int shared_carveout = -1;
 };
 
 // Flash-decoding in one launch: a thread-block cluster per (sequence, kv head) splits the

@@ -68,6 +68,10 @@ void check_flash_params(const FlashAttentionParams& p) {
 
 void check_decode_params(const DecodeAttentionParams& p) {
   check_dtype("decode_attention", p.dtype);
+  GLMASR_CHECK(p.shared_carveout >= -1 && p.shared_carveout <= 100,
+               "decode_attention: shared_carveout: expected -1 (the driver's choice) or a percent "
+               "0..100, got ",
+               p.shared_carveout);
   check_head_dim("decode_attention", p.head_dim);
   check_heads("decode_attention", p.heads, p.kv_heads);
   GLMASR_CHECK(p.heads / p.kv_heads <= kMaxDecodeGroup,

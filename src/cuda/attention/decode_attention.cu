@@ -340,17 +340,18 @@ void launch_decode(const DecodeAttentionParams& p, int splits, int blocks_per_kv
   config.gridDim = dim3(splits, p.kv_heads * blocks_per_kv_head, p.batch);
   config.blockDim = dim3(kThreads);
   config.stream = stream;
-  cudaLaunchAttribute attributes[2]{};
+  cudaLaunchAttribute attributes[3]{};
   attributes[0].id = cudaLaunchAttributeClusterDimension;
   attributes[0].val.clusterDim.x = splits;
   attributes[0].val.clusterDim.y = 1;
   attributes[0].val.clusterDim.z = 1;
   // The kernel waits for the previous grid itself (griddepcontrol.wait), so it may be launched
   // before that grid ends; in a captured graph this becomes a programmatic edge.
-  attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attributes[1].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute dependent[2];
+  const unsigned more = dependent_launch_attributes(p.shared_carveout, dependent);
+  for (unsigned i = 0; i < more; ++i) attributes[1 + i] = dependent[i];
   config.attrs = attributes;
-  config.numAttrs = 2;
+  config.numAttrs = 1 + more;
   GLMASR_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, p.scale * static_cast<float>(M_LOG2E)));
 }
 
