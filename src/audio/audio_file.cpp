@@ -14,6 +14,21 @@ double Audio::seconds() const {
   return static_cast<double>(samples.size()) / kSampleRate;
 }
 
+namespace {
+
+// Decoded audio as the model takes it: mono at 16 kHz, with where it came from.
+Audio to_model_audio(DecodedAudio decoded, const std::string& source) {
+  Audio audio;
+  audio.source = source;
+  audio.source_sample_rate = decoded.sample_rate;
+  audio.source_channels = decoded.channels;
+  audio.samples =
+      to_model_rate(std::move(decoded.interleaved), decoded.channels, decoded.sample_rate);
+  return audio;
+}
+
+}  // namespace
+
 Audio read_audio(const std::string& path, const AudioReadOptions& options) {
   DecodedAudio decoded;
   if (path == "-") {
@@ -25,24 +40,11 @@ Audio read_audio(const std::string& path, const AudioReadOptions& options) {
   } else {
     decoded = decode_audio_file(path);
   }
-  Audio audio;
-  audio.source = path;
-  audio.source_sample_rate = decoded.sample_rate;
-  audio.source_channels = decoded.channels;
-  audio.samples =
-      to_model_rate(std::move(decoded.interleaved), decoded.channels, decoded.sample_rate);
-  return audio;
+  return to_model_audio(std::move(decoded), path);
 }
 
 Audio read_audio_memory(const std::string& bytes, const std::string& name) {
-  DecodedAudio decoded = decode_audio_memory(bytes, name);
-  Audio audio;
-  audio.source = name;
-  audio.source_sample_rate = decoded.sample_rate;
-  audio.source_channels = decoded.channels;
-  audio.samples =
-      to_model_rate(std::move(decoded.interleaved), decoded.channels, decoded.sample_rate);
-  return audio;
+  return to_model_audio(decode_audio_memory(bytes, name), name);
 }
 
 }  // namespace glmasr

@@ -164,20 +164,10 @@ TEST_P(GemvRopeTest, MatchesTheProductFollowedByRopeQkv) {
   p.norm_weight = dn.get();
   p.y = qkv.get();
   cuda::gemv(p, nullptr);
-  cuda::RopeQkvParams r;
-  r.dtype = dtype;
-  r.qkv = qkv.get();
-  r.rows = batch;
-  r.heads = heads;
-  r.kv_heads = kv_heads;
-  r.head_dim = hd;
-  r.rotary_dim = hd;
-  r.table = &table;
+  cuda::RopeQkvParams r = gpu_test::rope_qkv_params(dtype, qkv.get(), batch, heads, kv_heads, hd,
+                                                    hd, table, ref_k.get(), ref_v.get(), max_seq);
   r.positions = dpos.as<int32_t>();
   r.q_out = ref_q.get();
-  r.k_cache = ref_k.get();
-  r.v_cache = ref_v.get();
-  r.max_seq = max_seq;
   r.slots = dslots.as<int32_t>();
   cuda::rope_qkv(r, nullptr);
 

@@ -56,20 +56,11 @@ TEST_P(RopeTest, RotatesQAndKAndWritesTheCache) {
   const int64_t cache_count = int64_t{slots} * kv_heads * max_seq * hd;
   auto k_cache = poisoned(cache_count), v_cache = poisoned(cache_count);
   auto q_out = poisoned(q.size());
-  cuda::RopeQkvParams p;
-  p.dtype = dtype;
-  p.qkv = dqkv.get();
-  p.rows = rows;
-  p.heads = heads;
-  p.kv_heads = kv_heads;
-  p.head_dim = hd;
-  p.rotary_dim = rotary;
-  p.table = &table;
+  cuda::RopeQkvParams p =
+      gpu_test::rope_qkv_params(dtype, dqkv.get(), rows, heads, kv_heads, hd, rotary, table,
+                                k_cache.get(), v_cache.get(), max_seq);
   p.first_position = first_position;
   p.q_out = q_out.get();
-  p.k_cache = k_cache.get();
-  p.v_cache = v_cache.get();
-  p.max_seq = max_seq;
   p.slot = slot;
   cuda::rope_qkv(p, nullptr);
 
@@ -119,19 +110,10 @@ TEST(RopeTest, PerRowPositionsAndSlotsForTheDecodingStep) {
   GLMASR_CUDA_CHECK(cudaMemcpy(dslots.get(), row_slots.data(), rows * 4, cudaMemcpyHostToDevice));
   const int64_t cache_count = int64_t{slots} * kv_heads * max_seq * hd;
   auto k_cache = poisoned(cache_count), v_cache = poisoned(cache_count);
-  cuda::RopeQkvParams p;
-  p.dtype = dtype;
-  p.qkv = dqkv.get();
-  p.rows = rows;
-  p.heads = heads;
-  p.kv_heads = kv_heads;
-  p.head_dim = hd;
-  p.rotary_dim = hd;
-  p.table = &table;
+  cuda::RopeQkvParams p =
+      gpu_test::rope_qkv_params(dtype, dqkv.get(), rows, heads, kv_heads, hd, hd, table,
+                                k_cache.get(), v_cache.get(), max_seq);
   p.positions = dpos.as<int32_t>();
-  p.k_cache = k_cache.get();
-  p.v_cache = v_cache.get();
-  p.max_seq = max_seq;
   p.slots = dslots.as<int32_t>();
   cuda::rope_qkv(p, nullptr);
   const auto got_k_cache = download(k_cache.get(), cache_count, dtype);

@@ -69,12 +69,18 @@ class ConfigTest : public ::testing::Test {
 
   // The error message of loading `config`; fails the test when it loads.
   std::string error_of(const json& config) const {
+    testing::write_json(config_path(), config);
+    return error_loading(config_path());
+  }
+
+  // The error message of loading the config file at `path`; fails the test when it loads.
+  std::string error_loading(const std::string& path) const {
     try {
-      load(config);
+      load_model_config(path, generation_path());
     } catch (const Error& e) {
       return e.what();
     }
-    ADD_FAILURE() << "expected an error for " << config.dump();
+    ADD_FAILURE() << "expected an error loading " << path;
     return "";
   }
 
@@ -364,28 +370,15 @@ TEST_F(ConfigTest, EosErrorsNameTheirFile) {
 
 TEST_F(ConfigTest, UnreadableFilesNameThePath) {
   const std::string missing = dir_ + "/absent/config.json";
-  try {
-    load_model_config(missing);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_CONTAINS(e.what(), missing);
-    EXPECT_CONTAINS(e.what(), "cannot open");
-  }
+  std::string error = error_loading(missing);
+  EXPECT_CONTAINS(error, missing);
+  EXPECT_CONTAINS(error, "cannot open");
   testing::write_text(config_path(), "{\"model_type\": \"glmasr\",");
-  try {
-    load_model_config(config_path());
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_CONTAINS(e.what(), config_path());
-    EXPECT_CONTAINS(e.what(), "invalid JSON");
-  }
+  error = error_loading(config_path());
+  EXPECT_CONTAINS(error, config_path());
+  EXPECT_CONTAINS(error, "invalid JSON");
   testing::write_text(config_path(), "[1, 2]");
-  try {
-    load_model_config(config_path());
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_CONTAINS(e.what(), "expected a JSON object");
-  }
+  EXPECT_CONTAINS(error_loading(config_path()), "expected a JSON object");
 }
 
 }  // namespace
