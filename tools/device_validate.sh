@@ -72,8 +72,8 @@ while n < 3600 * 16000:
 with wave.open("/tmp/hour.wav", "wb") as f:
     f.setnchannels(1); f.setsampwidth(2); f.setframerate(16000); f.writeframes(np.concatenate(parts)[:3600 * 16000].tobytes())
 PY
-# "64" and "1" run with the loop guard (segments of the random model stop when they repeat);
-# "64-full" and "1-full" without, so every segment decodes the full 100 tokens (worst case).
+# "128" runs with the loop guard (segments of the random model stop when they repeat);
+# "128-full" and "1-full" without, so every segment decodes the full 100 tokens (worst case).
 for run in 128 128-full 1-full; do
   batch=${run%-full}
   guard=""; [ "$run" != "$batch" ] && guard=--no-loop-guard

@@ -66,10 +66,14 @@ struct Workspace {
   Running* parts;
 };
 
-__host__ __device__ inline Workspace workspace_layout(void* base, int64_t rows) {
+// Bytes of the counters, rounded up so that the partial results start 16-byte aligned.
+size_t counter_bytes(int64_t rows) {
+  return (rows * sizeof(int) + 15) / 16 * 16;
+}
+
+Workspace workspace_layout(void* base, int64_t rows) {
   auto* bytes = static_cast<char*>(base);
-  const size_t counters = (rows * sizeof(int) + 15) / 16 * 16;
-  return {reinterpret_cast<int*>(bytes), reinterpret_cast<Running*>(bytes + counters)};
+  return {reinterpret_cast<int*>(bytes), reinterpret_cast<Running*>(bytes + counter_bytes(rows))};
 }
 
 template <typename T>
@@ -146,7 +150,7 @@ int parts_per_row(int64_t vocab) {
 
 size_t greedy_argmax_workspace_bytes(int64_t rows) {
   GLMASR_CHECK(rows >= 1, "greedy_argmax_workspace_bytes: expected rows >= 1, got ", rows);
-  return (rows * sizeof(int) + 15) / 16 * 16 + rows * kMaxParts * sizeof(Running);
+  return counter_bytes(rows) + rows * kMaxParts * sizeof(Running);
 }
 
 void greedy_argmax(DType dtype, const void* logits, int64_t rows, int64_t vocab, int32_t* token,

@@ -8,6 +8,7 @@
 #include "cuda/check.h"
 #include "cuda/embedding.h"
 #include "cuda/gemv.h"
+#include "cuda/host_transfer.h"
 #include "cuda/rms_norm.h"
 #include "cuda/swiglu.h"
 
@@ -318,9 +319,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
       rope.heads = heads;
       rope.kv_heads = kv_heads;
       rope.head_dim = hd;
-      const int64_t table_count = int64_t{rope_.positions} * (hd / 2);
-      rope.cos = rope_.values.get();
-      rope.sin = rope_.values.as<std::byte>() + table_count * element_bytes();
+      rope.cos = rope_.cos();
+      rope.sin = rope_.sin();
       rope.positions = positions;
       rope.slots = slots;
       rope.q_out = step_q_.get();
@@ -415,14 +415,7 @@ std::vector<DecodedToken> DecoderRunner::step(const std::vector<SequenceStep>& s
 
 std::vector<float> DecoderRunner::logits(int row) const {
   const int64_t v = model_.config.decoder.vocab_size;
-  std::vector<uint16_t> bits(static_cast<size_t>(v));
-  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  GLMASR_CUDA_CHECK(cudaMemcpy(bits.data(), logits_.as<std::byte>() + row * v * 2, v * 2,
-                               cudaMemcpyDeviceToHost));
-  std::vector<float> values(bits.size());
-  for (size_t i = 0; i < bits.size(); ++i)
-    values[i] = model_.dtype == DType::kBF16 ? bf16_to_float(bits[i]) : fp16_to_float(bits[i]);
-  return values;
+  return download_floats(logits_.as<std::byte>() + row * v * element_bytes(), v, model_.dtype);
 }
 
 }  // namespace glmasr::cuda

@@ -9,6 +9,8 @@
 
 #include <cuda_runtime.h>
 
+#include <utility>
+
 #include "cuda/check.h"
 
 namespace glmasr::cuda {
@@ -27,7 +29,8 @@ __device__ __forceinline__ void allow_next_kernel() {
 
 // Where a launch runs: grid, block, stream, and the share of each SM's shared memory / L1 it
 // asks for. Dependent launches overlap, and a block of the next kernel can only join an SM whose
-// split suits it, so the split is chosen per launch (see SharedCarveout in the callers' params).
+// split suits it, so the split is chosen per launch (the shared_carveout of GemvParams and
+// DecodeAttentionParams; the decoding step's values are StepCarveouts in decoder_runner.cpp).
 struct DependentLaunch {
   dim3 grid;
   unsigned threads = 0;

@@ -26,6 +26,20 @@ struct RopeInputs {
   float cos = 0.0f, sin = 0.0f;
 };
 
+// The (d, d + half) row pair that thread row r of a RoPE pair block finishes, or -1.
+__device__ __forceinline__ int64_t rope_pair_of(int r, int64_t rope_pairs) {
+  const int64_t pair = static_cast<int64_t>(blockIdx.x) * (kRows / 2) + r;
+  return r < kRows / 2 && pair < rope_pairs ? pair : -1;
+}
+
+// The output row (a v row, after the 2 * rope_pairs q/k rows) that thread row r of a RoPE
+// v block finishes, or -1.
+__device__ __forceinline__ int64_t rope_v_row_of(const GemvParams& p, int r, int64_t rope_pairs,
+                                                 int64_t rope_pair_blocks) {
+  const int64_t n = rope_pairs * 2 + (blockIdx.x - rope_pair_blocks) * kRows + r;
+  return r < kRows && n < p.out ? n : -1;
+}
+
 template <typename T>
 __device__ __forceinline__ RopeInputs load_rope_inputs(const GemvParams& p, bool paired, int r,
                                                        int b, int64_t rope_pairs,
@@ -34,16 +48,15 @@ __device__ __forceinline__ RopeInputs load_rope_inputs(const GemvParams& p, bool
   const int half = e.head_dim / 2;
   RopeInputs in;
   if (paired) {
-    const int64_t pair = static_cast<int64_t>(blockIdx.x) * (kRows / 2) + r;
-    if (r >= kRows / 2 || pair >= rope_pairs) return in;
+    const int64_t pair = rope_pair_of(r, rope_pairs);
+    if (pair < 0) return in;
     const int d = static_cast<int>(pair % half);
     in.position = e.positions[b];
     in.slot = e.slots[b];
     in.cos = to_float(static_cast<const T*>(e.cos)[int64_t{in.position} * half + d]);
     in.sin = to_float(static_cast<const T*>(e.sin)[int64_t{in.position} * half + d]);
   } else {
-    const int64_t n = rope_pairs * 2 + (blockIdx.x - rope_pair_blocks) * kRows + r;
-    if (r >= kRows || n >= p.out) return in;
+    if (rope_v_row_of(p, r, rope_pairs, rope_pair_blocks) < 0) return in;
     in.position = e.positions[b];
     in.slot = e.slots[b];
   }
@@ -128,10 +141,9 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
   // residual are read, and each block's critical path holds one memory latency less.
   // The RoPE kernel, whose epilogue holds more, takes the norm weight into shared memory by
   // cp.async (no registers held across the wait); the others keep it in registers. Shared
-  // memory stays as small as each epilogue allows: a 4 KB array in the gate|up kernel cost
-  // 4 us per layer on the H100 (0.515 -> 0.647 ms for 28 layers), and forcing one 64 KB
-  // shared-memory carveout on every kernel of the step cost as much (the driver's choice for
-  // these small kernels, the most L1, is the fast one).
+  // memory stays as small as each epilogue allows: with the driver's carveouts a 4 KB array in
+  // the gate|up kernel cost 4 us per layer on the H100 (0.515 -> 0.647 ms for 28 layers). Which
+  // shared-memory/L1 split each launch asks for is the caller's (GemvParams::shared_carveout).
   __shared__ uint4 shared_norm_weight[rope ? kThreads : 1];
   Vec8<T> first_norm_weight;
   if (norm_weight && c0 < chunks) {
@@ -253,8 +265,8 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
     const GemvRopeEpilogue& e = p.rope;
     const RopeInputs rope_in = rope_inputs[t < kRows * kMaxBatch ? t : 0];
     if (paired) {
-      const int64_t pair = static_cast<int64_t>(blockIdx.x) * (kRows / 2) + r;
-      if (r < kRows / 2 && b < batch && pair < rope_pairs) {
+      const int64_t pair = rope_pair_of(r, rope_pairs);
+      if (b < batch && pair >= 0) {
         const int head = static_cast<int>(pair / half), d = static_cast<int>(pair % half);
         const int position = rope_in.position;
         const float c = rope_in.cos, s = rope_in.sin;
@@ -274,8 +286,8 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
         dst[d + half] = y2;
       }
     } else {
-      const int64_t n = rope_pairs * 2 + (blockIdx.x - rope_pair_blocks) * kRows + r;
-      if (r < kRows && b < batch && n < p.out) {
+      const int64_t n = rope_v_row_of(p, r, rope_pairs, rope_pair_blocks);
+      if (b < batch && n >= 0) {
         const int64_t v = n - rope_pairs * 2;
         const int kv_head = static_cast<int>(v / e.head_dim), d = static_cast<int>(v % e.head_dim);
         T* dst = static_cast<T*>(e.v_cache) +

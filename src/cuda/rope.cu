@@ -111,11 +111,9 @@ void rope_qkv(const RopeQkvParams& p, cudaStream_t stream) {
       "rope_qkv: expected a table for rotary_dim ", p.rotary_dim, " <= head_dim ", p.head_dim);
   const int width = (p.heads + 2 * p.kv_heads) * p.head_dim;
   const int threads = width >= 1024 ? 512 : ((width + 31) / 32) * 32;
-  const int64_t count = static_cast<int64_t>(p.table->positions) * (p.rotary_dim / 2);
   GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
-    const T* cos_table = p.table->values.as<const T>();
-    rope_qkv_kernel<T>
-        <<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(p, cos_table, cos_table + count);
+    rope_qkv_kernel<T><<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(
+        p, static_cast<const T*>(p.table->cos()), static_cast<const T*>(p.table->sin()));
   });
   GLMASR_CUDA_CHECK_LAUNCH();
 }

@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -20,6 +21,11 @@ struct RopeTable {
   DeviceBuffer values;
   int positions = 0;
   int rotary_dim = 0;
+  // The cos half and the sin half of `values`, each [positions, rotary_dim/2] (16-bit elements).
+  const void* cos() const { return values.get(); }
+  const void* sin() const {
+    return values.as<std::byte>() + int64_t{positions} * (rotary_dim / 2) * 2;
+  }
 };
 RopeTable make_rope_table(DType dtype, int positions, int rotary_dim, float theta);
 // The same table on the host, as float (for tests).

@@ -109,8 +109,9 @@ std::string ParityReport::format() const {
         << s.reference_margin << "\t" << std::scientific << s.logits_relative << "\t"
         << s.logits_max_abs << (s.our_token != s.reference_token ? "  MISMATCH" : "") << "\n";
   out << "greedy tokens agree on " << (first_mismatch < 0 ? int(steps.size()) : first_mismatch)
-      << " of " << steps.size()
-      << " steps; decisive steps (margin above threshold): " << decisive_steps << "\n";
+      << " of " << steps.size() << " steps; " << decisive_steps
+      << " come before the first reference margin under the threshold; " << clear_steps
+      << " steps have a margin above it, " << clear_mismatches << " of them differ\n";
   return out.str();
 }
 

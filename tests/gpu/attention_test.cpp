@@ -23,11 +23,14 @@
 #include "core/tensor.h"
 #include "cpu/ops.h"
 #include "cuda/check.h"
+#include "gpu_test_util.h"
 #include "testing/gpu.h"
 #include "testing/testing.h"
 
 namespace glmasr::cuda {
 namespace {
+
+using gpu_test::expect_rejected;
 
 // A NaN in bf16 and in fp16: any output left unwritten fails the check.
 constexpr uint16_t kPoison = 0xFFFF;
@@ -371,15 +374,6 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.name; });
 
 // `call` must throw glmasr::Error whose message contains `fragment`.
-void expect_rejected(const std::function<void()>& call, const std::string& fragment) {
-  try {
-    call();
-    ADD_FAILURE() << "expected glmasr::Error mentioning " << fragment;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
-}
-
 TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
   GLMASR_SKIP_WITHOUT_GPU();
   FlashCase c{"args", 1, 8, 8, 4, 2, 64, false, kFused, kAuto, 8, true};

@@ -8,11 +8,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/device_buffer.h"
 #include "cuda/host_transfer.h"
@@ -88,6 +90,16 @@ inline cuda::RopeQkvParams rope_qkv_params(DType dtype, void* qkv, int64_t rows,
   p.v_cache = v_cache;
   p.max_seq = max_seq;
   return p;
+}
+
+// Expects `call` to throw glmasr::Error with `fragment` in its message.
+inline void expect_rejected(const std::function<void()>& call, const std::string& fragment) {
+  try {
+    call();
+    ADD_FAILURE() << "expected glmasr::Error mentioning " << fragment;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace glmasr::gpu_test

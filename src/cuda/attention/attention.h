@@ -58,9 +58,10 @@ struct DecodeAttentionParams {
   int shared_carveout = -1;
 };
 
-// Flash-decoding in one launch: a thread-block cluster per (sequence, kv head) splits the
-// sequence's current length (read on the device) between its blocks and merges their partial
-// softmax results through distributed shared memory. The grid depends on batch, kv_heads and
+// Flash-decoding in one launch: a thread-block cluster per (sequence, kv head), or per
+// (sequence, q head) when that grid would leave SMs idle (batch 1), splits the sequence's
+// current length (read on the device) between its blocks and merges their partial softmax
+// results through distributed shared memory. The grid depends on batch, kv_heads and
 // max_seq only, so a launch captured in a CUDA graph stays valid while the lengths in device
 // memory change. head_dim must be even and <= 128, heads / kv_heads <= 8. Needs a GPU with
 // thread-block clusters (compute capability 9.0+).

@@ -9,6 +9,7 @@
 // instruction and the rounding of P and of the output differ.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/attention/attention_internal.h"
 #include "cuda/attention/element_pair.cuh"
@@ -63,27 +64,21 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
 }
 
 // d += a b for one 16x8x16 piece: a row-major 16x16 of T, b col-major 16x8 of T, d 16x8 fp32.
+// The two element types differ only in the instruction's type name (TYPE: "bf16" or "f16").
+#define GLMASR_MMA_16X8X16(TYPE)                                              \
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." TYPE "." TYPE         \
+               ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" \
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])               \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1))
 template <typename T>
 __device__ __forceinline__ void mma_16x8x16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                            uint32_t b1);
-template <>
-__device__ __forceinline__ void mma_16x8x16<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4],
-                                                           uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+                                            uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>)
+    GLMASR_MMA_16X8X16("f16");
+  else
+    GLMASR_MMA_16X8X16("bf16");
 }
-template <>
-__device__ __forceinline__ void mma_16x8x16<__half>(float (&d)[4], const uint32_t (&a)[4],
-                                                    uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+#undef GLMASR_MMA_16X8X16
 
 // Copies rows [first, first + kRows) of one head into a padded tile; rows >= limit become 0.
 template <int kHeadDim, int kRows, typename T>
