@@ -118,15 +118,9 @@ DecoderRunner::~DecoderRunner() {
 
 RopeQkvParams DecoderRunner::rope_params(int layer, void* qkv, int64_t rows) const {
   const DecoderConfig& dec = model_.config.decoder;
-  RopeQkvParams rope;
-  rope.dtype = model_.dtype;
-  rope.qkv = qkv;
-  rope.rows = rows;
-  rope.heads = dec.num_heads;
-  rope.kv_heads = dec.num_kv_heads;
-  rope.head_dim = dec.head_dim;
-  rope.rotary_dim = dec.head_dim;  // the decoder rotates every dimension
-  rope.table = &rope_;
+  // The decoder's table rotates every dimension.
+  RopeQkvParams rope = rope_qkv_params(model_.dtype, qkv, rows, dec.num_heads, dec.num_kv_heads,
+                                       dec.head_dim, rope_);
   rope.k_cache = layer_cache(k_cache_, layer);
   rope.v_cache = layer_cache(v_cache_, layer);
   rope.max_seq = max_seq_;

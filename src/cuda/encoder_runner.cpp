@@ -55,15 +55,7 @@ void EncoderRunner::run(int windows) {
     layer_norm(dtype, hidden_.get(), rows, h, layer.attn_norm_weight, layer.attn_norm_bias,
                enc.layer_norm_eps, normed_.get(), stream_);
     gemm_.run(normed_.get(), rows, h, layer.qkv_weight, width, layer.qkv_bias, qkv, false, stream_);
-    RopeQkvParams rope;
-    rope.dtype = dtype;
-    rope.qkv = qkv;
-    rope.rows = rows;
-    rope.heads = heads;
-    rope.kv_heads = kv_heads;
-    rope.head_dim = hd;
-    rope.rotary_dim = enc.rotary_dim;
-    rope.table = &rope_;
+    RopeQkvParams rope = rope_qkv_params(dtype, qkv, rows, heads, kv_heads, hd, rope_);
     rope.position_period = frames_;  // positions restart in every window
     rope_qkv(rope, stream_);
 

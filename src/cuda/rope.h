@@ -54,4 +54,20 @@ struct RopeQkvParams {
 };
 void rope_qkv(const RopeQkvParams& p, cudaStream_t stream);
 
+// The params of `rows` fused q|k|v rows of this shape rotated with `table` (whose rotary_dim
+// they take); where the positions, the rotated q and the cache rows go is the caller's to add.
+inline RopeQkvParams rope_qkv_params(DType dtype, void* qkv, int64_t rows, int heads, int kv_heads,
+                                     int head_dim, const RopeTable& table) {
+  RopeQkvParams p;
+  p.dtype = dtype;
+  p.qkv = qkv;
+  p.rows = rows;
+  p.heads = heads;
+  p.kv_heads = kv_heads;
+  p.head_dim = head_dim;
+  p.rotary_dim = table.rotary_dim;
+  p.table = &table;
+  return p;
+}
+
 }  // namespace glmasr::cuda

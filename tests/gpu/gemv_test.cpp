@@ -159,7 +159,7 @@ TEST_P(GemvRopeTest, MatchesTheProductFollowedByRopeQkv) {
   p.y = qkv.get();
   cuda::gemv(p, nullptr);
   cuda::RopeQkvParams r = gpu_test::rope_qkv_params(dtype, qkv.get(), batch, heads, kv_heads, hd,
-                                                    hd, table, ref_k.get(), ref_v.get(), max_seq);
+                                                    table, ref_k.get(), ref_v.get(), max_seq);
   r.positions = dpos.as<int32_t>();
   r.q_out = ref_q.get();
   r.slots = dslots.as<int32_t>();

@@ -71,21 +71,12 @@ inline std::string dtype_label(DType dtype) {
   return dtype == DType::kBF16 ? "bf16" : "fp16";
 }
 
-// RoPE over `rows` fused q|k|v rows of this shape with the k/v rows written into the caches
-// (max_seq positions per slot); where the positions, slots and rotated q go is the caller's.
+// RoPE over `rows` fused q|k|v rows with the k/v rows written into the caches (max_seq
+// positions per slot); where the positions, slots and rotated q go is the caller's.
 inline cuda::RopeQkvParams rope_qkv_params(DType dtype, void* qkv, int64_t rows, int heads,
-                                           int kv_heads, int head_dim, int rotary_dim,
-                                           const cuda::RopeTable& table, void* k_cache,
-                                           void* v_cache, int max_seq) {
-  cuda::RopeQkvParams p;
-  p.dtype = dtype;
-  p.qkv = qkv;
-  p.rows = rows;
-  p.heads = heads;
-  p.kv_heads = kv_heads;
-  p.head_dim = head_dim;
-  p.rotary_dim = rotary_dim;
-  p.table = &table;
+                                           int kv_heads, int head_dim, const cuda::RopeTable& table,
+                                           void* k_cache, void* v_cache, int max_seq) {
+  cuda::RopeQkvParams p = cuda::rope_qkv_params(dtype, qkv, rows, heads, kv_heads, head_dim, table);
   p.k_cache = k_cache;
   p.v_cache = v_cache;
   p.max_seq = max_seq;

@@ -56,9 +56,8 @@ TEST_P(RopeTest, RotatesQAndKAndWritesTheCache) {
   const int64_t cache_count = int64_t{slots} * kv_heads * max_seq * hd;
   auto k_cache = poisoned(cache_count), v_cache = poisoned(cache_count);
   auto q_out = poisoned(q.size());
-  cuda::RopeQkvParams p =
-      gpu_test::rope_qkv_params(dtype, dqkv.get(), rows, heads, kv_heads, hd, rotary, table,
-                                k_cache.get(), v_cache.get(), max_seq);
+  cuda::RopeQkvParams p = gpu_test::rope_qkv_params(dtype, dqkv.get(), rows, heads, kv_heads, hd,
+                                                    table, k_cache.get(), v_cache.get(), max_seq);
   p.first_position = first_position;
   p.q_out = q_out.get();
   p.slot = slot;
@@ -110,9 +109,8 @@ TEST(RopeTest, PerRowPositionsAndSlotsForTheDecodingStep) {
   GLMASR_CUDA_CHECK(cudaMemcpy(dslots.get(), row_slots.data(), rows * 4, cudaMemcpyHostToDevice));
   const int64_t cache_count = int64_t{slots} * kv_heads * max_seq * hd;
   auto k_cache = poisoned(cache_count), v_cache = poisoned(cache_count);
-  cuda::RopeQkvParams p =
-      gpu_test::rope_qkv_params(dtype, dqkv.get(), rows, heads, kv_heads, hd, hd, table,
-                                k_cache.get(), v_cache.get(), max_seq);
+  cuda::RopeQkvParams p = gpu_test::rope_qkv_params(dtype, dqkv.get(), rows, heads, kv_heads, hd,
+                                                    table, k_cache.get(), v_cache.get(), max_seq);
   p.positions = dpos.as<int32_t>();
   p.slots = dslots.as<int32_t>();
   cuda::rope_qkv(p, nullptr);
