@@ -22,12 +22,12 @@
 #include "audio/features.h"
 #include "audio/mel.h"
 #include "cuda/check.h"
-#include "cuda/decoder_runner.h"
 #include "cuda/device.h"
-#include "cuda/device_model.h"
-#include "cuda/encoder_runner.h"
-#include "cuda/gemm.h"
-#include "cuda/gemv.h"
+#include "cuda/engine/decoder_runner.h"
+#include "cuda/engine/device_model.h"
+#include "cuda/engine/encoder_runner.h"
+#include "cuda/kernels/gemm.h"
+#include "cuda/kernels/gemv.h"
 #endif
 
 namespace glmasr::cli {

@@ -4,7 +4,7 @@
 
 #include "args.h"
 #include "commands.h"
-#include "runtime/engine.h"
+#include "engine/engine_factory.h"
 #include "runtime/parity.h"
 
 namespace glmasr::cli {

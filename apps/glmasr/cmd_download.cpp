@@ -6,7 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "hub/downloader.h"
-#include "pipeline/model_location.h"
+#include "model/model_location.h"
 
 namespace glmasr::cli {
 

@@ -9,12 +9,12 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/progress.h"
+#include "engine/engine_factory.h"
 #include "model/config.h"
-#include "pipeline/model_location.h"
-#include "pipeline/progress.h"
+#include "model/model_location.h"
 #include "pipeline/subtitles.h"
 #include "pipeline/transcriber.h"
-#include "runtime/engine.h"
 #include "text/tokenizer.h"
 
 namespace glmasr::cli {

@@ -4,7 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "runtime/engine.h"
+#include "engine/engine.h"
+#include "engine/engine_options.h"
 
 namespace glmasr {
 

@@ -1,17 +1,18 @@
-// CUDA and cuBLAS status checks that throw glmasr::Error with the failing call and location.
+// CUDA and cuBLAS status checks that throw glmasr::DeviceError (never
+// swallowed by a per-request catch: see core/error.h) with the failing call and location.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include "core/error.h"
 
-#define GLMASR_CUDA_CHECK(call)                                                           \
-  do {                                                                                    \
-    const cudaError_t status_ = (call);                                                   \
-    if (status_ != cudaSuccess)                                                           \
-      ::glmasr::fail("CUDA error ", cudaGetErrorName(status_), " (",                      \
-                     cudaGetErrorString(status_), ") in ", #call, " at ", __FILE__, ":", \
-                     __LINE__);                                                           \
+#define GLMASR_CUDA_CHECK(call)                                                                 \
+  do {                                                                                          \
+    const cudaError_t status_ = (call);                                                         \
+    if (status_ != cudaSuccess)                                                                 \
+      throw ::glmasr::DeviceError(::glmasr::cat("CUDA error ", cudaGetErrorName(status_), " (", \
+                                                cudaGetErrorString(status_), ") in ", #call,    \
+                                                " at ", __FILE__, ":", __LINE__));              \
   } while (0)
 
 // After a kernel launch: catches bad launch configurations immediately.

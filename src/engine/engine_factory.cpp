@@ -1,11 +1,12 @@
 // create_engine: the CUDA engine where one is built and a GPU is present, else the CPU engine.
+#include "engine/engine_factory.h"
+
 #include "core/error.h"
 #include "cpu/cpu_engine.h"
-#include "runtime/engine.h"
 
 #ifdef GLMASR_HAVE_CUDA
-#include "cuda/cuda_engine.h"
 #include "cuda/device.h"
+#include "cuda/engine/cuda_engine.h"
 #endif
 
 namespace glmasr {

@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "hub/http.h"
 #include "hub/sha256.h"
-#include "pipeline/progress.h"
 
 namespace glmasr {
 

@@ -10,11 +10,11 @@
 
 #include "audio/audio_file.h"
 #include "audio/mel.h"
+#include "core/progress.h"
+#include "engine/engine.h"
 #include "pipeline/loop_guard.h"
-#include "pipeline/progress.h"
 #include "pipeline/segmenter.h"
 #include "pipeline/transcript.h"
-#include "runtime/engine.h"
 #include "text/tokenizer.h"
 
 namespace glmasr {

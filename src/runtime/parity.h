@@ -8,7 +8,7 @@
 
 #include "audio/mel.h"
 #include "core/tensor.h"
-#include "runtime/engine.h"
+#include "engine/engine.h"
 
 namespace glmasr {
 

@@ -6,8 +6,8 @@
 #include <cmath>
 
 #include "cpu/cpu_model.h"
+#include "engine/engine_factory.h"
 #include "io/safetensors.h"
-#include "runtime/engine.h"
 #include "runtime/parity.h"
 #include "runtime/sampling.h"
 #include "testing/testing.h"

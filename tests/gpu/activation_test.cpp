@@ -5,10 +5,10 @@
 #include <tuple>
 
 #include "cpu/ops.h"
-#include "cuda/argmax.h"
-#include "cuda/embedding.h"
-#include "cuda/gelu.h"
-#include "cuda/swiglu.h"
+#include "cuda/kernels/argmax.h"
+#include "cuda/kernels/embedding.h"
+#include "cuda/kernels/gelu.h"
+#include "cuda/kernels/swiglu.h"
 #include "gpu_test_util.h"
 #include "testing/gpu.h"
 

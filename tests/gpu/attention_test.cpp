@@ -2,7 +2,7 @@
 // rounded to the element type (bf16 or fp16; every parity case runs in both, named "_bf16" /
 // "_fp16"), laid out as the engine lays them out (fused QKV rows, KV-cache slots), plus argument
 // checks, CUDA-graph replay of decode with changing lengths, and timings (median of 50).
-#include "cuda/attention/attention.h"
+#include "cuda/kernels/attention/attention.h"
 
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // The conv stem (im2col + GEMM + exact GELU, twice) against cpu::conv1d_k3 + cpu::gelu.
-#include "cuda/conv_stem.h"
+#include "cuda/kernels/conv_stem.h"
 
 #include <gtest/gtest.h>
 

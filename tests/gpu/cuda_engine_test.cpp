@@ -1,7 +1,7 @@
 // The whole CUDA engine on the tiny fixture checkpoint against the transformers golden dumps
 // (tools/glmasr_reference.py): encoder output, audio embeddings, teacher-forced logits, greedy
 // tokens, and continuous batching giving each request its batch-1 result.
-#include "cuda/cuda_engine.h"
+#include "cuda/engine/cuda_engine.h"
 
 #include <gtest/gtest.h>
 

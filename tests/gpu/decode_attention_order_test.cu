@@ -11,9 +11,9 @@
 
 #include "core/error.h"
 #include "cpu/ops.h"
-#include "cuda/attention/attention.h"
 #include "cuda/check.h"
-#include "cuda/dependent_launch.cuh"
+#include "cuda/kernels/attention/attention.h"
+#include "cuda/kernels/dependent_launch.cuh"
 #include "gpu_test_util.h"
 #include "testing/gpu.h"
 

@@ -1,13 +1,13 @@
 // The matrix-vector kernel (and its fusions) and the cuBLASLt GEMM against cpu::linear.
-#include "cuda/gemv.h"
+#include "cuda/kernels/gemv.h"
 
 #include <gtest/gtest.h>
 
 #include <tuple>
 
 #include "cpu/ops.h"
-#include "cuda/gemm.h"
-#include "cuda/rope.h"
+#include "cuda/kernels/gemm.h"
+#include "cuda/kernels/rope.h"
 #include "gpu_test_util.h"
 #include "testing/gpu.h"
 

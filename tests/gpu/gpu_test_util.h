@@ -18,7 +18,7 @@
 #include "cuda/check.h"
 #include "cuda/device_buffer.h"
 #include "cuda/host_transfer.h"
-#include "cuda/rope.h"
+#include "cuda/kernels/rope.h"
 
 namespace glmasr::gpu_test {
 

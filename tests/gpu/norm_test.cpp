@@ -4,8 +4,8 @@
 #include <tuple>
 
 #include "cpu/ops.h"
-#include "cuda/layer_norm.h"
-#include "cuda/rms_norm.h"
+#include "cuda/kernels/layer_norm.h"
+#include "cuda/kernels/rms_norm.h"
 #include "gpu_test_util.h"
 #include "testing/gpu.h"
 

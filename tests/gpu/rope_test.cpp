@@ -1,5 +1,5 @@
 // RoPE + KV-cache write (the QKV epilogue) against cpu::rope, and the cos/sin table rounding.
-#include "cuda/rope.h"
+#include "cuda/kernels/rope.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "pipeline/model_location.h"
+#include "model/model_location.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,323 @@
+#include "cuda/engine/cuda_engine.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <deque>
+
+#include "audio/features.h"
+#include "core/error.h"
+#include "cuda/check.h"
+#include "cuda/device.h"
+#include "cuda/engine/decoder_runner.h"
+#include "cuda/engine/device_model.h"
+#include "cuda/engine/encoder_runner.h"
+#include "cuda/host_transfer.h"
+#include "cuda/kernels/gemm.h"
+#include "model/checkpoint.h"
+#include "model/weights.h"
+
+namespace glmasr {
+namespace {
+
+// Windows encoded together: enough rows (8 x 1500) to fill the GPU, few enough that the
+// activations stay a few hundred MB.
+constexpr int kEncoderWindowsPerBatch = 8;
+constexpr int kPrefillChunk = 2048;
+
+class CudaEngine final : public Engine {
+ public:
+  CudaEngine(const std::string& model_dir, const EngineOptions& options) {
+    GLMASR_CHECK(options.dtype == "bf16" || options.dtype == "fp16",
+                 "--dtype: expected bf16 or fp16, got '", options.dtype, "'");
+    dtype_ = options.dtype == "bf16" ? DType::kBF16 : DType::kF16;
+    GLMASR_CHECK(options.max_batch >= 1, "--max-batch: expected at least 1, got ",
+                 options.max_batch);
+    const ModelFolder folder{model_dir};
+    const ModelConfig config =
+        load_model_config(folder.config_path(), folder.generation_config_path());
+    const int max_seq =
+        options.max_sequence > 0 ? options.max_sequence : config.decoder.max_positions;
+    GLMASR_CHECK(max_seq >= 1, model_dir, ": expected a positive sequence capacity, got ", max_seq);
+    {
+      const Checkpoint checkpoint(model_dir);
+      const ModelWeights weights = load_weights(checkpoint, config);
+      model_ = cuda::upload_model(config, weights, dtype_);
+    }
+    GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    gemm_ = std::make_unique<cuda::Gemm>(dtype_);
+    encoder_ =
+        std::make_unique<cuda::EncoderRunner>(*model_, *gemm_, kEncoderWindowsPerBatch, stream_);
+    decoder_ = std::make_unique<cuda::DecoderRunner>(*model_, *gemm_, options.max_batch, max_seq,
+                                                     kPrefillChunk, stream_);
+    audio_ = cuda::DeviceBuffer(size_t(max_seq) * config.decoder.hidden_size * 2);
+    description_ =
+        cat("cuda ", dtype_ == DType::kBF16 ? "bf16" : "fp16", " on ", cuda::device_description());
+  }
+
+  ~CudaEngine() override {
+    decoder_.reset();
+    encoder_.reset();
+    gemm_.reset();
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  const ModelConfig& config() const override { return model_->config; }
+  std::string describe() const override { return description_; }
+
+  FloatTensor encoder_output(const MelWindows& mel) override {
+    const int64_t h = config().encoder.hidden_size, frames = encoder_->frames();
+    std::vector<float> values;
+    encode(mel, [&](int64_t, int count) {
+      GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      const auto chunk =
+          cuda::download_floats(encoder_->encoder_output(), count * frames * h, dtype_);
+      values.insert(values.end(), chunk.begin(), chunk.end());
+    });
+    return FloatTensor({mel.windows(), frames, h}, std::move(values));
+  }
+
+  FloatTensor audio_embeddings(const MelWindows& mel) override {
+    const int64_t rows = gather_audio(mel);
+    return FloatTensor(
+        {rows, int64_t{config().decoder.hidden_size}},
+        cuda::download_floats(audio_.get(), rows * config().decoder.hidden_size, dtype_));
+  }
+
+  FloatTensor teacher_forced_logits(const MelWindows& mel, const std::vector<int32_t>& prompt_ids,
+                                    const std::vector<int32_t>& forced) override {
+    const int64_t v = config().decoder.vocab_size;
+    const int64_t rows = gather_audio(mel);
+    FloatTensor out({static_cast<int64_t>(forced.size()) + 1, v});
+    decoder_->prefill(0, prompt_ids, audio_.get(), rows);
+    auto copy_row = [&](size_t s) {
+      const std::vector<float> logits = decoder_->logits(0);
+      std::copy(logits.begin(), logits.end(), out.data() + s * v);
+    };
+    copy_row(0);
+    for (size_t s = 0; s < forced.size(); ++s) {
+      decoder_->step({{0, forced[s], static_cast<int>(prompt_ids.size() + s)}});
+      copy_row(s + 1);
+    }
+    return out;
+  }
+
+  std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests) override {
+    std::vector<GenerationResult> results(requests.size());
+    std::deque<size_t> pending;
+    for (size_t i = 0; i < requests.size(); ++i) pending.push_back(i);
+    std::vector<int> free_slots;
+    for (int s = decoder_->max_slots() - 1; s >= 0; --s) free_slots.push_back(s);
+    struct Active {
+      size_t request;
+      int slot;
+      int position;   // where the next token goes
+      int32_t token;  // the token to feed next
+    };
+    std::vector<Active> active;
+
+    // Records a chosen token; returns true when the sequence goes on.
+    auto accept = [&](size_t index, const cuda::DecodedToken& chosen, int next_position) {
+      if (!accept_token(requests[index], config().eos_token_ids, chosen.token, chosen.logprob,
+                        results[index]))
+        return false;
+      if (next_position >= decoder_->max_seq()) {  // the slot is full
+        results[index].stop = StopReason::kLength;
+        return false;
+      }
+      return true;
+    };
+
+    while (!pending.empty() || !active.empty()) {
+      // Requests join as slots free up. Those joining together have their windows encoded in
+      // one batch (one window per segment is the common case: a batch of 8 fills the GPU far
+      // better than 8 encoder passes), then each is prefilled into its slot.
+      while (!pending.empty() && !free_slots.empty()) {
+        std::vector<size_t> group;
+        int windows = 0;
+        while (!pending.empty() && group.size() < free_slots.size()) {
+          const size_t index = pending.front();
+          const GenerationRequest& request = requests[index];
+          if (!request.mel || request.max_new_tokens <= 0) {
+            pending.pop_front();
+            fail_request(results[index], request.mel ? "max_new_tokens must be positive"
+                                                     : "generation request without audio features");
+            continue;
+          }
+          const int w = static_cast<int>(request.mel->windows());
+          if (!group.empty() && windows + w > encoder_->max_windows()) break;
+          pending.pop_front();
+          group.push_back(index);
+          windows += w;
+          if (windows >= encoder_->max_windows()) break;
+        }
+        if (group.empty()) break;
+        std::vector<const void*> audio(group.size(), nullptr);
+        std::vector<int64_t> rows(group.size(), 0);
+        try {
+          if (group.size() > 1) encode_group(requests, group, audio, rows);
+        } catch (const Error&) {  // the batch failed as a whole: each request alone below
+          std::fill(audio.begin(), audio.end(), nullptr);
+        }
+        for (size_t g = 0; g < group.size(); ++g) {
+          const size_t index = group[g];
+          const GenerationRequest& request = requests[index];
+          try {
+            if (!audio[g]) {  // encode alone (rows not contiguous, or the batch failed)
+              rows[g] = gather_audio(*request.mel);
+              audio[g] = audio_.get();
+              // That pass overwrote the batch's projector output: the rest encode alone too.
+              for (size_t later = g + 1; later < group.size(); ++later) audio[later] = nullptr;
+            }
+            const int slot = free_slots.back();
+            const cuda::DecodedToken first =
+                decoder_->prefill(slot, request.prompt_ids, audio[g], rows[g]);
+            const int position = static_cast<int>(request.prompt_ids.size());
+            if (accept(index, first, position)) {
+              free_slots.pop_back();
+              active.push_back({index, slot, position, first.token});
+            }
+          } catch (const Error& e) {  // one bad request must not sink the others
+            fail_request(results[index], e.what());
+          }
+        }
+      }
+      if (active.empty()) continue;
+      std::vector<cuda::SequenceStep> steps;
+      for (const Active& a : active) steps.push_back({a.slot, a.token, a.position});
+      const std::vector<cuda::DecodedToken> chosen = decoder_->step(steps);
+      std::vector<Active> still;
+      for (size_t b = 0; b < active.size(); ++b) {
+        Active a = active[b];
+        ++a.position;
+        if (accept(a.request, chosen[b], a.position)) {
+          a.token = chosen[b].token;
+          still.push_back(a);
+        } else {
+          free_slots.push_back(a.slot);
+        }
+      }
+      active = std::move(still);
+    }
+    return results;
+  }
+
+ private:
+  static void fail_request(GenerationResult& result, const std::string& message) {
+    result = GenerationResult{};
+    result.stop = StopReason::kError;
+    result.error = message;
+  }
+
+  // Encodes the windows of every request in `group` as one batch (their total is at most the
+  // encoder's max_windows). Sets audio[g] to request g's kept projector rows inside the
+  // encoder's output (contiguous: only a request's last window can be partial) and rows[g] to
+  // their count; leaves audio[g] null for a request whose rows are not contiguous.
+  void encode_group(const std::vector<GenerationRequest>& requests,
+                    const std::vector<size_t>& group, std::vector<const void*>& audio,
+                    std::vector<int64_t>& rows) {
+    const EncoderConfig& enc = config().encoder;
+    const int64_t per_window = int64_t{enc.num_mel_bins} * encoder_->mel_frames();
+    const int64_t merge = enc.merge_factor;
+    const size_t row_bytes = static_cast<size_t>(config().decoder.hidden_size) * 2;
+    int64_t window = 0;
+    std::vector<int64_t> first_window(group.size());
+    for (size_t g = 0; g < group.size(); ++g) {
+      const MelWindows& mel = *requests[group[g]].mel;
+      GLMASR_CHECK(mel.features.numel() == mel.windows() * per_window,
+                   "cuda encoder: expected mel features of ", mel.windows(), " x ", per_window,
+                   " values, got ", mel.features.numel());
+      GLMASR_CUDA_CHECK(cudaMemcpyAsync(encoder_->mel_input() + window * per_window,
+                                        mel.features.data(), mel.features.numel() * sizeof(float),
+                                        cudaMemcpyHostToDevice, stream_));
+      first_window[g] = window;
+      window += mel.windows();
+    }
+    encoder_->run(static_cast<int>(window));
+    for (size_t g = 0; g < group.size(); ++g) {
+      const MelWindows& mel = *requests[group[g]].mel;
+      bool contiguous = true;
+      int64_t kept_total = 0;
+      for (int64_t w = 0; w < mel.windows(); ++w) {
+        const int64_t kept = std::min<int64_t>(
+            encoder_->rows_per_window(), audio_tokens_for_frames(mel.valid_frames.at(w), merge));
+        contiguous &= w + 1 == mel.windows() || kept == encoder_->rows_per_window();
+        kept_total += kept;
+      }
+      if (!contiguous) continue;
+      audio[g] = static_cast<const std::byte*>(encoder_->projector_output()) +
+                 first_window[g] * encoder_->rows_per_window() * row_bytes;
+      rows[g] = kept_total;
+    }
+  }
+
+  // Encodes the windows of `mel` in batches; calls done(first_window, count) after each batch
+  // was enqueued.
+  template <typename Done>
+  void encode(const MelWindows& mel, Done done) {
+    const EncoderConfig& enc = config().encoder;
+    const int64_t windows = mel.windows();
+    GLMASR_CHECK(mel.features.rank() == 3 && mel.features.dim(0) == windows &&
+                     mel.features.dim(1) == enc.num_mel_bins &&
+                     mel.features.dim(2) == encoder_->mel_frames(),
+                 "cuda encoder: expected mel features [", windows, ", ", enc.num_mel_bins, ", ",
+                 encoder_->mel_frames(), "], got ", shape_str(mel.features.shape()));
+    GLMASR_CHECK(windows >= 1, "cuda encoder: expected at least one window, got none");
+    const int64_t per_window = int64_t{enc.num_mel_bins} * encoder_->mel_frames();
+    for (int64_t first = 0; first < windows; first += encoder_->max_windows()) {
+      const int count =
+          static_cast<int>(std::min<int64_t>(encoder_->max_windows(), windows - first));
+      GLMASR_CUDA_CHECK(
+          cudaMemcpyAsync(encoder_->mel_input(), mel.features.data() + first * per_window,
+                          count * per_window * sizeof(float), cudaMemcpyHostToDevice, stream_));
+      encoder_->run(count);
+      done(first, count);
+    }
+  }
+
+  // Encodes `mel` and gathers the kept projector rows of every window into audio_; returns
+  // their count.
+  int64_t gather_audio(const MelWindows& mel) {
+    const int64_t d = config().decoder.hidden_size;
+    const int64_t merge = config().encoder.merge_factor;
+    const size_t row_bytes = static_cast<size_t>(d) * 2;
+    int64_t rows = 0;
+    encode(mel, [&](int64_t first, int count) {
+      for (int w = 0; w < count; ++w) {
+        const int64_t kept =
+            std::min<int64_t>(encoder_->rows_per_window(),
+                              audio_tokens_for_frames(mel.valid_frames.at(first + w), merge));
+        if (kept <= 0) continue;
+        GLMASR_CHECK(static_cast<size_t>(rows + kept) * row_bytes <= audio_.bytes(), "audio of ",
+                     mel.windows(), " windows gives more audio tokens than the ",
+                     decoder_->max_seq(), " positions of the KV cache");
+        GLMASR_CUDA_CHECK(
+            cudaMemcpyAsync(audio_.as<std::byte>() + rows * row_bytes,
+                            static_cast<const std::byte*>(encoder_->projector_output()) +
+                                int64_t{w} * encoder_->rows_per_window() * row_bytes,
+                            kept * row_bytes, cudaMemcpyDeviceToDevice, stream_));
+        rows += kept;
+      }
+    });
+    GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return rows;
+  }
+
+  DType dtype_ = DType::kBF16;
+  std::unique_ptr<cuda::DeviceModel> model_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::Gemm> gemm_;
+  std::unique_ptr<cuda::EncoderRunner> encoder_;
+  std::unique_ptr<cuda::DecoderRunner> decoder_;
+  cuda::DeviceBuffer audio_;
+  std::string description_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_cuda_engine(const std::string& model_dir,
+                                         const EngineOptions& options) {
+  return std::make_unique<CudaEngine>(model_dir, options);
+}
+
+}  // namespace glmasr

@@ -1,0 +1,415 @@
+#include "cuda/engine/decoder_runner.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "cuda/check.h"
+#include "cuda/host_transfer.h"
+#include "cuda/kernels/argmax.h"
+#include "cuda/kernels/attention/attention.h"
+#include "cuda/kernels/embedding.h"
+#include "cuda/kernels/gemv.h"
+#include "cuda/kernels/rms_norm.h"
+#include "cuda/kernels/swiglu.h"
+
+namespace glmasr::cuda {
+
+// y = [norm](x) W^T, then SwiGLU or the residual add: the matrix-vector kernel when it takes
+// the shape, else RMSNorm / cuBLASLt / SwiGLU kernels in sequence.
+struct DecoderRunner::Projection {
+  const void* x;
+  int batch;
+  int64_t in;
+  const void* norm_weight = nullptr;
+  const void* w;
+  int64_t out;            // weight rows (2F for the fused gate|up)
+  bool swiglu = false;    // y [batch, out/2] = swiglu(gate|up)
+  bool residual = false;  // y += x W^T (y is the residual stream)
+  void* y;
+  int shared_carveout = -1;  // the launch's shared-memory carveout (matrix-vector kernel only)
+};
+
+namespace {
+
+// Shared-memory carveouts (percent of the 228 KB each H100 SM splits between shared memory and
+// L1) that the batch-1 decoding step asks for, per kernel. The step's kernels overlap through
+// dependent launches, and a block of the next kernel can only join an SM whose split suits it;
+// by default the driver sizes each kernel for itself (8 to 32 KB), and the SMs it configures
+// then turn away the next kernel's blocks until they drain. Measured on the H100 (bench, step at
+// position 400; docs/performance.md): 1.306 ms with the driver's choice, 1.283 with these;
+// one split for every kernel did not help (64 KB: 1.312, 32 KB: 1.306), nor did 100% for QKV,
+// attention and o_proj (1.389: the matrix-vector kernels need the L1).
+struct StepCarveouts {
+  int qkv = -1, attention = 28, o_proj = 28, gate_up = 28, down = 14;  // 28%: 64 KB, 14%: 32 KB
+};
+StepCarveouts step_carveouts(int batch) {
+  if (batch == 1) return {};
+  return {-1, -1, -1, -1, -1};  // not measured at larger batches: the driver's choice
+}
+size_t element_bytes() {
+  return 2;
+}
+}  // namespace
+
+DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots, int max_seq,
+                             int prefill_chunk, cudaStream_t stream)
+    : model_(model),
+      gemm_(gemm),
+      max_slots_(max_slots),
+      max_seq_(max_seq),
+      chunk_(std::min(prefill_chunk, max_seq)),
+      stream_(stream) {
+  const DecoderConfig& dec = model.config.decoder;
+  GLMASR_CHECK(max_slots > 0 && max_seq > 0 && prefill_chunk > 0,
+               "decoder: expected positive slots, sequence capacity and chunk, got ", max_slots,
+               ", ", max_seq, ", ", prefill_chunk);
+  rope_ = make_rope_table(model.dtype, max_seq, dec.head_dim, dec.rope_theta);
+  const size_t e = element_bytes();
+  const int64_t d = dec.hidden_size, f = dec.intermediate_size, v = dec.vocab_size;
+  const int64_t q = int64_t{dec.num_heads} * dec.head_dim;
+  const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
+  const size_t cache =
+      size_t(dec.num_layers) * max_slots * dec.num_kv_heads * size_t(max_seq) * dec.head_dim * e;
+  k_cache_ = DeviceBuffer(cache);
+  v_cache_ = DeviceBuffer(cache);
+
+  ids_ = DeviceBuffer(size_t(max_seq) * sizeof(int32_t));
+  audio_row_ = DeviceBuffer(size_t(max_seq) * sizeof(int32_t));
+  hidden_ = DeviceBuffer(chunk_ * d * e);
+  normed_ = DeviceBuffer(chunk_ * d * e);
+  qkv_ = DeviceBuffer(chunk_ * width * e);
+  attn_ = DeviceBuffer(chunk_ * q * e);
+  gate_up_ = DeviceBuffer(chunk_ * 2 * f * e);
+  act_ = DeviceBuffer(chunk_ * f * e);
+
+  const int64_t s = max_slots;
+  control_ = DeviceBuffer(4 * s * sizeof(int32_t));
+  step_hidden_ = DeviceBuffer(s * d * e);
+  step_normed_ = DeviceBuffer(s * d * e);
+  step_qkv_ = DeviceBuffer(s * width * e);
+  step_q_ = DeviceBuffer(s * q * e);
+  step_attn_ = DeviceBuffer(s * q * e);
+  step_gate_up_ = DeviceBuffer(s * 2 * f * e);
+  step_act_ = DeviceBuffer(s * f * e);
+  logits_ = DeviceBuffer(s * v * e);
+  out_token_ = DeviceBuffer(s * sizeof(int32_t));
+  out_logprob_ = DeviceBuffer(s * sizeof(float));
+  argmax_workspace_ = DeviceBuffer(greedy_argmax_workspace_bytes(s));
+  GLMASR_CUDA_CHECK(cudaMemset(argmax_workspace_.get(), 0, argmax_workspace_.bytes()));
+  attention_workspace_ = DeviceBuffer(
+      decode_attention_workspace_bytes(max_slots, dec.num_heads, dec.head_dim, max_seq));
+  GLMASR_CUDA_CHECK(
+      cudaMallocHost(reinterpret_cast<void**>(&host_control_), 4 * s * sizeof(int32_t)));
+  GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_token_), s * sizeof(int32_t)));
+  GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_logprob_), s * sizeof(float)));
+  // Zeroed caches keep never-written positions finite (sanitizer-clean reads are not needed:
+  // attention reads only positions below each length).
+  GLMASR_CUDA_CHECK(cudaMemsetAsync(k_cache_.get(), 0, k_cache_.bytes(), stream_));
+  GLMASR_CUDA_CHECK(cudaMemsetAsync(v_cache_.get(), 0, v_cache_.bytes(), stream_));
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+DecoderRunner::~DecoderRunner() {
+  for (auto& [batch, graph] : graphs_) cudaGraphExecDestroy(graph);
+  cudaFreeHost(host_control_);
+  cudaFreeHost(host_token_);
+  cudaFreeHost(host_logprob_);
+}
+
+RopeQkvParams DecoderRunner::rope_params(int layer, void* qkv, int64_t rows) const {
+  const DecoderConfig& dec = model_.config.decoder;
+  // The decoder's table rotates every dimension.
+  RopeQkvParams rope = rope_qkv_params(model_.dtype, qkv, rows, dec.num_heads, dec.num_kv_heads,
+                                       dec.head_dim, rope_);
+  rope.k_cache = layer_cache(k_cache_, layer);
+  rope.v_cache = layer_cache(v_cache_, layer);
+  rope.max_seq = max_seq_;
+  return rope;
+}
+
+void* DecoderRunner::layer_cache(const DeviceBuffer& cache, int layer) const {
+  const DecoderConfig& dec = model_.config.decoder;
+  const size_t per_layer =
+      size_t(max_slots_) * dec.num_kv_heads * size_t(max_seq_) * dec.head_dim * element_bytes();
+  return cache.as<std::byte>() + per_layer * layer;
+}
+
+void DecoderRunner::project(const Projection& p) {
+  const DType dtype = model_.dtype;
+  const float eps = model_.config.decoder.rms_norm_eps;
+  if (gemv_supported(p.batch, p.in)) {
+    GemvParams g;
+    g.dtype = dtype;
+    g.w = p.w;
+    g.out = p.out;
+    g.in = p.in;
+    g.x = p.x;
+    g.batch = p.batch;
+    g.norm_weight = p.norm_weight;
+    g.eps = eps;
+    g.swiglu_width = p.swiglu ? p.out / 2 : 0;
+    g.residual = p.residual ? p.y : nullptr;
+    g.y = p.y;
+    g.shared_carveout = p.shared_carveout;
+    gemv(g, stream_);
+    return;
+  }
+  const void* input = p.x;
+  if (p.norm_weight) {
+    rms_norm(dtype, p.x, p.batch, static_cast<int>(p.in), p.norm_weight, eps, step_normed_.get(),
+             stream_);
+    input = step_normed_.get();
+  }
+  if (p.swiglu) {
+    gemm_.run(input, p.batch, p.in, p.w, p.out, nullptr, step_gate_up_.get(), false, stream_);
+    swiglu(dtype, step_gate_up_.get(), p.batch, p.out / 2, p.y, stream_);
+  } else {
+    gemm_.run(input, p.batch, p.in, p.w, p.out, nullptr, p.y, p.residual, stream_);
+  }
+}
+
+DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, const void* audio,
+                                    int64_t audio_rows) {
+  const DecoderConfig& dec = model_.config.decoder;
+  const int64_t total = static_cast<int64_t>(ids.size());
+  GLMASR_CHECK(slot >= 0 && slot < max_slots_, "prefill: expected a slot in 0..", max_slots_ - 1,
+               ", got ", slot);
+  GLMASR_CHECK(total >= 1 && total <= max_seq_, "prefill: expected a prompt of 1..", max_seq_,
+               " tokens (the KV capacity), got ", total);
+  std::vector<int32_t> audio_row(ids.size(), -1);
+  int64_t placeholders = 0;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    GLMASR_CHECK(ids[t] >= 0 && ids[t] < dec.vocab_size, "prefill: expected token ids in 0..",
+                 dec.vocab_size - 1, ", got ", ids[t], " at position ", t);
+    if (ids[t] == model_.config.audio_token_id) audio_row[t] = static_cast<int32_t>(placeholders++);
+  }
+  GLMASR_CHECK(placeholders == audio_rows, "prefill: the prompt has ", placeholders,
+               " audio placeholders (id ", model_.config.audio_token_id, ") but the audio gives ",
+               audio_rows, " embedding rows; expected them to be equal");
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(ids_.get(), ids.data(), ids.size() * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream_));
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(audio_row_.get(), audio_row.data(),
+                                    audio_row.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                    stream_));
+  const DType dtype = model_.dtype;
+  const int64_t d = dec.hidden_size, f = dec.intermediate_size;
+  const int heads = dec.num_heads, kv_heads = dec.num_kv_heads, hd = dec.head_dim;
+  const int64_t q_width = int64_t{heads} * hd, width = int64_t{heads + 2 * kv_heads} * hd;
+  const size_t e = element_bytes();
+  int64_t last_rows = 0;
+  for (int64_t start = 0; start < total; start += chunk_) {
+    const int64_t rows = std::min<int64_t>(chunk_, total - start);
+    last_rows = rows;
+    embed_tokens(dtype, model_.embed_tokens, dec.vocab_size, static_cast<int>(d),
+                 ids_.as<int32_t>() + start, audio_row_.as<int32_t>() + start, audio, rows,
+                 hidden_.get(), stream_);
+    for (int l = 0; l < dec.num_layers; ++l) {
+      const DeviceDecoderLayer& layer = model_.decoder_layers[l];
+      rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.attn_norm_weight,
+               dec.rms_norm_eps, normed_.get(), stream_);
+      gemm_.run(normed_.get(), rows, d, layer.qkv_weight, width, nullptr, qkv_.get(), false,
+                stream_);
+      RopeQkvParams rope = rope_params(l, qkv_.get(), rows);
+      rope.first_position = static_cast<int>(start);
+      rope.slot = slot;
+      rope_qkv(rope, stream_);
+
+      const int64_t slot_offset = int64_t{slot} * kv_heads * max_seq_ * hd * e;
+      const int64_t cache_batch = int64_t{kv_heads} * max_seq_ * hd;
+      FlashAttentionParams attention{};
+      attention.q = {qkv_.get(), rows * width, width, hd};
+      attention.k = {static_cast<std::byte*>(rope.k_cache) + slot_offset, cache_batch, hd,
+                     int64_t{max_seq_} * hd};
+      attention.v = {static_cast<std::byte*>(rope.v_cache) + slot_offset, cache_batch, hd,
+                     int64_t{max_seq_} * hd};
+      attention.out = {attn_.get(), rows * q_width, q_width, hd};
+      attention.batch = 1;
+      attention.q_len = static_cast<int>(rows);
+      attention.kv_len = static_cast<int>(start + rows);
+      attention.heads = heads;
+      attention.kv_heads = kv_heads;
+      attention.head_dim = hd;
+      attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      attention.causal = true;
+      attention.dtype = dtype;
+      flash_attention(attention, stream_);
+
+      gemm_.run(attn_.get(), rows, q_width, layer.o_weight, d, nullptr, hidden_.get(), true,
+                stream_);
+      rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.mlp_norm_weight,
+               dec.rms_norm_eps, normed_.get(), stream_);
+      gemm_.run(normed_.get(), rows, d, layer.gate_up_weight, 2 * f, nullptr, gate_up_.get(), false,
+                stream_);
+      swiglu(dtype, gate_up_.get(), rows, f, act_.get(), stream_);
+      gemm_.run(act_.get(), rows, f, layer.down_weight, d, nullptr, hidden_.get(), true, stream_);
+    }
+  }
+  // Logits of the last prompt position only.
+  project({hidden_.as<std::byte>() + (last_rows - 1) * d * e, 1, d, model_.final_norm_weight,
+           model_.lm_head, dec.vocab_size, false, false, logits_.get()});
+  greedy_argmax(dtype, logits_.get(), 1, dec.vocab_size, out_token_.as<int32_t>(),
+                out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), sizeof(int32_t),
+                                    cudaMemcpyDeviceToHost, stream_));
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_logprob_, out_logprob_.get(), sizeof(float),
+                                    cudaMemcpyDeviceToHost, stream_));
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return {host_token_[0], host_logprob_[0]};
+}
+
+void DecoderRunner::upload_step(const std::vector<SequenceStep>& sequences) {
+  const int batch = static_cast<int>(sequences.size());
+  GLMASR_CHECK(batch >= 1 && batch <= max_slots_, "decoding step: expected 1..", max_slots_,
+               " sequences, got ", batch);
+  const DecoderConfig& dec = model_.config.decoder;
+  for (int b = 0; b < batch; ++b) {
+    const SequenceStep& s = sequences[b];
+    GLMASR_CHECK(s.slot >= 0 && s.slot < max_slots_ && s.position >= 0 && s.position < max_seq_,
+                 "decoding step: expected slot < ", max_slots_, " and position < ", max_seq_,
+                 ", got slot ", s.slot, " position ", s.position);
+    GLMASR_CHECK(s.token >= 0 && s.token < dec.vocab_size, "decoding step: expected a token id < ",
+                 dec.vocab_size, ", got ", s.token);
+    host_control_[b] = s.token;
+    host_control_[max_slots_ + b] = s.slot;
+    host_control_[2 * max_slots_ + b] = s.position;
+    host_control_[3 * max_slots_ + b] = s.position + 1;
+  }
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(control_.get(), host_control_,
+                                    4 * size_t(max_slots_) * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream_));
+}
+
+void DecoderRunner::enqueue_step(int batch, unsigned stages) {
+  const DecoderConfig& dec = model_.config.decoder;
+  const DType dtype = model_.dtype;
+  const int64_t d = dec.hidden_size, f = dec.intermediate_size;
+  const int heads = dec.num_heads, kv_heads = dec.num_kv_heads, hd = dec.head_dim;
+  const int64_t q_width = int64_t{heads} * hd, width = int64_t{heads + 2 * kv_heads} * hd;
+  const int32_t* tokens = control_.as<int32_t>();
+  const int32_t* slots = tokens + max_slots_;
+  const int32_t* positions = tokens + 2 * max_slots_;
+  const int32_t* lengths = tokens + 3 * max_slots_;
+  const StepCarveouts carveout = step_carveouts(batch);
+
+  if (stages & kStageEmbed)
+    embed_tokens(dtype, model_.embed_tokens, dec.vocab_size, static_cast<int>(d), tokens, nullptr,
+                 nullptr, batch, step_hidden_.get(), stream_);
+  for (int l = 0; l < dec.num_layers; ++l) {
+    const DeviceDecoderLayer& layer = model_.decoder_layers[l];
+    // The matrix-vector kernel takes RoPE and the KV-cache write as its epilogue; the rope
+    // stage then has nothing left to do. Else (batches beyond it) a separate kernel follows.
+    const bool fused_rope = gemv_supported(batch, d);
+    if ((stages & kStageQkv) && fused_rope) {
+      GemvParams g;
+      g.dtype = dtype;
+      g.w = layer.qkv_weight;
+      g.out = width;
+      g.in = d;
+      g.x = step_hidden_.get();
+      g.batch = batch;
+      g.norm_weight = layer.attn_norm_weight;
+      g.eps = dec.rms_norm_eps;
+      GemvRopeEpilogue& rope = g.rope;
+      rope.heads = heads;
+      rope.kv_heads = kv_heads;
+      rope.head_dim = hd;
+      rope.cos = rope_.cos();
+      rope.sin = rope_.sin();
+      rope.positions = positions;
+      rope.slots = slots;
+      rope.q_out = step_q_.get();
+      rope.k_cache = layer_cache(k_cache_, l);
+      rope.v_cache = layer_cache(v_cache_, l);
+      rope.max_seq = max_seq_;
+      g.shared_carveout = carveout.qkv;
+      gemv(g, stream_);
+    } else if (stages & kStageQkv) {
+      project({step_hidden_.get(), batch, d, layer.attn_norm_weight, layer.qkv_weight, width, false,
+               false, step_qkv_.get()});
+    }
+    if ((stages & kStageRope) && !fused_rope) {
+      RopeQkvParams rope = rope_params(l, step_qkv_.get(), batch);
+      rope.positions = positions;
+      rope.q_out = step_q_.get();
+      rope.slots = slots;
+      rope_qkv(rope, stream_);
+    }
+    if (stages & kStageAttention) {
+      DecodeAttentionParams attention{};
+      attention.q = step_q_.get();
+      attention.k_cache = layer_cache(k_cache_, l);
+      attention.v_cache = layer_cache(v_cache_, l);
+      attention.slot_of_seq = slots;
+      attention.seq_len = lengths;
+      attention.out = step_attn_.get();
+      attention.workspace = attention_workspace_.as<float>();
+      attention.batch = batch;
+      attention.heads = heads;
+      attention.kv_heads = kv_heads;
+      attention.head_dim = hd;
+      attention.max_seq = max_seq_;
+      attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      attention.dtype = dtype;
+      attention.shared_carveout = carveout.attention;
+      decode_attention(attention, stream_);
+    }
+    if (stages & kStageOProj)
+      project({step_attn_.get(), batch, q_width, nullptr, layer.o_weight, d, false, true,
+               step_hidden_.get(), carveout.o_proj});
+    if (stages & kStageGateUp)
+      project({step_hidden_.get(), batch, d, layer.mlp_norm_weight, layer.gate_up_weight, 2 * f,
+               true, false, step_act_.get(), carveout.gate_up});
+    if (stages & kStageDown)
+      project({step_act_.get(), batch, f, nullptr, layer.down_weight, d, false, true,
+               step_hidden_.get(), carveout.down});
+  }
+  if (stages & kStageHead)
+    project({step_hidden_.get(), batch, d, model_.final_norm_weight, model_.lm_head, dec.vocab_size,
+             false, false, logits_.get()});
+  if (stages & kStageArgmax)
+    greedy_argmax(dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
+                  out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
+}
+
+void DecoderRunner::launch_step_graph(int batch) {
+  auto found = graphs_.find(batch);
+  if (found == graphs_.end()) {
+    cudaGraph_t graph = nullptr;
+    GLMASR_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    try {
+      enqueue_step(batch, kStageAll);
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    GLMASR_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    GLMASR_CUDA_CHECK(status);
+    found = graphs_.emplace(batch, exec).first;
+  }
+  GLMASR_CUDA_CHECK(cudaGraphLaunch(found->second, stream_));
+}
+
+std::vector<DecodedToken> DecoderRunner::step(const std::vector<SequenceStep>& sequences) {
+  const int batch = static_cast<int>(sequences.size());
+  upload_step(sequences);
+  launch_step_graph(batch);
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), batch * sizeof(int32_t),
+                                    cudaMemcpyDeviceToHost, stream_));
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_logprob_, out_logprob_.get(), batch * sizeof(float),
+                                    cudaMemcpyDeviceToHost, stream_));
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::vector<DecodedToken> result(batch);
+  for (int b = 0; b < batch; ++b) result[b] = {host_token_[b], host_logprob_[b]};
+  return result;
+}
+
+std::vector<float> DecoderRunner::logits(int row) const {
+  const int64_t v = model_.config.decoder.vocab_size;
+  return download_floats(logits_.as<std::byte>() + row * v * element_bytes(), v, model_.dtype);
+}
+
+}  // namespace glmasr::cuda

@@ -1,0 +1,103 @@
+// The Llama decoder on the GPU: a slotted KV cache for a batch of sequences of different
+// lengths, prefill of one prompt into a slot (chunked, causal flash attention over the cache),
+// and the decoding step of a batch of slots captured once per batch size in one CUDA graph
+// (embedding, 28 layers, final norm, lm_head, greedy argmax) and replayed per token; only the
+// next token ids and their log-probabilities come back to the host.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "cuda/device_buffer.h"
+#include "cuda/engine/device_model.h"
+#include "cuda/kernels/gemm.h"
+#include "cuda/kernels/rope.h"
+
+namespace glmasr::cuda {
+
+struct DecodedToken {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+// One sequence of a decoding step: it feeds `token` at `position` (its length so far).
+struct SequenceStep {
+  int slot = 0;
+  int32_t token = 0;
+  int position = 0;
+};
+
+// The stages of a decoding step, for timing each one on its own (bench).
+enum StepStage : unsigned {
+  kStageEmbed = 1u << 0,
+  kStageQkv = 1u << 1,        // RMSNorm + fused QKV projection (+ RoPE and KV write where the
+                              // matrix-vector kernel takes the batch)
+  kStageRope = 1u << 2,       // RoPE on q and k + KV-cache write as its own kernel, where not fused
+  kStageAttention = 1u << 3,  // flash-decoding over the cache
+  kStageOProj = 1u << 4,      // o_proj with the residual add fused
+  kStageGateUp = 1u << 5,     // RMSNorm + gate|up projection + SwiGLU, one kernel
+  kStageDown = 1u << 6,       // down projection with the residual add fused
+  kStageHead = 1u << 7,       // final RMSNorm + lm_head
+  kStageArgmax = 1u << 8,
+  kStageAll = 0x1ffu,
+};
+
+class DecoderRunner {
+ public:
+  // max_slots sequences of up to max_seq positions each; prefill runs in chunks of at most
+  // prefill_chunk rows.
+  DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots, int max_seq, int prefill_chunk,
+                cudaStream_t stream);
+  ~DecoderRunner();
+  DecoderRunner(const DecoderRunner&) = delete;
+  DecoderRunner& operator=(const DecoderRunner&) = delete;
+
+  int max_slots() const { return max_slots_; }
+  int max_seq() const { return max_seq_; }
+
+  // Runs the prompt through the decoder into `slot` (positions 0..ids.size()-1). The rows whose
+  // id is the audio token take the rows of `audio` [audio_rows, D] (device) in order; the counts
+  // must match. Returns the greedy next token. Synchronises the stream.
+  DecodedToken prefill(int slot, const std::vector<int32_t>& ids, const void* audio,
+                       int64_t audio_rows);
+  // One decoding step for every sequence (distinct slots). Synchronises the stream.
+  std::vector<DecodedToken> step(const std::vector<SequenceStep>& sequences);
+  // Logits of row `row` of the last prefill (row 0) or step, as float.
+  std::vector<float> logits(int row) const;
+
+  // For benchmarks: write the control arrays of `sequences` to the device (async), enqueue the
+  // selected stages of a step of that batch on the stream (no graph), or replay the captured
+  // graph of that batch (capturing it on first use).
+  void upload_step(const std::vector<SequenceStep>& sequences);
+  void enqueue_step(int batch, unsigned stages);
+  void launch_step_graph(int batch);
+
+ private:
+  struct Projection;
+  void project(const Projection& p);
+  void* layer_cache(const DeviceBuffer& cache, int layer) const;
+  // RoPE over `rows` fused QKV rows of layer `layer`, writing K/V into that layer's cache; the
+  // caller says where the rows sit (slot and first position, or per-row slots and positions).
+  RopeQkvParams rope_params(int layer, void* qkv, int64_t rows) const;
+
+  const DeviceModel& model_;
+  Gemm& gemm_;
+  int max_slots_, max_seq_, chunk_;
+  cudaStream_t stream_;
+  RopeTable rope_;
+  DeviceBuffer k_cache_, v_cache_;
+  // prefill
+  DeviceBuffer ids_, audio_row_, hidden_, normed_, qkv_, attn_, gate_up_, act_;
+  // decoding step
+  DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
+      step_act_, logits_, out_token_, out_logprob_, attention_workspace_, argmax_workspace_;
+  int32_t* host_control_ = nullptr;  // pinned [4, max_slots]: tokens, slots, positions, lengths
+  int32_t* host_token_ = nullptr;    // pinned [max_slots]
+  float* host_logprob_ = nullptr;    // pinned [max_slots]
+  std::map<int, cudaGraphExec_t> graphs_;
+};
+
+}  // namespace glmasr::cuda

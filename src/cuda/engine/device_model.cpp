@@ -1,0 +1,244 @@
+#include "cuda/engine/device_model.h"
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "core/error.h"
+#include "cuda/check.h"
+#include "cuda/kernels/random_fill.h"
+
+namespace glmasr::cuda {
+namespace {
+
+// Writes `count` elements of a tensor, converted to the engine's dtype, to dst.
+using HostFill = std::function<void(uint16_t* dst)>;
+
+struct Piece {
+  const void** target;
+  int64_t count;
+  HostFill fill;        // upload: converts the checkpoint tensor(s)
+  float center, scale;  // random: center + scale * U(-1, 1)
+  size_t offset = 0;
+};
+
+uint16_t to_bits(float value, DType dtype) {
+  return dtype == DType::kBF16 ? float_to_bf16(value) : float_to_fp16(value);
+}
+
+float read_element(const TensorView& view, int64_t i) {
+  const std::byte* p = view.data + static_cast<size_t>(i) * dtype_size(view.dtype);
+  switch (view.dtype) {
+    case DType::kBF16: {
+      uint16_t bits;
+      std::memcpy(&bits, p, 2);
+      return bf16_to_float(bits);
+    }
+    case DType::kF16: {
+      uint16_t bits;
+      std::memcpy(&bits, p, 2);
+      return fp16_to_float(bits);
+    }
+    case DType::kF32: {
+      float value;
+      std::memcpy(&value, p, 4);
+      return value;
+    }
+    case DType::kF64: {
+      double value;
+      std::memcpy(&value, p, 8);
+      return static_cast<float>(value);
+    }
+    default:
+      fail("cuda upload: expected a float tensor, got ", dtype_name(view.dtype));
+  }
+}
+
+void convert_into(const TensorView& view, DType dtype, uint16_t* dst) {
+  if (view.dtype == dtype) {
+    std::memcpy(dst, view.data, view.nbytes);
+    return;
+  }
+  const int64_t n = view.numel();
+  for (int64_t i = 0; i < n; ++i) dst[i] = to_bits(read_element(view, i), dtype);
+}
+
+// Conv1d weight [out, in, 3] -> [out, 3, in].
+void convert_conv_into(const TensorView& view, DType dtype, uint16_t* dst) {
+  const int64_t out = view.dim(0), in = view.dim(1), taps = view.dim(2);
+  std::vector<uint16_t> plain(static_cast<size_t>(view.numel()));
+  convert_into(view, dtype, plain.data());
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t c = 0; c < in; ++c)
+      for (int64_t k = 0; k < taps; ++k)
+        dst[(o * taps + k) * in + c] = plain[(o * in + c) * taps + k];
+}
+
+// Rows of several tensors stacked: the fused projections.
+HostFill stack(std::vector<const TensorView*> parts, DType dtype) {
+  return [parts, dtype](uint16_t* dst) {
+    for (const TensorView* part : parts) {
+      convert_into(*part, dtype, dst);
+      dst += part->numel();
+    }
+  };
+}
+
+// q bias | zeros (k has no bias) | v bias.
+HostFill stack_qkv_bias(const TensorView* q, int64_t k_count, const TensorView* v, DType dtype) {
+  return [=](uint16_t* dst) {
+    convert_into(*q, dtype, dst);
+    dst += q->numel();
+    std::fill(dst, dst + k_count, to_bits(0.0f, dtype));
+    convert_into(*v, dtype, dst + k_count);
+  };
+}
+
+std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights* weights,
+                                   DType dtype, uint64_t seed) {
+  GLMASR_CHECK(dtype == DType::kBF16 || dtype == DType::kF16,
+               "cuda engine dtype: expected bf16 or fp16, got ", dtype_name(dtype));
+  auto model = std::make_unique<DeviceModel>();
+  model->config = config;
+  model->dtype = dtype;
+  const EncoderConfig& enc = config.encoder;
+  const DecoderConfig& dec = config.decoder;
+  std::vector<Piece> pieces;
+  const bool upload = weights != nullptr;
+
+  auto linear = [&](const void** target, int64_t out, int64_t in, HostFill fill) {
+    pieces.push_back({target, out * in, std::move(fill), 0.0f, 1.0f / std::sqrt(float(in))});
+  };
+  auto vector = [&](const void** target, int64_t count, HostFill fill, float center, float scale) {
+    pieces.push_back({target, count, std::move(fill), center, scale});
+  };
+  auto view = [&](const TensorView& v) -> HostFill {
+    return [&v, dtype](uint16_t* dst) { convert_into(v, dtype, dst); };
+  };
+  auto none = HostFill{};
+  auto from = [&](auto make) -> HostFill { return upload ? make() : none; };
+
+  const int64_t h = enc.hidden_size;
+  pieces.push_back({&model->conv1_weight, h * enc.num_mel_bins * 3, from([&] {
+                      return HostFill([w = &weights->conv1_weight, dtype](uint16_t* d) {
+                        convert_conv_into(*w, dtype, d);
+                      });
+                    }),
+                    0.0f, 1.0f / std::sqrt(3.0f * enc.num_mel_bins)});
+  vector(&model->conv1_bias, h, from([&] { return view(weights->conv1_bias); }), 0.0f, 0.02f);
+  pieces.push_back({&model->conv2_weight, h * h * 3, from([&] {
+                      return HostFill([w = &weights->conv2_weight, dtype](uint16_t* d) {
+                        convert_conv_into(*w, dtype, d);
+                      });
+                    }),
+                    0.0f, 1.0f / std::sqrt(3.0f * h)});
+  vector(&model->conv2_bias, h, from([&] { return view(weights->conv2_bias); }), 0.0f, 0.02f);
+
+  model->encoder_layers.resize(enc.num_layers);
+  const int64_t eq = int64_t{enc.num_heads} * enc.head_dim,
+                ekv = int64_t{enc.num_kv_heads} * enc.head_dim;
+  for (int i = 0; i < enc.num_layers; ++i) {
+    DeviceEncoderLayer& L = model->encoder_layers[i];
+    const EncoderLayerWeights* W = upload ? &weights->encoder_layers[i] : nullptr;
+    vector(&L.attn_norm_weight, h, from([&] { return view(W->attn_norm_weight); }), 1.0f, 0.1f);
+    vector(&L.attn_norm_bias, h, from([&] { return view(W->attn_norm_bias); }), 0.0f, 0.02f);
+    linear(&L.qkv_weight, eq + 2 * ekv, h, from([&] {
+      return stack({&W->q_weight, &W->k_weight, &W->v_weight}, dtype);
+    }));
+    vector(&L.qkv_bias, eq + 2 * ekv,
+           from([&] { return stack_qkv_bias(&W->q_bias, ekv, &W->v_bias, dtype); }), 0.0f, 0.02f);
+    linear(&L.o_weight, h, eq, from([&] { return view(W->o_weight); }));
+    vector(&L.o_bias, h, from([&] { return view(W->o_bias); }), 0.0f, 0.02f);
+    vector(&L.mlp_norm_weight, h, from([&] { return view(W->mlp_norm_weight); }), 1.0f, 0.1f);
+    vector(&L.mlp_norm_bias, h, from([&] { return view(W->mlp_norm_bias); }), 0.0f, 0.02f);
+    linear(&L.fc1_weight, enc.intermediate_size, h, from([&] { return view(W->fc1_weight); }));
+    vector(&L.fc1_bias, enc.intermediate_size, from([&] { return view(W->fc1_bias); }), 0.0f,
+           0.02f);
+    linear(&L.fc2_weight, h, enc.intermediate_size, from([&] { return view(W->fc2_weight); }));
+    vector(&L.fc2_bias, h, from([&] { return view(W->fc2_bias); }), 0.0f, 0.02f);
+  }
+  vector(&model->encoder_norm_weight, h, from([&] { return view(weights->encoder_norm_weight); }),
+         1.0f, 0.1f);
+  vector(&model->encoder_norm_bias, h, from([&] { return view(weights->encoder_norm_bias); }), 0.0f,
+         0.02f);
+  const ProjectorConfig& proj = config.projector;
+  linear(&model->projector1_weight, proj.hidden_size, proj.input_size,
+         from([&] { return view(weights->projector1_weight); }));
+  vector(&model->projector1_bias, proj.hidden_size,
+         from([&] { return view(weights->projector1_bias); }), 0.0f, 0.02f);
+  linear(&model->projector2_weight, proj.output_size, proj.hidden_size,
+         from([&] { return view(weights->projector2_weight); }));
+  vector(&model->projector2_bias, proj.output_size,
+         from([&] { return view(weights->projector2_bias); }), 0.0f, 0.02f);
+
+  const int64_t d = dec.hidden_size, f = dec.intermediate_size;
+  const int64_t dq = int64_t{dec.num_heads} * dec.head_dim,
+                dkv = int64_t{dec.num_kv_heads} * dec.head_dim;
+  vector(&model->embed_tokens, dec.vocab_size * d,
+         from([&] { return view(weights->embed_tokens); }), 0.0f, 0.05f);
+  const size_t first_decoder_piece = pieces.size() + 0;
+  model->decoder_layers.resize(dec.num_layers);
+  for (int i = 0; i < dec.num_layers; ++i) {
+    DeviceDecoderLayer& L = model->decoder_layers[i];
+    const DecoderLayerWeights* W = upload ? &weights->decoder_layers[i] : nullptr;
+    vector(&L.attn_norm_weight, d, from([&] { return view(W->attn_norm_weight); }), 1.0f, 0.1f);
+    linear(&L.qkv_weight, dq + 2 * dkv, d, from([&] {
+      return stack({&W->q_weight, &W->k_weight, &W->v_weight}, dtype);
+    }));
+    linear(&L.o_weight, d, dq, from([&] { return view(W->o_weight); }));
+    vector(&L.mlp_norm_weight, d, from([&] { return view(W->mlp_norm_weight); }), 1.0f, 0.1f);
+    linear(&L.gate_up_weight, 2 * f, d, from([&] {
+      return stack({&W->gate_weight, &W->up_weight}, dtype);
+    }));
+    linear(&L.down_weight, d, f, from([&] { return view(W->down_weight); }));
+  }
+  vector(&model->final_norm_weight, d, from([&] { return view(weights->final_norm_weight); }), 1.0f,
+         0.1f);
+  const bool share_lm_head = upload && weights->lm_head_is_embedding;
+  if (!share_lm_head)
+    linear(&model->lm_head, dec.vocab_size, d, from([&] { return view(weights->lm_head); }));
+
+  size_t total = 0;
+  for (Piece& piece : pieces) {
+    piece.offset = total;
+    total += (static_cast<size_t>(piece.count) * 2 + 255) / 256 * 256;
+  }
+  for (size_t i = first_decoder_piece; i < pieces.size(); ++i)
+    model->decoder_bytes += static_cast<size_t>(pieces[i].count) * 2;
+  if (share_lm_head) model->decoder_bytes += static_cast<size_t>(dec.vocab_size * d) * 2;
+
+  model->arena = DeviceBuffer(total);
+  auto* base = model->arena.as<std::byte>();
+  std::vector<uint16_t> staging;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    Piece& piece = pieces[i];
+    void* dst = base + piece.offset;
+    *piece.target = dst;
+    if (upload) {
+      staging.resize(static_cast<size_t>(piece.count));
+      piece.fill(staging.data());
+      GLMASR_CUDA_CHECK(
+          cudaMemcpy(dst, staging.data(), staging.size() * 2, cudaMemcpyHostToDevice));
+    } else {
+      random_fill(dtype, dst, piece.count, piece.center, piece.scale, seed + i, nullptr);
+    }
+  }
+  if (share_lm_head) model->lm_head = model->embed_tokens;
+  GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
+  return model;
+}
+
+}  // namespace
+
+std::unique_ptr<DeviceModel> upload_model(const ModelConfig& config, const ModelWeights& weights,
+                                          DType dtype) {
+  return build(config, &weights, dtype, 0);
+}
+
+std::unique_ptr<DeviceModel> random_model(const ModelConfig& config, DType dtype, uint64_t seed) {
+  return build(config, nullptr, dtype, seed);
+}
+
+}  // namespace glmasr::cuda

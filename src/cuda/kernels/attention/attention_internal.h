@@ -1,0 +1,29 @@
+// Pieces shared by the attention sources: argument checks and the per-kernel launchers that
+// flash_attention() picks between.
+#pragma once
+
+#include "cuda/kernels/attention/attention.h"
+
+namespace glmasr::cuda::attention_internal {
+
+// Throw glmasr::Error naming the bad argument ("expected X, got Y").
+void check_flash_params(const FlashAttentionParams& p);
+void check_decode_params(const DecodeAttentionParams& p);
+
+// Largest head_dim any kernel handles, and the largest q heads per kv head in decode.
+constexpr int kMaxHeadDim = 128;
+constexpr int kMaxDecodeGroup = 8;
+// Blocks (one thread-block cluster) that share the keys of one (sequence, kv head) in
+// decode_attention; depends on its arguments only, so a captured graph stays valid.
+int decode_attention_splits(int batch, int kv_heads, int max_seq);
+// q heads each block serves: the group of a kv head, or a divisor of it when the grid is small.
+int decode_attention_heads_per_block(int batch, int heads, int kv_heads, int splits);
+
+// Launchers; the parameters are already checked.
+// rows_per_warp: 16 (head_dim 64 or 128) or 32 (head_dim 64: each K/V fragment read from shared
+// memory feeds two row tiles).
+void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stream,
+                                int rows_per_warp);
+void launch_flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream);
+
+}  // namespace glmasr::cuda::attention_internal

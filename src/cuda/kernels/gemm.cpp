@@ -1,0 +1,100 @@
+#include "cuda/kernels/gemm.h"
+
+#include <cublasLt.h>
+
+#include "cuda/check.h"
+
+#define GLMASR_CUBLAS_CHECK(call)                                                         \
+  do {                                                                                    \
+    const cublasStatus_t status_ = (call);                                                \
+    if (status_ != CUBLAS_STATUS_SUCCESS)                                                 \
+      ::glmasr::fail("cuBLASLt error ", static_cast<int>(status_), " in ", #call, " at ", \
+                     __FILE__, ":", __LINE__);                                            \
+  } while (0)
+
+namespace glmasr::cuda {
+
+struct Gemm::Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  ~Plan() {
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+Gemm::Gemm(DType dtype, size_t workspace_bytes) : dtype_(dtype), workspace_(workspace_bytes) {
+  GLMASR_CHECK(dtype == DType::kBF16 || dtype == DType::kF16,
+               "Gemm: expected element type BF16 or F16, got ", dtype_name(dtype));
+  cublasLtHandle_t handle = nullptr;
+  GLMASR_CUBLAS_CHECK(cublasLtCreate(&handle));
+  handle_ = handle;
+}
+
+Gemm::~Gemm() {
+  plans_.clear();
+  if (handle_) cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
+}
+
+Gemm::Plan& Gemm::plan_for(const Key& key) {
+  auto found = plans_.find(key);
+  if (found != plans_.end()) return *found->second;
+  const auto [rows, in, out, ldx, ldy, has_bias, accumulate] = key;
+  (void)accumulate;
+  const cudaDataType_t type = dtype_ == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
+  auto plan = std::make_unique<Plan>();
+  GLMASR_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  // Column-major view: y^T [out, rows] = W^T^T [out, in] * x^T [in, rows].
+  const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
+  GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
+                                                     &transpose, sizeof transpose));
+  GLMASR_CUBLAS_CHECK(
+      cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof keep));
+  if (has_bias) {
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                       &epilogue, sizeof epilogue));
+  }
+  GLMASR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, type, in, out, in));
+  GLMASR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, type, in, rows, ldx));
+  GLMASR_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, type, out, rows, ldy));
+
+  cublasLtMatmulPreference_t preference = nullptr;
+  GLMASR_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
+  const size_t workspace = workspace_.bytes();
+  cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                       &workspace, sizeof workspace);
+  cublasLtMatmulHeuristicResult_t result{};
+  int found_count = 0;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+      static_cast<cublasLtHandle_t>(handle_), plan->desc, plan->a, plan->b, plan->c, plan->c,
+      preference, 1, &result, &found_count);
+  cublasLtMatmulPreferenceDestroy(preference);
+  GLMASR_CHECK(status == CUBLAS_STATUS_SUCCESS && found_count > 0, "cuBLASLt: no algorithm for a ",
+               rows, " x ", in, " by ", out, " x ", in, " product (status ",
+               static_cast<int>(status), ")");
+  plan->algo = result.algo;
+  return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+void Gemm::run(const void* x, int64_t rows, int64_t in, const void* w, int64_t out,
+               const void* bias, void* y, bool accumulate, cudaStream_t stream, int64_t ldx,
+               int64_t ldy) {
+  if (rows == 0 || out == 0) return;
+  if (ldx == 0) ldx = in;
+  if (ldy == 0) ldy = out;
+  Plan& plan = plan_for(Key{rows, in, out, ldx, ldy, bias != nullptr, accumulate});
+  if (bias) {
+    GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                       &bias, sizeof bias));
+  }
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  GLMASR_CUBLAS_CHECK(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.desc, &alpha, w,
+                                     plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &plan.algo,
+                                     workspace_.get(), workspace_.bytes(), stream));
+}
+
+}  // namespace glmasr::cuda

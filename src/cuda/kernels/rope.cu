@@ -1,0 +1,121 @@
+#include <cmath>
+#include <vector>
+
+#include "cuda/check.h"
+#include "cuda/kernels/element.cuh"
+#include "cuda/kernels/rope.h"
+
+namespace glmasr::cuda {
+namespace {
+
+template <typename T>
+__global__ void rope_qkv_kernel(RopeQkvParams p, const T* __restrict__ cos_table,
+                                const T* __restrict__ sin_table) {
+  const int64_t r = blockIdx.x;
+  const int width = (p.heads + 2 * p.kv_heads) * p.head_dim;
+  T* row = static_cast<T*>(p.qkv) + r * width;
+  int position;
+  if (p.positions) {
+    position = p.positions[r];
+  } else {
+    position = static_cast<int>(p.position_period > 0 ? r % p.position_period : r);
+    position += p.first_position;
+  }
+  const int half = p.rotary_dim / 2;
+  const T* cos_row = cos_table + static_cast<int64_t>(position) * half;
+  const T* sin_row = sin_table + static_cast<int64_t>(position) * half;
+  const int slot = p.slots ? p.slots[r] : p.slot;
+  for (int i = threadIdx.x; i < width; i += blockDim.x) {
+    const int head = i / p.head_dim, d = i % p.head_dim;
+    const bool is_q = head < p.heads, is_k = !is_q && head < p.heads + p.kv_heads;
+    if ((is_q || is_k) && d >= half && d < p.rotary_dim) continue;  // written with its pair
+    T* cache = nullptr;
+    if (!is_q && p.k_cache) {
+      const int kv_head = is_k ? head - p.heads : head - p.heads - p.kv_heads;
+      cache =
+          static_cast<T*>(is_k ? p.k_cache : p.v_cache) +
+          ((static_cast<int64_t>(slot) * p.kv_heads + kv_head) * p.max_seq + position) * p.head_dim;
+    }
+    T* dst = is_q && p.q_out ? static_cast<T*>(p.q_out) + r * p.heads * p.head_dim +
+                                   static_cast<int64_t>(head) * p.head_dim
+                             : row + static_cast<int64_t>(head) * p.head_dim;
+    const T* src = row + static_cast<int64_t>(head) * p.head_dim;
+    if ((is_q || is_k) && d < half) {
+      // q*cos + rotate_half(q)*sin with every product rounded, as the bf16 reference does.
+      const float x1 = to_float(src[d]), x2 = to_float(src[d + half]);
+      const float c = to_float(cos_row[d]), s = to_float(sin_row[d]);
+      const T y1 = from_float<T>(round_to<T>(x1 * c) - round_to<T>(x2 * s));
+      const T y2 = from_float<T>(round_to<T>(x2 * c) + round_to<T>(x1 * s));
+      dst[d] = y1;
+      dst[d + half] = y2;
+      if (cache) {
+        cache[d] = y1;
+        cache[d + half] = y2;
+      }
+    } else {
+      const T value = src[d];
+      if (is_q && p.q_out) dst[d] = value;
+      if (cache) cache[d] = value;
+    }
+  }
+}
+
+}  // namespace
+
+void rope_table_host(int positions, int rotary_dim, float theta, DType dtype, float* cos_out,
+                     float* sin_out) {
+  const int half = rotary_dim / 2;
+  for (int d = 0; d < half; ++d) {
+    // transformers: 1 / base^(arange(0, dim, 2) / dim) in float32, then position * inv_freq.
+    const float inv_freq =
+        1.0f / std::pow(theta, static_cast<float>(2 * d) / static_cast<float>(rotary_dim));
+    for (int t = 0; t < positions; ++t) {
+      const float angle = static_cast<float>(t) * inv_freq;
+      float c = std::cos(angle), s = std::sin(angle);
+      if (dtype == DType::kBF16) {
+        c = round_to_bf16(c);
+        s = round_to_bf16(s);
+      } else {
+        c = fp16_to_float(float_to_fp16(c));
+        s = fp16_to_float(float_to_fp16(s));
+      }
+      cos_out[static_cast<int64_t>(t) * half + d] = c;
+      sin_out[static_cast<int64_t>(t) * half + d] = s;
+    }
+  }
+}
+
+RopeTable make_rope_table(DType dtype, int positions, int rotary_dim, float theta) {
+  GLMASR_CHECK(rotary_dim > 0 && rotary_dim % 2 == 0 && positions > 0,
+               "rope table: expected an even rotary_dim > 0 and positions > 0, got ", rotary_dim,
+               " and ", positions);
+  const int64_t count = static_cast<int64_t>(positions) * (rotary_dim / 2);
+  std::vector<float> cos_values(count), sin_values(count);
+  rope_table_host(positions, rotary_dim, theta, dtype, cos_values.data(), sin_values.data());
+  std::vector<uint16_t> bits(2 * count);
+  for (int64_t i = 0; i < count; ++i) {
+    bits[i] = dtype == DType::kBF16 ? float_to_bf16(cos_values[i]) : float_to_fp16(cos_values[i]);
+    bits[count + i] =
+        dtype == DType::kBF16 ? float_to_bf16(sin_values[i]) : float_to_fp16(sin_values[i]);
+  }
+  RopeTable table{DeviceBuffer(bits.size() * sizeof(uint16_t)), positions, rotary_dim};
+  GLMASR_CUDA_CHECK(
+      cudaMemcpy(table.values.get(), bits.data(), table.values.bytes(), cudaMemcpyHostToDevice));
+  return table;
+}
+
+void rope_qkv(const RopeQkvParams& p, cudaStream_t stream) {
+  if (p.rows == 0) return;
+  GLMASR_CHECK(
+      p.table != nullptr && p.table->rotary_dim == p.rotary_dim && p.rotary_dim <= p.head_dim,
+      "rope_qkv: expected a table for rotary_dim ", p.rotary_dim, " <= head_dim ", p.head_dim);
+  const int width = (p.heads + 2 * p.kv_heads) * p.head_dim;
+  const int threads = width >= 1024 ? 512 : ((width + 31) / 32) * 32;
+  GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
+    rope_qkv_kernel<T><<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(
+        p, static_cast<const T*>(p.table->cos()), static_cast<const T*>(p.table->sin()));
+  });
+  GLMASR_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace glmasr::cuda

@@ -1,0 +1,38 @@
+#include <algorithm>
+
+#include "cuda/check.h"
+#include "cuda/kernels/element.cuh"
+#include "cuda/kernels/swiglu.h"
+
+namespace glmasr::cuda {
+namespace {
+
+template <typename T>
+__global__ void swiglu_kernel(const T* __restrict__ gate_up, int64_t count, int64_t width,
+                              T* __restrict__ out) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += stride) {
+    const int64_t row = i / width, col = i % width;
+    const float g = to_float(gate_up[row * 2 * width + col]);
+    const float u = to_float(gate_up[row * 2 * width + width + col]);
+    out[i] = from_float<T>(round_to<T>(g / (1.0f + expf(-g))) * u);
+  }
+}
+
+}  // namespace
+
+void swiglu(DType dtype, const void* gate_up, int64_t rows, int64_t width, void* out,
+            cudaStream_t stream) {
+  const int64_t count = rows * width;
+  if (count == 0) return;
+  const int threads = 256;
+  const int64_t blocks = std::min<int64_t>((count + threads - 1) / threads, 132 * 16);
+  GLMASR_DISPATCH_ELEMENT(dtype, T, {
+    swiglu_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
+        static_cast<const T*>(gate_up), count, width, static_cast<T*>(out));
+  });
+  GLMASR_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace glmasr::cuda
