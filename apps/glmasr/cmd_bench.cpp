@@ -15,6 +15,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "model/audio_tokens.h"
 
 #ifdef GLMASR_HAVE_CUDA
 #include <cuda_runtime.h>

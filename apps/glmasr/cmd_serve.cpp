@@ -12,6 +12,7 @@
 #include "model/config.h"
 #include "model/model_location.h"
 #include "pipeline/transcriber.h"
+#include "runtime/engine_loop.h"
 #include "server/batch_worker.h"
 #include "server/http_server.h"
 #include "server/transcription_api.h"
@@ -103,14 +104,15 @@ int run_serve(const CommandArgs& argv) {
   std::fprintf(stderr, "glmasr serve: model %s on %s\n", model.dir.c_str(),
                engine->describe().c_str());
 
-  // Only the worker thread calls this, so the engine is never used concurrently.
+  EngineLoop loop(*engine, engine_options.max_batch);
+  // Only the worker thread calls this; the engine loop batches its segments with the others.
   server::BatchWorker worker(
       [&](const std::vector<Audio>& inputs, const std::string& prompt) {
         if (server_options.log_requests && inputs.size() > 1)
           std::fprintf(stderr, "glmasr serve: transcribing %zu requests together\n", inputs.size());
         TranscribeOptions options = transcribe_options;
         options.prompt_text = prompt.empty() ? default_prompt : prompt;
-        Transcriber transcriber(*engine, tokenizer, options);
+        Transcriber transcriber(loop, tokenizer, options);
         return transcriber.transcribe_audio(inputs);
       },
       /*max_queued=*/1024);

@@ -15,6 +15,7 @@
 #include "model/model_location.h"
 #include "pipeline/subtitles.h"
 #include "pipeline/transcriber.h"
+#include "runtime/engine_loop.h"
 #include "text/tokenizer.h"
 
 namespace glmasr::cli {
@@ -112,7 +113,8 @@ int run_transcribe(const CommandArgs& argv) {
   const ModelLocation model = locate_model(args.get("--model"));
   const Tokenizer tokenizer = Tokenizer::from_file(ModelFolder{model.dir}.tokenizer_path());
   auto engine = create_engine(model.dir, engine_options);
-  Transcriber transcriber(*engine, tokenizer, options);
+  EngineLoop loop(*engine, engine_options.max_batch);
+  Transcriber transcriber(loop, tokenizer, options);
 
   ProgressOptions progress_options;
   progress_options.quiet = args.has("--quiet");

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "model/audio_tokens.h"
 
 namespace glmasr {
 namespace {

@@ -5,15 +5,20 @@
 
 #include "core/error.h"
 #include "cpu/cpu_model.h"
+#include "model/audio_tokens.h"
 #include "runtime/sampling.h"
 
 namespace glmasr {
 
 namespace {
 
+// The reference engine behind the same step interface as the GPU: each slot holds one
+// sequence's float32 KV cache (allocated at admission for exactly the positions it reserves),
+// and a step runs the sequences one after another.
 class CpuEngine final : public Engine {
  public:
-  explicit CpuEngine(std::unique_ptr<cpu::CpuModel> model) : model_(std::move(model)) {}
+  CpuEngine(std::unique_ptr<cpu::CpuModel> model, int slots)
+      : model_(std::move(model)), caches_(static_cast<size_t>(std::max(1, slots))) {}
 
   const ModelConfig& config() const override { return model_->config(); }
 
@@ -21,20 +26,35 @@ class CpuEngine final : public Engine {
     return cat("cpu (float32, ", std::max(1u, std::thread::hardware_concurrency()), " threads)");
   }
 
-  std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests) override {
-    std::vector<GenerationResult> results;
-    for (const auto& request : requests) {
+  int kv_slots() const override { return static_cast<int>(caches_.size()); }
+  int kv_positions() const override { return config().decoder.max_positions; }
+
+  std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) override {
+    std::vector<AdmissionResult> results(admissions.size());
+    for (size_t i = 0; i < admissions.size(); ++i) {
       try {
-        results.push_back(generate_one(request));
+        results[i].first = prefill(admissions[i].slot, *admissions[i].request);
       } catch (const Error& e) {  // one bad request must not sink the others
-        GenerationResult failed;
-        failed.stop = StopReason::kError;
-        failed.error = e.what();
-        results.push_back(std::move(failed));
+        caches_.at(admissions[i].slot).reset();
+        results[i].error = e.what();
       }
     }
     return results;
   }
+
+  std::vector<TokenChoice> step(const std::vector<StepInput>& batch) override {
+    std::vector<TokenChoice> chosen;
+    chosen.reserve(batch.size());
+    for (const StepInput& s : batch) {
+      cpu::KvCache& cache = cache_of(s.slot);
+      GLMASR_CHECK(cache.length == s.position, "cpu step: slot ", s.slot, " holds ", cache.length,
+                   " positions, the step feeds position ", s.position);
+      chosen.push_back(choose(model_->decode(model_->embed({s.token}, FloatTensor()), cache)));
+    }
+    return chosen;
+  }
+
+  void release(int slot) override { caches_.at(slot).reset(); }
 
   FloatTensor encoder_output(const MelWindows& mel) override {
     std::vector<float> values;
@@ -50,7 +70,8 @@ class CpuEngine final : public Engine {
   }
 
   FloatTensor audio_embeddings(const MelWindows& mel) override {
-    return model_->audio_embeddings(mel);
+    return model_->audio_embeddings(
+        mel, audio_rows_per_window(mel.valid_frames, config().encoder.merge_factor));
   }
 
   FloatTensor teacher_forced_logits(const MelWindows& mel, const std::vector<int32_t>& prompt_ids,
@@ -68,36 +89,36 @@ class CpuEngine final : public Engine {
   }
 
  private:
-  GenerationResult generate_one(const GenerationRequest& request) {
-    GLMASR_CHECK(request.mel, "generation request without audio features");
-    GLMASR_CHECK(request.max_new_tokens > 0, "max_new_tokens must be positive, got ",
-                 request.max_new_tokens);
-    const ModelConfig& c = config();
-    const int64_t total = static_cast<int64_t>(request.prompt_ids.size()) + request.max_new_tokens;
-    GLMASR_CHECK(total <= c.decoder.max_positions, "prompt of ", request.prompt_ids.size(),
-                 " tokens plus ", request.max_new_tokens, " new tokens exceeds the model's ",
-                 c.decoder.max_positions, " positions");
-    cpu::KvCache cache = model_->new_cache(total);
-    FloatTensor logits =
-        model_->decode(model_->embed(request.prompt_ids, audio_embeddings(*request.mel)), cache);
-    GenerationResult result;
-    while (true) {
-      const GreedyChoice choice = greedy_choice(logits.data(), c.decoder.vocab_size);
-      if (!accept_token(request, c.eos_token_ids, choice.token, choice.logprob, result))
-        return result;
-      logits = model_->decode(model_->embed({choice.token}, FloatTensor()), cache);
-    }
+  TokenChoice choose(const FloatTensor& logits) const {
+    const GreedyChoice choice = greedy_choice(logits.data(), config().decoder.vocab_size);
+    return {choice.token, choice.logprob};
+  }
+
+  cpu::KvCache& cache_of(int slot) {
+    GLMASR_CHECK(slot >= 0 && slot < kv_slots() && caches_[slot], "cpu engine: slot ", slot,
+                 " holds no sequence");
+    return *caches_[slot];
+  }
+
+  TokenChoice prefill(int slot, const GenerationRequest& request) {
+    GLMASR_CHECK(slot >= 0 && slot < kv_slots(), "cpu engine: expected a slot in 0..",
+                 kv_slots() - 1, ", got ", slot);
+    const int64_t total = std::min<int64_t>(
+        kv_positions(), static_cast<int64_t>(request.prompt_ids.size()) + request.max_new_tokens);
+    caches_[slot] = std::make_unique<cpu::KvCache>(model_->new_cache(total));
+    const FloatTensor audio = model_->audio_embeddings(*request.mel, request.audio_rows);
+    return choose(model_->decode(model_->embed(request.prompt_ids, audio), *caches_[slot]));
   }
 
   std::unique_ptr<cpu::CpuModel> model_;
+  std::vector<std::unique_ptr<cpu::KvCache>> caches_;  // per slot; null while free
 };
 
 }  // namespace
 
 std::unique_ptr<Engine> make_cpu_engine(const std::string& model_dir,
                                         const EngineOptions& options) {
-  (void)options;
-  return std::make_unique<CpuEngine>(cpu::CpuModel::load(model_dir));
+  return std::make_unique<CpuEngine>(cpu::CpuModel::load(model_dir), options.max_batch);
 }
 
 }  // namespace glmasr

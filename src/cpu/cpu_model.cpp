@@ -1,10 +1,12 @@
 #include "cpu/cpu_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "audio/features.h"
 #include "core/error.h"
 #include "cpu/ops.h"
+#include "model/audio_tokens.h"
 #include "model/checkpoint.h"
 
 namespace glmasr::cpu {
@@ -131,15 +133,17 @@ FloatTensor CpuModel::project(const FloatTensor& encoded) const {
   return out;
 }
 
-FloatTensor CpuModel::audio_embeddings(const MelWindows& mel) const {
+FloatTensor CpuModel::audio_embeddings(const MelWindows& mel,
+                                       const std::vector<int64_t>& kept_rows) const {
   const int64_t D = config_.decoder.hidden_size;
+  GLMASR_CHECK(static_cast<int64_t>(kept_rows.size()) == mel.windows(),
+               "audio embeddings: expected the kept rows of ", mel.windows(), " windows, got ",
+               kept_rows.size());
   const int64_t window_size = mel.features.numel() / std::max<int64_t>(1, mel.windows());
   std::vector<float> rows;
   for (int64_t w = 0; w < mel.windows(); ++w) {
     const FloatTensor projected = project(encode_window(mel.features.data() + w * window_size));
-    const int64_t keep = std::min<int64_t>(
-        projected.dim(0),
-        audio_tokens_for_frames(mel.valid_frames[w], config_.encoder.merge_factor));
+    const int64_t keep = std::clamp<int64_t>(kept_rows[w], 0, projected.dim(0));
     rows.insert(rows.end(), projected.data(), projected.data() + keep * D);
   }
   const int64_t count = static_cast<int64_t>(rows.size()) / D;

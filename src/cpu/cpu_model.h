@@ -48,8 +48,8 @@ class CpuModel {
   FloatTensor encode_window(const float* mel, FloatTensor* layer0 = nullptr) const;
   // Merge frames and run the projector: [1500, H] -> [1500 / merge, D].
   FloatTensor project(const FloatTensor& encoded) const;
-  // Every window, kept rows only, concatenated in time order: [N, D].
-  FloatTensor audio_embeddings(const MelWindows& mel) const;
+  // Every window, its first kept_rows[w] rows only, concatenated in time order: [N, D].
+  FloatTensor audio_embeddings(const MelWindows& mel, const std::vector<int64_t>& kept_rows) const;
 
   // --- text decoder ---------------------------------------------------------------------
   // Token embeddings with the audio_token_id rows replaced by `audio` rows in order: [T, D].

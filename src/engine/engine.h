@@ -18,15 +18,21 @@ namespace glmasr {
 // receive the kept projector rows of all its windows in order.
 struct GenerationRequest {
   const MelWindows* mel = nullptr;
+  // Kept projector rows of each window (model/audio_tokens.h), decided by the planner that built
+  // the prompt: the prompt has exactly their sum of placeholders, and engines take them as given.
+  std::vector<int64_t> audio_rows;
   std::vector<int32_t> prompt_ids;
   int max_new_tokens = 0;
   // Called with each generated token that is not a stop token; returning false ends the
   // sequence there (the loop guard). May be empty.
   std::function<bool(int32_t token)> on_token;
+
+  int64_t total_audio_rows() const;
 };
 
-enum class StopReason { kEos, kLength, kStopped, kError };
-const char* stop_reason_name(StopReason reason);  // "eos", "length", "stopped", "error"
+enum class StopReason { kEos, kLength, kStopped, kCancelled, kError };
+// "eos", "length", "stopped", "cancelled", "error"
+const char* stop_reason_name(StopReason reason);
 
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids, the stop token excluded
@@ -41,6 +47,37 @@ struct GenerationResult {
 bool accept_token(const GenerationRequest& request, const std::vector<int>& eos_ids, int32_t token,
                   float logprob, GenerationResult& result);
 
+// A greedy choice: the arg-max token and its log-softmax.
+struct TokenChoice {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+// A sequence entering the engine: it will live in KV slot `slot` until released.
+struct SequenceAdmission {
+  int slot = 0;
+  const GenerationRequest* request = nullptr;
+};
+
+// What admitting one sequence gave: its first token, or why it failed (the others are not
+// affected).
+struct AdmissionResult {
+  TokenChoice first;
+  std::string error;  // non-empty: the request failed; its slot is free again
+};
+
+// One running sequence of a decoding step: it feeds `token` at `position` (its length so far).
+struct StepInput {
+  int slot = 0;
+  int32_t token = 0;
+  int position = 0;
+};
+
+// A device engine, driven one engine-loop iteration at a time (runtime/batch_decoder.h):
+// sequences are admitted into KV slots (windows encoded, prompts prefilled), then every running
+// sequence advances one token per step, then its slot is released. Not thread-safe: one thread
+// (the engine loop's) drives it. Failures of one request come back in its AdmissionResult;
+// glmasr::DeviceError escapes (the device may be unusable for everyone).
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -49,12 +86,22 @@ class Engine {
   // "cpu (float32, 2 threads)" / "cuda bf16 on NVIDIA H100 80GB HBM3"
   virtual std::string describe() const = 0;
 
-  // Greedy decoding of every request. Engines may batch them (the CUDA engine decodes them
-  // together with continuous batching); results come back in request order.
-  virtual std::vector<GenerationResult> generate(
-      const std::vector<GenerationRequest>& requests) = 0;
+  // KV capacity: sequences resident at once, and positions (prompt + generated) each.
+  virtual int kv_slots() const = 0;
+  virtual int kv_positions() const = 0;
+  // Windows of admissions joining together should not exceed this (one encoder batch).
+  virtual int encoder_batch_windows() const { return 1; }
 
-  // Stage outputs for parity checks against a reference dump, as float32 on the host.
+  // Encodes the windows of every admitted request (together where they fit) and prefills each
+  // prompt into its slot; one result per admission, in order.
+  virtual std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) = 0;
+  // One decoding step: the next greedy token of every sequence (distinct slots), in order.
+  virtual std::vector<TokenChoice> step(const std::vector<StepInput>& batch) = 0;
+  // The sequence in `slot` is finished; its cache may be reused.
+  virtual void release(int slot) = 0;
+
+  // Stage outputs for parity checks against a reference dump, as float32 on the host. They use
+  // KV slot 0: call them only while no sequence is admitted.
   virtual FloatTensor encoder_output(const MelWindows& mel) = 0;    // [W, 1500, H]
   virtual FloatTensor audio_embeddings(const MelWindows& mel) = 0;  // [N, D] kept rows
   // Prefill `prompt_ids`, then feed `forced` one token at a time: row 0 holds the logits after

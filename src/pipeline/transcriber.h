@@ -1,20 +1,24 @@
-// The transcription pipeline shared by the CLI and the server: audio files -> 16 kHz samples ->
-// segments of at most 30 s cut in pauses (or one reference-style request of up to 21 windows) ->
-// log-mel -> prompts -> one batch of generation requests for all inputs -> text, per input.
+// The transcription pipeline shared by the CLI, the server and the library: audio -> 16 kHz
+// samples -> segments of at most 30 s cut in pauses (or one reference-style request of up to 21
+// windows) -> log-mel -> prompts -> sequences submitted to the engine loop as soon as each is
+// planned -> text, per input. Planning runs on the submitting thread while the loop decodes
+// what was submitted before, so the GPU starts on the first segment of a file while the rest of
+// the file is still being prepared.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "audio/audio_file.h"
-#include "audio/mel.h"
 #include "core/progress.h"
-#include "engine/engine.h"
 #include "pipeline/loop_guard.h"
 #include "pipeline/segmenter.h"
 #include "pipeline/transcript.h"
+#include "runtime/engine_loop.h"
 #include "text/tokenizer.h"
 
 namespace glmasr {
@@ -27,42 +31,66 @@ struct TranscribeOptions {
   LoopGuardOptions loop_guard_options;
   SegmenterOptions segmenter;
   AudioReadOptions audio;
-  int segments_per_batch = 256;  // generation requests handed to the engine at once
+  // Inputs of a transcribe_files/transcribe_audio call in flight at once (planned and not yet
+  // decoded): bounds the host memory of long lists while keeping the engine loop fed.
+  int inputs_in_flight = 128;
 };
 
 struct InputResult {
   std::string source;
   std::optional<Transcript> transcript;  // absent when the input failed
   std::string error;                     // why it failed
+  bool client_error = false;             // the input itself was bad (not the engine)
+};
+
+// Called once per input as soon as all its segments are decoded (or it failed), on the thread
+// that called transcribe_files/transcribe_audio, with the input's index.
+using InputDoneFn = std::function<void(size_t input, const InputResult& result)>;
+
+// What one submitted input may override and watch.
+struct InputOptions {
+  std::optional<std::string> prompt_text;  // else TranscribeOptions::prompt_text
+  // Set by the caller to drop the input's remaining work within one decoding step.
+  std::shared_ptr<const std::atomic<bool>> cancelled;
 };
 
 class Transcriber {
  public:
-  Transcriber(Engine& engine, const Tokenizer& tokenizer, TranscribeOptions options);
+  // The loop and tokenizer must outlive the transcriber. Thread-safe: several threads may
+  // transcribe at once (the server's planners); they share the loop's batch.
+  Transcriber(EngineLoop& loop, const Tokenizer& tokenizer, TranscribeOptions options);
+
+  // Plans `audio` on the calling thread and submits its segments to the loop; `done` is called
+  // exactly once, on the loop's thread (or on this one when planning fails), with the result.
+  void submit(Audio audio, const InputOptions& input, std::function<void(InputResult)> done,
+              AudioProgress* progress = nullptr);
 
   // Every input is attempted; one that fails (unreadable, too short, too long for
   // single_request) gets an error and the others still finish. Results in input order.
   std::vector<InputResult> transcribe_files(const std::vector<std::string>& paths,
-                                            AudioProgress* progress = nullptr);
+                                            AudioProgress* progress = nullptr,
+                                            const InputDoneFn& on_input_done = {});
 
-  // Same, for audio already decoded to 16 kHz mono (the server, tests).
+  // Same, for audio already decoded to 16 kHz mono (tests, tools).
   std::vector<InputResult> transcribe_audio(const std::vector<Audio>& inputs,
-                                            AudioProgress* progress = nullptr);
+                                            AudioProgress* progress = nullptr,
+                                            const InputDoneFn& on_input_done = {});
+
+  const TranscribeOptions& options() const { return options_; }
 
  private:
-  struct PendingSegment;
+  struct InputJob;
+  struct SegmentJob;
 
   std::vector<InputResult> transcribe_each(size_t count,
                                            const std::function<std::string(size_t)>& source_of,
                                            const std::function<Audio(size_t)>& audio_of,
-                                           AudioProgress* progress);
+                                           AudioProgress* progress,
+                                           const InputDoneFn& on_input_done);
+  void submit_segment(const std::shared_ptr<InputJob>& input, std::shared_ptr<SegmentJob> segment,
+                      const InputOptions& options);
 
-  void plan_input(size_t input, const Audio& audio, std::vector<PendingSegment>& pending,
-                  std::vector<InputResult>& results);
-  void run_batch(std::vector<PendingSegment>& batch, std::vector<InputResult>& results,
-                 AudioProgress* progress);
-
-  Engine& engine_;
+  EngineLoop& loop_;
   const Tokenizer& tokenizer_;
   TranscribeOptions options_;
   LogMelExtractor mel_;

@@ -6,6 +6,7 @@
 #include "audio/features.h"
 #include "core/error.h"
 #include "io/json_file.h"
+#include "model/audio_tokens.h"
 
 namespace glmasr {
 

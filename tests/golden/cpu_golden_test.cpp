@@ -8,6 +8,8 @@
 #include "cpu/cpu_model.h"
 #include "engine/engine_factory.h"
 #include "io/safetensors.h"
+#include "model/audio_tokens.h"
+#include "runtime/batch_decoder.h"
 #include "runtime/parity.h"
 #include "runtime/sampling.h"
 #include "testing/testing.h"
@@ -68,7 +70,8 @@ std::vector<StageCheck> run_stages(const cpu::CpuModel& model, const Safetensors
       {"projector_output",
        testing::relative_error(FloatTensor(projected_ref.shape(), projected_all), projected_ref)});
   MelWindows mel{features, frames};
-  const FloatTensor audio = model.audio_embeddings(mel);
+  const FloatTensor audio = model.audio_embeddings(
+      mel, audio_rows_per_window(mel.valid_frames, model.config().encoder.merge_factor));
   checks.push_back({"audio_embeds", testing::relative_error(audio, ref("audio_embeds"))});
 
   const auto prompt64 = to_int64(golden.view("prompt_ids"), "prompt_ids");
@@ -104,8 +107,12 @@ TEST_P(CpuGolden, GreedyTokensEqualTransformers) {
   const std::string path = testing::data_dir() + "/golden/" + GetParam() + ".safetensors";
   const ReferenceDump dump = read_reference_dump(path);
   auto engine = create_engine(testing::data_dir() + "/tiny", EngineOptions{.device = "cpu"});
-  GenerationRequest request{&dump.mel, dump.prompt_ids, static_cast<int>(dump.tokens.size()), {}};
-  const auto results = engine->generate({request});
+  const GenerationRequest request{.mel = &dump.mel,
+                                  .audio_rows = audio_rows_per_window(
+                                      dump.mel.valid_frames, engine->config().encoder.merge_factor),
+                                  .prompt_ids = dump.prompt_ids,
+                                  .max_new_tokens = static_cast<int>(dump.tokens.size())};
+  const auto results = generate(*engine, {request});
   ASSERT_EQ(results.size(), 1u);
   std::vector<int32_t> expected = dump.tokens;
   const auto& eos = engine->config().eos_token_ids;

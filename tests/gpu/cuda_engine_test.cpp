@@ -10,6 +10,8 @@
 
 #include "audio/mel.h"
 #include "io/safetensors.h"
+#include "model/audio_tokens.h"
+#include "runtime/batch_decoder.h"
 #include "testing/gpu.h"
 #include "testing/testing.h"
 
@@ -78,9 +80,11 @@ TEST_P(CudaEngineGoldenTest, GreedyTokensMatchUntilTheFirstSmallMargin) {
   auto engine = this->engine();
   GenerationRequest request;
   request.mel = &g.mel;
+  request.audio_rows =
+      audio_rows_per_window(g.mel.valid_frames, engine->config().encoder.merge_factor);
   request.prompt_ids = g.prompt_ids;
   request.max_new_tokens = static_cast<int>(g.tokens.size());
-  const GenerationResult result = engine->generate({request}).at(0);
+  const GenerationResult result = generate(*engine, {request}).at(0);
   ASSERT_EQ(result.stop == StopReason::kError, false) << result.error;
   const auto& eos = engine->config().eos_token_ids;
   size_t compared = 0;
@@ -121,18 +125,20 @@ TEST(CudaEngineTest, ContinuousBatchingGivesEachRequestItsBatchOneResult) {
   int stopped_after = 0;
   for (int i = 0; i < 3; ++i) {
     requests[i].mel = &sources[i]->mel;
+    requests[i].audio_rows =
+        audio_rows_per_window(sources[i]->mel.valid_frames, single->config().encoder.merge_factor);
     requests[i].prompt_ids = sources[i]->prompt_ids;
     requests[i].max_new_tokens = lengths[i];
   }
   // The callback ends request 2 after its third token.
   requests[2].on_token = [&](int32_t) { return ++stopped_after < 3; };
-  const auto together = batched->generate(requests);
+  const auto together = generate(*batched, requests);
   ASSERT_EQ(together.size(), 3u);
   for (int i = 0; i < 3; ++i) {
     GenerationRequest alone = requests[i];
     int count = 0;
     if (i == 2) alone.on_token = [&](int32_t) { return ++count < 3; };
-    const GenerationResult expected = single->generate({alone}).at(0);
+    const GenerationResult expected = generate(*single, {alone}).at(0);
     EXPECT_EQ(together[i].tokens, expected.tokens) << "request " << i;
     EXPECT_EQ(together[i].stop, expected.stop) << "request " << i;
     ASSERT_EQ(together[i].logprobs.size(), expected.logprobs.size());
@@ -149,12 +155,14 @@ TEST(CudaEngineTest, ABadRequestFailsAloneWithAMessage) {
   auto engine = tiny_engine();
   GenerationRequest good;
   good.mel = &jfk.mel;
+  good.audio_rows =
+      audio_rows_per_window(jfk.mel.valid_frames, engine->config().encoder.merge_factor);
   good.prompt_ids = jfk.prompt_ids;
   good.max_new_tokens = 3;
   GenerationRequest bad = good;
   bad.prompt_ids.erase(std::find(bad.prompt_ids.begin(), bad.prompt_ids.end(),
                                  engine->config().audio_token_id));  // one placeholder short
-  const auto results = engine->generate({bad, good});
+  const auto results = generate(*engine, {bad, good});
   EXPECT_EQ(results[0].stop, StopReason::kError);
   EXPECT_NE(results[0].error.find("placeholders"), std::string::npos) << results[0].error;
   EXPECT_NE(results[1].stop, StopReason::kError);

@@ -10,6 +10,7 @@
 #include "audio/features.h"
 #include "audio/mel.h"
 #include "engine/engine_factory.h"
+#include "model/audio_tokens.h"
 #include "pipeline/transcriber.h"
 #include "runtime/sampling.h"
 #include "testing/gpu.h"
@@ -53,8 +54,9 @@ TEST(LongFormGpu, SameSegmentsAndTokensAsTheCpuPath) {
   TranscribeOptions options;
   options.max_new_tokens = 8;
   options.loop_guard = false;
-  const auto on_cpu = Transcriber(*cpu, tokenizer, options).transcribe_audio({long_audio});
-  const auto on_gpu = Transcriber(*gpu, tokenizer, options).transcribe_audio({long_audio});
+  EngineLoop cpu_loop(*cpu, 4), gpu_loop(*gpu, 4);
+  const auto on_cpu = Transcriber(cpu_loop, tokenizer, options).transcribe_audio({long_audio});
+  const auto on_gpu = Transcriber(gpu_loop, tokenizer, options).transcribe_audio({long_audio});
   ASSERT_TRUE(on_cpu[0].transcript) << on_cpu[0].error;
   ASSERT_TRUE(on_gpu[0].transcript) << on_gpu[0].error;
   const auto& a = on_cpu[0].transcript->segments;

@@ -12,6 +12,7 @@
 #include "audio/features.h"
 #include "audio/mel.h"
 #include "core/error.h"
+#include "model/audio_tokens.h"
 
 namespace glmasr {
 namespace {

@@ -3,7 +3,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <deque>
 
 #include "audio/features.h"
 #include "core/error.h"
@@ -14,6 +13,7 @@
 #include "cuda/engine/encoder_runner.h"
 #include "cuda/host_transfer.h"
 #include "cuda/kernels/gemm.h"
+#include "model/audio_tokens.h"
 #include "model/checkpoint.h"
 #include "model/weights.h"
 
@@ -78,7 +78,7 @@ class CudaEngine final : public Engine {
   }
 
   FloatTensor audio_embeddings(const MelWindows& mel) override {
-    const int64_t rows = gather_audio(mel);
+    const int64_t rows = gather_audio(mel, kept_rows_of(mel));
     return FloatTensor(
         {rows, int64_t{config().decoder.hidden_size}},
         cuda::download_floats(audio_.get(), rows * config().decoder.hidden_size, dtype_));
@@ -87,7 +87,7 @@ class CudaEngine final : public Engine {
   FloatTensor teacher_forced_logits(const MelWindows& mel, const std::vector<int32_t>& prompt_ids,
                                     const std::vector<int32_t>& forced) override {
     const int64_t v = config().decoder.vocab_size;
-    const int64_t rows = gather_audio(mel);
+    const int64_t rows = gather_audio(mel, kept_rows_of(mel));
     FloatTensor out({static_cast<int64_t>(forced.size()) + 1, v});
     decoder_->prefill(0, prompt_ids, audio_.get(), rows);
     auto copy_row = [&](size_t s) {
@@ -102,128 +102,68 @@ class CudaEngine final : public Engine {
     return out;
   }
 
-  std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests) override {
-    std::vector<GenerationResult> results(requests.size());
-    std::deque<size_t> pending;
-    for (size_t i = 0; i < requests.size(); ++i) pending.push_back(i);
-    std::vector<int> free_slots;
-    for (int s = decoder_->max_slots() - 1; s >= 0; --s) free_slots.push_back(s);
-    struct Active {
-      size_t request;
-      int slot;
-      int position;   // where the next token goes
-      int32_t token;  // the token to feed next
-    };
-    std::vector<Active> active;
+  int kv_slots() const override { return decoder_->max_slots(); }
+  int kv_positions() const override { return decoder_->max_seq(); }
+  int encoder_batch_windows() const override { return encoder_->max_windows(); }
 
-    // Records a chosen token; returns true when the sequence goes on.
-    auto accept = [&](size_t index, const cuda::DecodedToken& chosen, int next_position) {
-      if (!accept_token(requests[index], config().eos_token_ids, chosen.token, chosen.logprob,
-                        results[index]))
-        return false;
-      if (next_position >= decoder_->max_seq()) {  // the slot is full
-        results[index].stop = StopReason::kLength;
-        return false;
+  // Sequences joining together have their windows encoded in one batch (one window per segment
+  // is the common case: a batch of 8 fills the GPU far better than 8 encoder passes), then each
+  // is prefilled into its slot.
+  std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) override {
+    std::vector<AdmissionResult> results(admissions.size());
+    std::vector<const void*> audio(admissions.size(), nullptr);
+    std::vector<int64_t> rows(admissions.size(), 0);
+    try {
+      if (admissions.size() > 1) encode_group(admissions, audio, rows);
+    } catch (const Error&) {  // the batch failed as a whole: each request alone below
+      std::fill(audio.begin(), audio.end(), nullptr);
+    }
+    for (size_t g = 0; g < admissions.size(); ++g) {
+      const GenerationRequest& request = *admissions[g].request;
+      try {
+        if (!audio[g]) {  // encode alone (rows not contiguous, or the batch failed)
+          rows[g] = gather_audio(*request.mel, request.audio_rows);
+          audio[g] = audio_.get();
+          // That pass overwrote the batch's projector output: the rest encode alone too.
+          for (size_t later = g + 1; later < admissions.size(); ++later) audio[later] = nullptr;
+        }
+        const cuda::DecodedToken first =
+            decoder_->prefill(admissions[g].slot, request.prompt_ids, audio[g], rows[g]);
+        results[g].first = {first.token, first.logprob};
+      } catch (const Error& e) {  // one bad request must not sink the others
+        results[g].error = e.what();
       }
-      return true;
-    };
-
-    while (!pending.empty() || !active.empty()) {
-      // Requests join as slots free up. Those joining together have their windows encoded in
-      // one batch (one window per segment is the common case: a batch of 8 fills the GPU far
-      // better than 8 encoder passes), then each is prefilled into its slot.
-      while (!pending.empty() && !free_slots.empty()) {
-        std::vector<size_t> group;
-        int windows = 0;
-        while (!pending.empty() && group.size() < free_slots.size()) {
-          const size_t index = pending.front();
-          const GenerationRequest& request = requests[index];
-          if (!request.mel || request.max_new_tokens <= 0) {
-            pending.pop_front();
-            fail_request(results[index], request.mel ? "max_new_tokens must be positive"
-                                                     : "generation request without audio features");
-            continue;
-          }
-          const int w = static_cast<int>(request.mel->windows());
-          if (!group.empty() && windows + w > encoder_->max_windows()) break;
-          pending.pop_front();
-          group.push_back(index);
-          windows += w;
-          if (windows >= encoder_->max_windows()) break;
-        }
-        if (group.empty()) break;
-        std::vector<const void*> audio(group.size(), nullptr);
-        std::vector<int64_t> rows(group.size(), 0);
-        try {
-          if (group.size() > 1) encode_group(requests, group, audio, rows);
-        } catch (const Error&) {  // the batch failed as a whole: each request alone below
-          std::fill(audio.begin(), audio.end(), nullptr);
-        }
-        for (size_t g = 0; g < group.size(); ++g) {
-          const size_t index = group[g];
-          const GenerationRequest& request = requests[index];
-          try {
-            if (!audio[g]) {  // encode alone (rows not contiguous, or the batch failed)
-              rows[g] = gather_audio(*request.mel);
-              audio[g] = audio_.get();
-              // That pass overwrote the batch's projector output: the rest encode alone too.
-              for (size_t later = g + 1; later < group.size(); ++later) audio[later] = nullptr;
-            }
-            const int slot = free_slots.back();
-            const cuda::DecodedToken first =
-                decoder_->prefill(slot, request.prompt_ids, audio[g], rows[g]);
-            const int position = static_cast<int>(request.prompt_ids.size());
-            if (accept(index, first, position)) {
-              free_slots.pop_back();
-              active.push_back({index, slot, position, first.token});
-            }
-          } catch (const Error& e) {  // one bad request must not sink the others
-            fail_request(results[index], e.what());
-          }
-        }
-      }
-      if (active.empty()) continue;
-      std::vector<cuda::SequenceStep> steps;
-      for (const Active& a : active) steps.push_back({a.slot, a.token, a.position});
-      const std::vector<cuda::DecodedToken> chosen = decoder_->step(steps);
-      std::vector<Active> still;
-      for (size_t b = 0; b < active.size(); ++b) {
-        Active a = active[b];
-        ++a.position;
-        if (accept(a.request, chosen[b], a.position)) {
-          a.token = chosen[b].token;
-          still.push_back(a);
-        } else {
-          free_slots.push_back(a.slot);
-        }
-      }
-      active = std::move(still);
     }
     return results;
   }
 
- private:
-  static void fail_request(GenerationResult& result, const std::string& message) {
-    result = GenerationResult{};
-    result.stop = StopReason::kError;
-    result.error = message;
+  std::vector<TokenChoice> step(const std::vector<StepInput>& batch) override {
+    steps_.clear();
+    for (const StepInput& s : batch) steps_.push_back({s.slot, s.token, s.position});
+    const std::vector<cuda::DecodedToken> chosen = decoder_->step(steps_);
+    std::vector<TokenChoice> out;
+    out.reserve(chosen.size());
+    for (const cuda::DecodedToken& c : chosen) out.push_back({c.token, c.logprob});
+    return out;
   }
 
-  // Encodes the windows of every request in `group` as one batch (their total is at most the
-  // encoder's max_windows). Sets audio[g] to request g's kept projector rows inside the
-  // encoder's output (contiguous: only a request's last window can be partial) and rows[g] to
-  // their count; leaves audio[g] null for a request whose rows are not contiguous.
-  void encode_group(const std::vector<GenerationRequest>& requests,
-                    const std::vector<size_t>& group, std::vector<const void*>& audio,
-                    std::vector<int64_t>& rows) {
+  // The slot's rows are overwritten by its next prefill; nothing to free.
+  void release(int) override {}
+
+ private:
+  // Encodes the windows of every admission as one batch (their total is at most the encoder's
+  // max_windows). Sets audio[g] to admission g's kept projector rows inside the encoder's output
+  // (contiguous: only a request's last window can be partial) and rows[g] to their count; leaves
+  // audio[g] null for a request whose rows are not contiguous.
+  void encode_group(const std::vector<SequenceAdmission>& admissions,
+                    std::vector<const void*>& audio, std::vector<int64_t>& rows) {
     const EncoderConfig& enc = config().encoder;
     const int64_t per_window = int64_t{enc.num_mel_bins} * encoder_->mel_frames();
-    const int64_t merge = enc.merge_factor;
     const size_t row_bytes = static_cast<size_t>(config().decoder.hidden_size) * 2;
     int64_t window = 0;
-    std::vector<int64_t> first_window(group.size());
-    for (size_t g = 0; g < group.size(); ++g) {
-      const MelWindows& mel = *requests[group[g]].mel;
+    std::vector<int64_t> first_window(admissions.size());
+    for (size_t g = 0; g < admissions.size(); ++g) {
+      const MelWindows& mel = *admissions[g].request->mel;
       GLMASR_CHECK(mel.features.numel() == mel.windows() * per_window,
                    "cuda encoder: expected mel features of ", mel.windows(), " x ", per_window,
                    " values, got ", mel.features.numel());
@@ -234,14 +174,13 @@ class CudaEngine final : public Engine {
       window += mel.windows();
     }
     encoder_->run(static_cast<int>(window));
-    for (size_t g = 0; g < group.size(); ++g) {
-      const MelWindows& mel = *requests[group[g]].mel;
+    for (size_t g = 0; g < admissions.size(); ++g) {
+      const std::vector<int64_t>& kept_rows = admissions[g].request->audio_rows;
       bool contiguous = true;
       int64_t kept_total = 0;
-      for (int64_t w = 0; w < mel.windows(); ++w) {
-        const int64_t kept = std::min<int64_t>(
-            encoder_->rows_per_window(), audio_tokens_for_frames(mel.valid_frames.at(w), merge));
-        contiguous &= w + 1 == mel.windows() || kept == encoder_->rows_per_window();
+      for (size_t w = 0; w < kept_rows.size(); ++w) {
+        const int64_t kept = std::min<int64_t>(encoder_->rows_per_window(), kept_rows[w]);
+        contiguous &= w + 1 == kept_rows.size() || kept == encoder_->rows_per_window();
         kept_total += kept;
       }
       if (!contiguous) continue;
@@ -275,18 +214,18 @@ class CudaEngine final : public Engine {
     }
   }
 
-  // Encodes `mel` and gathers the kept projector rows of every window into audio_; returns
-  // their count.
-  int64_t gather_audio(const MelWindows& mel) {
+  // Encodes `mel` and gathers the first kept_rows[w] projector rows of every window w into
+  // audio_; returns their count.
+  int64_t gather_audio(const MelWindows& mel, const std::vector<int64_t>& kept_rows) {
+    GLMASR_CHECK(static_cast<int64_t>(kept_rows.size()) == mel.windows(),
+                 "cuda encoder: expected the kept rows of ", mel.windows(), " windows, got ",
+                 kept_rows.size());
     const int64_t d = config().decoder.hidden_size;
-    const int64_t merge = config().encoder.merge_factor;
     const size_t row_bytes = static_cast<size_t>(d) * 2;
     int64_t rows = 0;
     encode(mel, [&](int64_t first, int count) {
       for (int w = 0; w < count; ++w) {
-        const int64_t kept =
-            std::min<int64_t>(encoder_->rows_per_window(),
-                              audio_tokens_for_frames(mel.valid_frames.at(first + w), merge));
+        const int64_t kept = std::min<int64_t>(encoder_->rows_per_window(), kept_rows[first + w]);
         if (kept <= 0) continue;
         GLMASR_CHECK(static_cast<size_t>(rows + kept) * row_bytes <= audio_.bytes(), "audio of ",
                      mel.windows(), " windows gives more audio tokens than the ",
@@ -303,6 +242,10 @@ class CudaEngine final : public Engine {
     return rows;
   }
 
+  std::vector<int64_t> kept_rows_of(const MelWindows& mel) const {
+    return audio_rows_per_window(mel.valid_frames, config().encoder.merge_factor);
+  }
+
   DType dtype_ = DType::kBF16;
   std::unique_ptr<cuda::DeviceModel> model_;
   cudaStream_t stream_ = nullptr;
@@ -310,6 +253,7 @@ class CudaEngine final : public Engine {
   std::unique_ptr<cuda::EncoderRunner> encoder_;
   std::unique_ptr<cuda::DecoderRunner> decoder_;
   cuda::DeviceBuffer audio_;
+  std::vector<cuda::SequenceStep> steps_;  // reused by every step: no allocation per token
   std::string description_;
 };
 

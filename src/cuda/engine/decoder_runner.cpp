@@ -68,10 +68,12 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   const int64_t d = dec.hidden_size, f = dec.intermediate_size, v = dec.vocab_size;
   const int64_t q = int64_t{dec.num_heads} * dec.head_dim;
   const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
-  const size_t cache =
-      size_t(dec.num_layers) * max_slots * dec.num_kv_heads * size_t(max_seq) * dec.head_dim * e;
-  k_cache_ = DeviceBuffer(cache);
-  v_cache_ = DeviceBuffer(cache);
+  kv_ = KvCache(dec.num_layers,
+                {.kv_heads = dec.num_kv_heads,
+                 .positions = max_seq,
+                 .head_dim = dec.head_dim,
+                 .slots = max_slots},
+                e, stream_);
 
   ids_ = DeviceBuffer(size_t(max_seq) * sizeof(int32_t));
   audio_row_ = DeviceBuffer(size_t(max_seq) * sizeof(int32_t));
@@ -102,10 +104,6 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
       cudaMallocHost(reinterpret_cast<void**>(&host_control_), 4 * s * sizeof(int32_t)));
   GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_token_), s * sizeof(int32_t)));
   GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_logprob_), s * sizeof(float)));
-  // Zeroed caches keep never-written positions finite (sanitizer-clean reads are not needed:
-  // attention reads only positions below each length).
-  GLMASR_CUDA_CHECK(cudaMemsetAsync(k_cache_.get(), 0, k_cache_.bytes(), stream_));
-  GLMASR_CUDA_CHECK(cudaMemsetAsync(v_cache_.get(), 0, v_cache_.bytes(), stream_));
   GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
@@ -121,17 +119,10 @@ RopeQkvParams DecoderRunner::rope_params(int layer, void* qkv, int64_t rows) con
   // The decoder's table rotates every dimension.
   RopeQkvParams rope = rope_qkv_params(model_.dtype, qkv, rows, dec.num_heads, dec.num_kv_heads,
                                        dec.head_dim, rope_);
-  rope.k_cache = layer_cache(k_cache_, layer);
-  rope.v_cache = layer_cache(v_cache_, layer);
-  rope.max_seq = max_seq_;
+  rope.k_cache = kv_.k(layer);
+  rope.v_cache = kv_.v(layer);
+  rope.max_seq = kv_.layout().positions;
   return rope;
-}
-
-void* DecoderRunner::layer_cache(const DeviceBuffer& cache, int layer) const {
-  const DecoderConfig& dec = model_.config.decoder;
-  const size_t per_layer =
-      size_t(max_slots_) * dec.num_kv_heads * size_t(max_seq_) * dec.head_dim * element_bytes();
-  return cache.as<std::byte>() + per_layer * layer;
 }
 
 void DecoderRunner::project(const Projection& p) {
@@ -214,14 +205,15 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
       rope.slot = slot;
       rope_qkv(rope, stream_);
 
-      const int64_t slot_offset = int64_t{slot} * kv_heads * max_seq_ * hd * e;
-      const int64_t cache_batch = int64_t{kv_heads} * max_seq_ * hd;
+      // This slot's keys and values: [kv_heads, positions, hd] with the layout's strides.
+      const KvLayout& kv = kv_.layout();
+      const int64_t slot_offset = kv.offset(slot, 0, 0) * e;
       FlashAttentionParams attention{};
       attention.q = {qkv_.get(), rows * width, width, hd};
-      attention.k = {static_cast<std::byte*>(rope.k_cache) + slot_offset, cache_batch, hd,
-                     int64_t{max_seq_} * hd};
-      attention.v = {static_cast<std::byte*>(rope.v_cache) + slot_offset, cache_batch, hd,
-                     int64_t{max_seq_} * hd};
+      attention.k = {static_cast<std::byte*>(rope.k_cache) + slot_offset, kv.slot_stride(), hd,
+                     kv.head_stride()};
+      attention.v = {static_cast<std::byte*>(rope.v_cache) + slot_offset, kv.slot_stride(), hd,
+                     kv.head_stride()};
       attention.out = {attn_.get(), rows * q_width, q_width, hd};
       attention.batch = 1;
       attention.q_len = static_cast<int>(rows);
@@ -318,9 +310,9 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
       rope.positions = positions;
       rope.slots = slots;
       rope.q_out = step_q_.get();
-      rope.k_cache = layer_cache(k_cache_, l);
-      rope.v_cache = layer_cache(v_cache_, l);
-      rope.max_seq = max_seq_;
+      rope.k_cache = kv_.k(l);
+      rope.v_cache = kv_.v(l);
+      rope.max_seq = kv_.layout().positions;
       g.shared_carveout = carveout.qkv;
       gemv(g, stream_);
     } else if (stages & kStageQkv) {
@@ -337,8 +329,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
     if (stages & kStageAttention) {
       DecodeAttentionParams attention{};
       attention.q = step_q_.get();
-      attention.k_cache = layer_cache(k_cache_, l);
-      attention.v_cache = layer_cache(v_cache_, l);
+      attention.k_cache = kv_.k(l);
+      attention.v_cache = kv_.v(l);
       attention.slot_of_seq = slots;
       attention.seq_len = lengths;
       attention.out = step_attn_.get();

@@ -13,6 +13,7 @@
 
 #include "cuda/device_buffer.h"
 #include "cuda/engine/device_model.h"
+#include "cuda/engine/kv_cache.h"
 #include "cuda/kernels/gemm.h"
 #include "cuda/kernels/rope.h"
 
@@ -78,7 +79,6 @@ class DecoderRunner {
  private:
   struct Projection;
   void project(const Projection& p);
-  void* layer_cache(const DeviceBuffer& cache, int layer) const;
   // RoPE over `rows` fused QKV rows of layer `layer`, writing K/V into that layer's cache; the
   // caller says where the rows sit (slot and first position, or per-row slots and positions).
   RopeQkvParams rope_params(int layer, void* qkv, int64_t rows) const;
@@ -88,7 +88,7 @@ class DecoderRunner {
   int max_slots_, max_seq_, chunk_;
   cudaStream_t stream_;
   RopeTable rope_;
-  DeviceBuffer k_cache_, v_cache_;
+  KvCache kv_;
   // prefill
   DeviceBuffer ids_, audio_row_, hidden_, normed_, qkv_, attn_, gate_up_, act_;
   // decoding step

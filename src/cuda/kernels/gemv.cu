@@ -278,9 +278,7 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
         if (head < e.heads) {
           dst = static_cast<T*>(e.q_out) + (int64_t{b} * e.heads + head) * e.head_dim;
         } else {
-          dst = static_cast<T*>(e.k_cache) +
-                ((int64_t{rope_in.slot} * e.kv_heads + (head - e.heads)) * e.max_seq + position) *
-                    e.head_dim;
+          dst = static_cast<T*>(e.k_cache) + e.kv().offset(rope_in.slot, head - e.heads, position);
         }
         dst[d] = y1;
         dst[d + half] = y2;
@@ -290,9 +288,8 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
       if (b < batch && n >= 0) {
         const int64_t v = n - rope_pairs * 2;
         const int kv_head = static_cast<int>(v / e.head_dim), d = static_cast<int>(v % e.head_dim);
-        T* dst = static_cast<T*>(e.v_cache) +
-                 ((int64_t{rope_in.slot} * e.kv_heads + kv_head) * e.max_seq + rope_in.position) *
-                     e.head_dim;
+        T* dst =
+            static_cast<T*>(e.v_cache) + e.kv().offset(rope_in.slot, kv_head, rope_in.position);
         dst[d] = from_float<T>(total(r, b));
       }
     }

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "cuda/kernels/kv_layout.h"
 
 namespace glmasr::cuda {
 
@@ -33,9 +34,12 @@ struct GemvRopeEpilogue {
   const int32_t* positions = nullptr;         // device [batch]: position of each row (< table)
   const int32_t* slots = nullptr;             // device [batch]: cache slot of each row
   void* q_out = nullptr;                      // [batch, heads * head_dim]
-  void* k_cache = nullptr;                    // one layer: [slots, kv_heads, max_seq, head_dim]
+  void* k_cache = nullptr;                    // one layer, laid out as kv()
   void* v_cache = nullptr;                    // same
-  int max_seq = 0;
+  int max_seq = 0;                            // positions per slot
+  GLMASR_HOST_DEVICE KvLayout kv() const {
+    return {.kv_heads = kv_heads, .positions = max_seq, .head_dim = head_dim};
+  }
 };
 
 struct GemvParams {

@@ -33,8 +33,7 @@ __global__ void rope_qkv_kernel(RopeQkvParams p, const T* __restrict__ cos_table
     if (!is_q && p.k_cache) {
       const int kv_head = is_k ? head - p.heads : head - p.heads - p.kv_heads;
       cache =
-          static_cast<T*>(is_k ? p.k_cache : p.v_cache) +
-          ((static_cast<int64_t>(slot) * p.kv_heads + kv_head) * p.max_seq + position) * p.head_dim;
+          static_cast<T*>(is_k ? p.k_cache : p.v_cache) + p.kv().offset(slot, kv_head, position);
     }
     T* dst = is_q && p.q_out ? static_cast<T*>(p.q_out) + r * p.heads * p.head_dim +
                                    static_cast<int64_t>(head) * p.head_dim

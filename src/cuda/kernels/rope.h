@@ -12,6 +12,7 @@
 
 #include "core/dtype.h"
 #include "cuda/device_buffer.h"
+#include "cuda/kernels/kv_layout.h"
 
 namespace glmasr::cuda {
 
@@ -44,13 +45,16 @@ struct RopeQkvParams {
   int position_period = 0;
   int first_position = 0;
   void* q_out = nullptr;  // [rows, heads, head_dim] for the rotated q; null: in place
-  // Optional cache write: k_cache/v_cache [slots, kv_heads, max_seq, head_dim]; row r goes to
-  // slot slots[r] (device) or `slot`, at its position.
+  // Optional cache write into one layer's k_cache/v_cache, laid out as kv() (max_seq positions
+  // per slot); row r goes to slot slots[r] (device) or `slot`, at its position.
   void* k_cache = nullptr;
   void* v_cache = nullptr;
   int max_seq = 0;
   const int32_t* slots = nullptr;
   int slot = 0;
+  GLMASR_HOST_DEVICE KvLayout kv() const {
+    return {.kv_heads = kv_heads, .positions = max_seq, .head_dim = head_dim};
+  }
 };
 void rope_qkv(const RopeQkvParams& p, cudaStream_t stream);
 

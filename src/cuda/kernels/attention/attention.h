@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "cuda/kernels/kv_layout.h"
 
 namespace glmasr::cuda {
 
@@ -40,7 +41,7 @@ void flash_attention(const FlashAttentionParams& p, cudaStream_t stream);
 
 struct DecodeAttentionParams {
   const void* q;           // [batch, heads, head_dim] contiguous: one new token per sequence
-  const void* k_cache;     // one layer: [slots, kv_heads, max_seq, head_dim]
+  const void* k_cache;     // one layer, laid out as kv()
   const void* v_cache;     // same layout
   const int* slot_of_seq;  // device [batch]: the cache slot of each sequence
   const int* seq_len;      // device [batch]: keys to attend, the new token included (clamped to
@@ -56,6 +57,9 @@ struct DecodeAttentionParams {
   // Percent of each SM's shared memory (the rest is L1) the launch asks for; -1: the driver's
   // choice. Only the scheduling changes: which kernels' blocks may share an SM.
   int shared_carveout = -1;
+  GLMASR_HOST_DEVICE KvLayout kv() const {
+    return {.kv_heads = kv_heads, .positions = max_seq, .head_dim = head_dim};
+  }
 };
 
 // Flash-decoding in one launch: a thread-block cluster per (sequence, kv head), or per

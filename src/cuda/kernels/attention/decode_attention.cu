@@ -123,8 +123,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   const int begin = min(len, split * per_split);
   const int keys = min(len, begin + per_split) - begin;  // this block's keys (may be 0)
   const int newest = len - 1 - begin;                    // in this block's numbering
-  const int64_t head_offset =
-      ((static_cast<int64_t>(slot) * p.kv_heads + kvh) * p.max_seq + begin) * hd;
+  const int64_t head_offset = p.kv().offset(slot, kvh, begin);
   const T* k_rows = static_cast<const T*>(p.k_cache) + head_offset;
   const T* v_rows = static_cast<const T*>(p.v_cache) + head_offset;
   uint4 k_raw[kTile], v_raw[kTile];

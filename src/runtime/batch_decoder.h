@@ -1,0 +1,90 @@
+// One engine-loop iteration, single-threaded: sequences wait in a FIFO queue; each iterate()
+// cancels what was cancelled, admits waiting sequences while the batch limit and the free KV
+// slots allow (their windows encoded together, their prompts prefilled), runs one decoding step
+// for every running sequence, hands each token to its request's on_token, and retires finished
+// sequences through their on_done. Iteration-level (continuous) batching as in Orca and vLLM:
+// a newcomer waits at most one step, never for the running batch to finish.
+//
+// EngineLoop runs this on its own thread for requests that keep arriving; generate() runs it
+// to completion on the caller's thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "runtime/kv_slot_pool.h"
+
+namespace glmasr {
+
+// A sequence handed to the engine loop. Its callbacks run on the loop's thread: keep them short.
+struct Sequence {
+  GenerationRequest request;
+  // Called exactly once, when the sequence ends for any reason (stop rule, cancel, error).
+  std::function<void(GenerationResult result)> on_done;
+  // Set by anyone (a disconnecting client, a deadline): the sequence ends with kCancelled at the
+  // next iteration, within one decoding step. May be null.
+  std::shared_ptr<const std::atomic<bool>> cancelled;
+};
+
+class BatchDecoder {
+ public:
+  // max_batch: sequences decoded together (at most the engine's KV slots; 0 means all of them).
+  BatchDecoder(Engine& engine, int max_batch);
+  ~BatchDecoder();  // fails whatever is still waiting or running ("engine loop stopped")
+  BatchDecoder(const BatchDecoder&) = delete;
+  BatchDecoder& operator=(const BatchDecoder&) = delete;
+
+  void enqueue(Sequence sequence);
+  bool idle() const { return waiting_.empty() && running_.empty(); }
+  // Admit, step, retire (see the file comment). glmasr::DeviceError escapes; call fail_all then.
+  void iterate();
+  // Ends every sequence with kError and `message` (after a device fault, or at shutdown).
+  void fail_all(const std::string& message);
+
+  int running() const { return static_cast<int>(running_.size()); }
+  int waiting() const { return static_cast<int>(waiting_.size()); }
+  // Fraction of the KV cache's positions reserved by running sequences (prompt + max new tokens
+  // each, within a slot's capacity).
+  double kv_usage() const;
+  int max_batch() const { return max_batch_; }
+
+ private:
+  struct Running {
+    Sequence sequence;
+    GenerationResult result;
+    int slot = 0;
+    int position = 0;   // where the next token goes
+    int32_t token = 0;  // the token to feed next
+    int64_t reserved_positions = 0;
+  };
+
+  void cancel_requested();
+  void admit_waiting();
+  void step_running();
+  // Validates a sequence before it takes a slot; returns the error, or empty.
+  std::string reject_reason(const Sequence& sequence) const;
+  void finish(Sequence& sequence, GenerationResult result);
+  void finish_running(size_t index);
+  int64_t reservation(const GenerationRequest& request) const;
+
+  Engine& engine_;
+  int max_batch_;
+  KvSlotPool slots_;
+  std::deque<Sequence> waiting_;
+  std::vector<Running> running_;
+  int64_t reserved_positions_ = 0;
+};
+
+// Greedy decoding of every request to the end, on the calling thread (tests, parity, tools).
+// Results in request order; one failing request does not affect the others.
+std::vector<GenerationResult> generate(Engine& engine,
+                                       const std::vector<GenerationRequest>& requests,
+                                       int max_batch = 0);
+
+}  // namespace glmasr

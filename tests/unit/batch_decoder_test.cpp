@@ -1,0 +1,297 @@
+// The engine loop's scheduling, on a scripted engine: who is admitted when, what each step
+// carries, cancellation, per-request failures and device faults.
+#include "runtime/batch_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "core/error.h"
+#include "runtime/engine_loop.h"
+#include "runtime/kv_slot_pool.h"
+
+namespace glmasr {
+namespace {
+
+constexpr int32_t kEos = 7;
+
+// Token at position p of a sequence: 100 + p, or kEos once p reaches the prompt's first id (so
+// each request says how long it runs). Records every admission group and step batch.
+class ScriptedEngine final : public Engine {
+ public:
+  ScriptedEngine(int slots, int positions, int encoder_windows = 8)
+      : slots_(slots), positions_(positions), encoder_windows_(encoder_windows) {
+    config_.eos_token_ids = {kEos};
+  }
+  const ModelConfig& config() const override { return config_; }
+  std::string describe() const override { return "scripted"; }
+  int kv_slots() const override { return slots_; }
+  int kv_positions() const override { return positions_; }
+  int encoder_batch_windows() const override { return encoder_windows_; }
+
+  std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) override {
+    if (fault_on_admit) throw DeviceError("scripted device fault");
+    std::vector<AdmissionResult> results;
+    std::vector<int> group;
+    for (const SequenceAdmission& a : admissions) {
+      EXPECT_FALSE(occupied.count(a.slot)) << "slot " << a.slot << " handed out twice";
+      group.push_back(a.request->prompt_ids.at(0));
+      AdmissionResult r;
+      occupied.insert(a.slot);  // a failed admission may have written the slot too
+      if (a.request->prompt_ids.at(0) < 0) {
+        r.error = "scripted admission failure";
+      } else {
+        stop_at[a.slot] = a.request->prompt_ids.at(0);
+        r.first = choose(a.slot, static_cast<int>(a.request->prompt_ids.size()));
+      }
+      results.push_back(r);
+    }
+    admitted_groups.push_back(group);
+    return results;
+  }
+
+  std::vector<TokenChoice> step(const std::vector<StepInput>& batch) override {
+    step_sizes.push_back(static_cast<int>(batch.size()));
+    std::vector<TokenChoice> out;
+    for (const StepInput& s : batch) {
+      EXPECT_TRUE(occupied.count(s.slot)) << "step on free slot " << s.slot;
+      out.push_back(choose(s.slot, s.position + 1));
+    }
+    return out;
+  }
+
+  void release(int slot) override {
+    EXPECT_TRUE(occupied.erase(slot)) << "released free slot " << slot;
+    ++releases;
+  }
+
+  FloatTensor encoder_output(const MelWindows&) override { return {}; }
+  FloatTensor audio_embeddings(const MelWindows&) override { return {}; }
+  FloatTensor teacher_forced_logits(const MelWindows&, const std::vector<int32_t>&,
+                                    const std::vector<int32_t>&) override {
+    return {};
+  }
+
+  std::vector<std::vector<int>> admitted_groups;  // first prompt id of each admitted request
+  std::vector<int> step_sizes;
+  std::set<int> occupied;
+  std::map<int, int> stop_at;
+  int releases = 0;
+  bool fault_on_admit = false;
+
+ private:
+  TokenChoice choose(int slot, int length) {
+    return {length >= stop_at[slot] ? kEos : 100 + length, -0.5f};
+  }
+  ModelConfig config_;
+  int slots_, positions_, encoder_windows_;
+};
+
+MelWindows one_window() {
+  MelWindows mel;
+  mel.valid_frames = {3000};
+  return mel;
+}
+
+// A request whose sequence reaches eos when its length reaches `stop_length` (prompt of 2).
+GenerationRequest request(const MelWindows& mel, int stop_length, int max_new_tokens = 100) {
+  return {.mel = &mel,
+          .audio_rows = {375},
+          .prompt_ids = {stop_length, 1},
+          .max_new_tokens = max_new_tokens};
+}
+
+TEST(KvSlotPoolTest, HandsOutEachSlotOnceAndTakesBackOnlyUsedOnes) {
+  KvSlotPool pool(2);
+  const auto a = pool.acquire(), b = pool.acquire();
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(*a, *b);
+  EXPECT_FALSE(pool.acquire());
+  EXPECT_EQ(pool.in_use(), 2);
+  pool.release(*a);
+  EXPECT_THROW(pool.release(*a), Error);
+  EXPECT_THROW(pool.release(5), Error);
+  EXPECT_EQ(pool.acquire(), a);
+  EXPECT_THROW(KvSlotPool(0), Error);
+}
+
+TEST(BatchDecoderTest, GivesEveryRequestItsTokensInRequestOrder) {
+  ScriptedEngine engine(4, 64);
+  const MelWindows mel = one_window();
+  const auto results = generate(engine, {request(mel, 5), request(mel, 3), request(mel, 9, 4)});
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].tokens, (std::vector<int32_t>{102, 103, 104}));
+  EXPECT_EQ(results[0].stop, StopReason::kEos);
+  EXPECT_EQ(results[1].tokens, (std::vector<int32_t>{102}));
+  EXPECT_EQ(results[2].tokens, (std::vector<int32_t>{102, 103, 104, 105}));
+  EXPECT_EQ(results[2].stop, StopReason::kLength);
+  EXPECT_TRUE(engine.occupied.empty());
+  EXPECT_EQ(engine.releases, 3);
+}
+
+TEST(BatchDecoderTest, ANewcomerJoinsAtTheNextStepNotWhenTheBatchFinishes) {
+  ScriptedEngine engine(4, 64);
+  const MelWindows mel = one_window();
+  BatchDecoder decoder(engine, 4);
+  GenerationResult long_result, late_result;
+  decoder.enqueue({.request = request(mel, 40),
+                   .on_done = [&](GenerationResult r) { long_result = std::move(r); }});
+  decoder.iterate();  // admits the long one and steps it
+  decoder.iterate();
+  decoder.enqueue({.request = request(mel, 4),
+                   .on_done = [&](GenerationResult r) { late_result = std::move(r); }});
+  decoder.iterate();
+  EXPECT_EQ(engine.admitted_groups.size(), 2u);
+  EXPECT_EQ(engine.step_sizes.back(), 2) << "the newcomer must share the running step";
+  while (!decoder.idle()) decoder.iterate();
+  EXPECT_EQ(late_result.tokens.size(), 2u);
+  EXPECT_EQ(long_result.tokens.size(), 38u);
+}
+
+TEST(BatchDecoderTest, KeepsTheBatchLimitAndReusesFreedSlots) {
+  ScriptedEngine engine(8, 64);
+  const MelWindows mel = one_window();
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 7; ++i) requests.push_back(request(mel, 4 + i));
+  const auto results = generate(engine, requests, /*max_batch=*/3);
+  for (int size : engine.step_sizes) EXPECT_LE(size, 3);
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(results[i].tokens.size(), size_t(2 + i)) << i;
+}
+
+TEST(BatchDecoderTest, GroupsAdmissionsByTheEncoderBatch) {
+  ScriptedEngine engine(8, 64, /*encoder_windows=*/2);
+  const MelWindows mel = one_window();
+  generate(engine, {request(mel, 4), request(mel, 4), request(mel, 4), request(mel, 4)});
+  ASSERT_EQ(engine.admitted_groups.size(), 2u);
+  EXPECT_EQ(engine.admitted_groups[0].size(), 2u);
+}
+
+TEST(BatchDecoderTest, AFailedAdmissionFailsOnlyThatRequestAndFreesItsSlot) {
+  ScriptedEngine engine(2, 64);
+  const MelWindows mel = one_window();
+  GenerationRequest bad = request(mel, 4);
+  bad.prompt_ids[0] = -1;
+  const auto results = generate(engine, {bad, request(mel, 4), request(mel, 5)});
+  EXPECT_EQ(results[0].stop, StopReason::kError);
+  EXPECT_EQ(results[0].error, "scripted admission failure");
+  EXPECT_EQ(results[1].tokens.size(), 2u);
+  EXPECT_EQ(results[2].tokens.size(), 3u);
+  EXPECT_TRUE(engine.occupied.empty());
+}
+
+TEST(BatchDecoderTest, RejectsRequestsThatCannotRunBeforeTheyTakeASlot) {
+  ScriptedEngine engine(2, 8);
+  const MelWindows mel = one_window();
+  GenerationRequest no_rows = request(mel, 4);
+  no_rows.audio_rows.clear();
+  GenerationRequest too_long = request(mel, 4);
+  too_long.prompt_ids.resize(8, 1);
+  GenerationRequest no_tokens = request(mel, 4, 0);
+  const auto results = generate(engine, {no_rows, too_long, no_tokens, request(mel, 4)});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(results[i].stop, StopReason::kError) << i;
+  EXPECT_NE(results[1].error.find("positions"), std::string::npos) << results[1].error;
+  EXPECT_EQ(results[3].stop, StopReason::kEos);
+  EXPECT_EQ(engine.admitted_groups.size(), 1u);
+}
+
+TEST(BatchDecoderTest, StopsASequenceWhenItsSlotIsFull) {
+  ScriptedEngine engine(1, 6);
+  const MelWindows mel = one_window();
+  const auto results = generate(engine, {request(mel, 50)});
+  EXPECT_EQ(results[0].stop, StopReason::kLength);
+  // Tokens fed at positions 2..5 fill the slot; the token chosen after position 5 is the fifth
+  // and needs no cache row.
+  EXPECT_EQ(results[0].tokens.size(), 5u);
+}
+
+TEST(BatchDecoderTest, CancellationEndsASequenceWithinOneStep) {
+  ScriptedEngine engine(2, 64);
+  const MelWindows mel = one_window();
+  BatchDecoder decoder(engine, 2);
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  auto waiting_cancelled = std::make_shared<std::atomic<bool>>(true);
+  GenerationResult running, waiting;
+  decoder.enqueue({.request = request(mel, 60),
+                   .on_done = [&](GenerationResult r) { running = std::move(r); },
+                   .cancelled = cancelled});
+  decoder.enqueue({.request = request(mel, 60),
+                   .on_done = [&](GenerationResult r) { waiting = std::move(r); },
+                   .cancelled = waiting_cancelled});
+  decoder.iterate();
+  EXPECT_EQ(waiting.stop, StopReason::kCancelled);
+  EXPECT_EQ(engine.admitted_groups.at(0).size(), 1u) << "a cancelled request is never admitted";
+  cancelled->store(true);
+  const size_t steps = engine.step_sizes.size();
+  decoder.iterate();
+  EXPECT_EQ(running.stop, StopReason::kCancelled);
+  EXPECT_EQ(engine.step_sizes.size(), steps) << "no step after the cancel";
+  EXPECT_TRUE(decoder.idle());
+  EXPECT_TRUE(engine.occupied.empty());
+}
+
+TEST(BatchDecoderTest, KvUsageCountsTheReservedPositions) {
+  ScriptedEngine engine(2, 50);
+  const MelWindows mel = one_window();
+  BatchDecoder decoder(engine, 2);
+  decoder.enqueue({.request = request(mel, 40, 23), .on_done = [](GenerationResult) {}});
+  EXPECT_EQ(decoder.kv_usage(), 0.0);
+  decoder.iterate();
+  EXPECT_DOUBLE_EQ(decoder.kv_usage(), 25.0 / 100.0);  // prompt 2 + 23 of 2 x 50
+  while (!decoder.idle()) decoder.iterate();
+  EXPECT_EQ(decoder.kv_usage(), 0.0);
+}
+
+TEST(EngineLoopTest, DecodesSequencesSubmittedFromSeveralThreads) {
+  ScriptedEngine engine(4, 64);
+  const MelWindows mel = one_window();
+  EngineLoop loop(engine, 4);
+  std::vector<std::promise<GenerationResult>> promises(16);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        const int k = t * 4 + i;
+        loop.submit({.request = request(mel, 3 + k % 5), .on_done = [&, k](GenerationResult r) {
+                       promises[k].set_value(std::move(r));
+                     }});
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  for (int k = 0; k < 16; ++k) {
+    auto future = promises[k].get_future();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready) << k;
+    EXPECT_EQ(future.get().tokens.size(), size_t(1 + k % 5)) << k;
+  }
+  loop.stop();
+  GenerationResult after;
+  loop.submit({.request = request(mel, 3), .on_done = [&](GenerationResult r) { after = r; }});
+  EXPECT_EQ(after.stop, StopReason::kError);
+}
+
+TEST(EngineLoopTest, ADeviceFaultFailsEverySequenceAndStopsTheLoop) {
+  ScriptedEngine engine(4, 64);
+  engine.fault_on_admit = true;
+  const MelWindows mel = one_window();
+  EngineLoop loop(engine, 4);
+  std::promise<GenerationResult> first;
+  loop.submit({.request = request(mel, 3),
+               .on_done = [&](GenerationResult r) { first.set_value(std::move(r)); }});
+  auto future = first.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const GenerationResult r = future.get();
+  EXPECT_EQ(r.stop, StopReason::kError);
+  EXPECT_EQ(r.error, "scripted device fault");
+  // The fault is recorded before the sequences are failed, so it is visible now.
+  EXPECT_EQ(loop.fault(), "scripted device fault");
+  GenerationResult later;
+  loop.submit({.request = request(mel, 3), .on_done = [&](GenerationResult g) { later = g; }});
+  EXPECT_EQ(later.error, "scripted device fault");
+}
+
+}  // namespace
+}  // namespace glmasr
