@@ -1,3 +1,6 @@
+#include <array>
+#include <atomic>
+
 #include "cuda/check.h"
 #include "cuda/device.h"
 
@@ -19,6 +22,21 @@ std::string device_description() {
   GLMASR_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   return cat(prop.name, " (sm_", prop.major, prop.minor, ", ", prop.multiProcessorCount, " SMs, ",
              static_cast<double>(prop.totalGlobalMem) / (1 << 30), " GiB)");
+}
+
+int sm_count() {
+  // One slot per device, 0 until first queried: a relaxed race only repeats the same query.
+  static std::array<std::atomic<int>, 64> counts{};
+  int device = 0;
+  GLMASR_CUDA_CHECK(cudaGetDevice(&device));
+  GLMASR_CHECK(device >= 0 && device < static_cast<int>(counts.size()),
+               "sm_count: expected a device index below ", counts.size(), ", got ", device);
+  int count = counts[device].load(std::memory_order_relaxed);
+  if (count == 0) {
+    GLMASR_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    counts[device].store(count, std::memory_order_relaxed);
+  }
+  return count;
 }
 
 }  // namespace glmasr::cuda

@@ -9,5 +9,8 @@ namespace glmasr::cuda {
 bool device_available();
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)" for the current device.
 std::string device_description();
+// Streaming multiprocessors of the current device, queried once per device (launch-math host
+// functions call it on every launch). Sizes grids that should fill the GPU and no more.
+int sm_count();
 
 }  // namespace glmasr::cuda

@@ -6,7 +6,6 @@
 #include <tuple>
 
 #include "cpu/ops.h"
-#include "gpu_test_util.h"
 #include "testing/gpu.h"
 
 namespace glmasr {

@@ -14,7 +14,6 @@
 #include "cuda/check.h"
 #include "cuda/kernels/attention/attention.h"
 #include "cuda/kernels/dependent_launch.cuh"
-#include "gpu_test_util.h"
 #include "testing/gpu.h"
 
 namespace glmasr::cuda {

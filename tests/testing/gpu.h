@@ -1,12 +1,108 @@
-// For tests labelled gpu: skip with a message when no CUDA device exists (CI has none).
+// For tests labelled gpu: skip with a message when no CUDA device exists (CI has none), and the
+// helpers of the GPU parity tests: random inputs already rounded to the element type (so the
+// CPU reference sees exactly what the GPU sees), uploads and downloads in bf16/fp16, and the
+// tolerance per element type.
 #pragma once
 
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
-#include "cuda/device.h"
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
 
-#define GLMASR_SKIP_WITHOUT_GPU()                                          \
-  do {                                                                     \
-    if (!::glmasr::cuda::device_available())                               \
-      GTEST_SKIP() << "no CUDA device on this machine: GPU test skipped";  \
+#include "core/dtype.h"
+#include "core/error.h"
+#include "cuda/check.h"
+#include "cuda/device.h"
+#include "cuda/device_buffer.h"
+#include "cuda/host_transfer.h"
+#include "cuda/kernels/rope.h"
+
+#define GLMASR_SKIP_WITHOUT_GPU()                                         \
+  do {                                                                    \
+    if (!::glmasr::cuda::device_available())                              \
+      GTEST_SKIP() << "no CUDA device on this machine: GPU test skipped"; \
   } while (0)
+
+namespace glmasr::gpu_test {
+
+inline float round_to(DType dtype, float v) {
+  return dtype == DType::kBF16 ? round_to_bf16(v) : fp16_to_float(float_to_fp16(v));
+}
+
+inline std::vector<float> random_values(int64_t count, DType dtype, uint32_t seed,
+                                        float center = 0.0f, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(count));
+  for (float& v : values) v = round_to(dtype, center + scale * uniform(rng));
+  return values;
+}
+
+inline cuda::DeviceBuffer upload(const std::vector<float>& values, DType dtype) {
+  return cuda::upload_floats(values, dtype);
+}
+
+// An output buffer filled with NaN bit patterns, so unwritten elements fail the comparison.
+inline cuda::DeviceBuffer poisoned(int64_t count) {
+  cuda::DeviceBuffer buffer(std::max<size_t>(static_cast<size_t>(count) * 2, 16));
+  GLMASR_CUDA_CHECK(cudaMemset(buffer.get(), 0xff, buffer.bytes()));
+  return buffer;
+}
+
+inline std::vector<float> download(const void* device, int64_t count, DType dtype) {
+  return cuda::download_floats(device, count, dtype);
+}
+
+// ||a - b|| / ||b||; NaN anywhere gives infinity.
+inline double relative_error(const std::vector<float>& actual, const std::vector<float>& expected) {
+  EXPECT_EQ(actual.size(), expected.size());
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < actual.size() && i < expected.size(); ++i) {
+    if (!std::isfinite(actual[i])) return INFINITY;
+    diff += (double(actual[i]) - expected[i]) * (double(actual[i]) - expected[i]);
+    norm += double(expected[i]) * expected[i];
+  }
+  return norm == 0 ? std::sqrt(diff) : std::sqrt(diff / norm);
+}
+
+// Relative (L2) error bound for outputs rounded to the element type, a few roundings deep.
+// One rounding to nearest leaves an RMS relative error of u/sqrt(3): 2.3e-3 in bf16 (u = 2^-8),
+// 2.8e-4 in fp16 (u = 2^-11). bf16 allows about 4 roundings; fp16 allows about 3 but stays
+// below a single bf16 rounding, so an fp16 path that rounds through bf16 anywhere fails (the
+// attention kernels measured 2.5e-4 in fp16 on a host model of their tensor-core path).
+inline double tolerance(DType dtype) {
+  return dtype == DType::kBF16 ? 1e-2 : 1e-3;
+}
+
+inline std::string dtype_label(DType dtype) {
+  return dtype == DType::kBF16 ? "bf16" : "fp16";
+}
+
+// RoPE over `rows` fused q|k|v rows with the k/v rows written into the caches (max_seq
+// positions per slot); where the positions, slots and rotated q go is the caller's.
+inline cuda::RopeQkvParams rope_qkv_params(DType dtype, void* qkv, int64_t rows, int heads,
+                                           int kv_heads, int head_dim, const cuda::RopeTable& table,
+                                           void* k_cache, void* v_cache, int max_seq) {
+  cuda::RopeQkvParams p = cuda::rope_qkv_params(dtype, qkv, rows, heads, kv_heads, head_dim, table);
+  p.k_cache = k_cache;
+  p.v_cache = v_cache;
+  p.max_seq = max_seq;
+  return p;
+}
+
+// Expects `call` to throw glmasr::Error with `fragment` in its message.
+inline void expect_rejected(const std::function<void()>& call, const std::string& fragment) {
+  try {
+    call();
+    ADD_FAILURE() << "expected glmasr::Error mentioning " << fragment;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace glmasr::gpu_test

@@ -108,7 +108,6 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
 }
 
 DecoderRunner::~DecoderRunner() {
-  for (auto& [batch, graph] : graphs_) cudaGraphExecDestroy(graph);
   cudaFreeHost(host_control_);
   cudaFreeHost(host_token_);
   cudaFreeHost(host_logprob_);
@@ -365,24 +364,11 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
 
 void DecoderRunner::launch_step_graph(int batch) {
   auto found = graphs_.find(batch);
-  if (found == graphs_.end()) {
-    cudaGraph_t graph = nullptr;
-    GLMASR_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-    try {
-      enqueue_step(batch, kStageAll);
-    } catch (...) {
-      cudaStreamEndCapture(stream_, &graph);
-      if (graph) cudaGraphDestroy(graph);
-      throw;
-    }
-    GLMASR_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-    cudaGraphExec_t exec = nullptr;
-    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    GLMASR_CUDA_CHECK(status);
-    found = graphs_.emplace(batch, exec).first;
-  }
-  GLMASR_CUDA_CHECK(cudaGraphLaunch(found->second, stream_));
+  if (found == graphs_.end())
+    found =
+        graphs_.emplace(batch, CudaGraph::capture(stream_, [&] { enqueue_step(batch, kStageAll); }))
+            .first;
+  found->second.launch(stream_);
 }
 
 std::vector<DecodedToken> DecoderRunner::step(const std::vector<SequenceStep>& sequences) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <vector>
 
+#include "cuda/cuda_graph.h"
 #include "cuda/device_buffer.h"
 #include "cuda/engine/device_model.h"
 #include "cuda/engine/kv_cache.h"
@@ -97,7 +98,7 @@ class DecoderRunner {
   int32_t* host_control_ = nullptr;  // pinned [4, max_slots]: tokens, slots, positions, lengths
   int32_t* host_token_ = nullptr;    // pinned [max_slots]
   float* host_logprob_ = nullptr;    // pinned [max_slots]
-  std::map<int, cudaGraphExec_t> graphs_;
+  std::map<int, CudaGraph> graphs_;  // the step per batch size, captured on first use
 };
 
 }  // namespace glmasr::cuda

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "cuda/check.h"
+#include "cuda/device.h"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/gelu.h"
 
@@ -24,7 +25,8 @@ void gelu(DType dtype, void* x, int64_t rows, int64_t cols, const void* bias, cu
   const int64_t count = rows * cols;
   if (count == 0) return;
   const int threads = 256;
-  const int64_t blocks = std::min<int64_t>((count + threads - 1) / threads, 132 * 16);
+  const int64_t blocks =
+      std::min<int64_t>((count + threads - 1) / threads, int64_t{sm_count()} * 16);
   GLMASR_DISPATCH_ELEMENT(dtype, T, {
     gelu_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
         static_cast<T*>(x), count, cols, static_cast<const T*>(bias));

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "cuda/check.h"
+#include "cuda/device.h"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/random_fill.h"
 
@@ -30,7 +31,8 @@ void random_fill(DType dtype, void* x, int64_t count, float center, float scale,
                  cudaStream_t stream) {
   if (count == 0) return;
   const int threads = 256;
-  const int64_t blocks = std::min<int64_t>((count + threads - 1) / threads, 132 * 32);
+  const int64_t blocks =
+      std::min<int64_t>((count + threads - 1) / threads, int64_t{sm_count()} * 32);
   GLMASR_DISPATCH_ELEMENT(dtype, T, {
     random_fill_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
         static_cast<T*>(x), count, center, scale, seed);

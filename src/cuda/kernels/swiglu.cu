@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "cuda/check.h"
+#include "cuda/device.h"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/swiglu.h"
 
@@ -27,7 +28,8 @@ void swiglu(DType dtype, const void* gate_up, int64_t rows, int64_t width, void*
   const int64_t count = rows * width;
   if (count == 0) return;
   const int threads = 256;
-  const int64_t blocks = std::min<int64_t>((count + threads - 1) / threads, 132 * 16);
+  const int64_t blocks =
+      std::min<int64_t>((count + threads - 1) / threads, int64_t{sm_count()} * 16);
   GLMASR_DISPATCH_ELEMENT(dtype, T, {
     swiglu_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
         static_cast<const T*>(gate_up), count, width, static_cast<T*>(out));

@@ -25,6 +25,7 @@
 
 #include "core/error.h"
 #include "cuda/check.h"
+#include "cuda/device.h"
 #include "cuda/kernels/attention/attention_internal.h"
 #include "cuda/kernels/dependent_launch.cuh"
 #include "cuda/kernels/element.cuh"
@@ -43,8 +44,6 @@ constexpr int kMaxSplits = 16;
 constexpr int kBlocksPerSm = 2;
 // Below this many keys per split a further split only adds merge work.
 constexpr int kMinKeysPerSplit = 16;
-// About one block per multiprocessor of an H100 (132): more only queues blocks behind others.
-constexpr int64_t kBlocksInFlight = 132;
 constexpr float kNegInf = -INFINITY;
 
 // Key rows each lane loads before the first use: one tile holds kHalves * kTile keys per block,
@@ -385,12 +384,12 @@ void launch_decode_checked(const DecodeAttentionParams& p, int splits, int heads
 int decode_attention_splits(int batch, int kv_heads, int max_seq) {
   // As many blocks per (sequence, kv head) as keep every split >= kMinKeysPerSplit keys long at
   // max_seq, up to 8 (the portable cluster size), halved while the grid would exceed one block
-  // per multiprocessor (132 on an H100). Measured on the H100 at 400 keys, 16/4 heads: batch 1
-  // takes 5.5 us with 8 splits (6.2 with 4); batch 8 takes 7.9 us with 4 and 12.3 with 8.
+  // per multiprocessor (sm_count(): more only queues blocks behind others). Measured on the H100
+  // at 400 keys, 16/4 heads: batch 1 takes 5.5 us with 8 splits (6.2 with 4); batch 8 takes
+  // 7.9 us with 4 and 12.3 with 8.
   int splits = 8;
   while (splits > 1 && splits * kMinKeysPerSplit > max_seq) splits /= 2;
-  while (splits > 1 && static_cast<int64_t>(batch) * kv_heads * splits > kBlocksInFlight)
-    splits /= 2;
+  while (splits > 1 && static_cast<int64_t>(batch) * kv_heads * splits > sm_count()) splits /= 2;
   return splits;
 }
 
@@ -403,7 +402,7 @@ int decode_attention_heads_per_block(int batch, int heads, int kv_heads, int spl
   const int group = heads / kv_heads;
   for (int per_block = 1; per_block < group; per_block *= 2)
     if (group % per_block == 0 &&
-        static_cast<int64_t>(batch) * (heads / per_block) * splits <= kBlocksInFlight)
+        static_cast<int64_t>(batch) * (heads / per_block) * splits <= sm_count())
       return per_block;
   return group;
 }

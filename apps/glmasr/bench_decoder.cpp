@@ -1,0 +1,173 @@
+// glmasr bench, the decoding step: the whole step as the engine replays it (one CUDA graph), each
+// stage's cost inside it, the components per layer, and the matrix-vector kernel against
+// cuBLASLt for the step's projections.
+#ifdef GLMASR_HAVE_CUDA
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "bench_common.h"
+#include "cuda/check.h"
+#include "cuda/device_buffer.h"
+#include "cuda/engine/decoder_runner.h"
+#include "cuda/engine/device_model.h"
+#include "cuda/kernels/gemm.h"
+#include "cuda/kernels/gemv.h"
+
+namespace glmasr::cli::bench {
+namespace {
+
+// What each stage costs inside the whole step (the step without it, subtracted from the step:
+// stages overlap through dependent launches, so this differs from timing a stage alone).
+void bench_step_in_context(const std::string& label, cuda::DecoderRunner& decoder, double step,
+                           int runs, Report& report, Timer& timer) {
+  struct Stage {
+    const char* name;
+    unsigned stages;
+  };
+  const Stage stages[] = {
+      {"QKV", cuda::kStageQkv},       {"attention", cuda::kStageAttention},
+      {"o_proj", cuda::kStageOProj},  {"gate|up", cuda::kStageGateUp},
+      {"down", cuda::kStageDown},     {"lm_head", cuda::kStageHead},
+      {"argmax", cuda::kStageArgmax}, {"embedding", cuda::kStageEmbed},
+  };
+  std::printf("%-40s %12s\n", "stage inside the step (step - step without it)", "ms");
+  for (const Stage& s : stages) {
+    const double without =
+        timer.graph_median_ms([&] { decoder.enqueue_step(1, cuda::kStageAll & ~s.stages); }, runs);
+    std::printf("%-40s %12.3f\n", s.name, step - without);
+    report.set(label + ".in_step." + s.name, step - without);
+  }
+}
+
+}  // namespace
+
+void bench_decoder(const std::string& label, const ModelConfig& config, DType dtype, int position,
+                   bool with_head, int runs, double copy_gbs, Report& report, Timer& timer) {
+  cudaStream_t stream = timer.stream();
+  auto model = cuda::random_model(config, dtype, 1234);
+  cuda::Gemm gemm(dtype);
+  cuda::DecoderRunner decoder(*model, gemm, 1, 1024, 512, stream);
+  // Fill the cache up to `position` with a real prefill so attention reads written keys.
+  decoder.prefill(0, text_ids(position, 7), nullptr, 0);
+  decoder.upload_step({{0, 1000, position}});
+  const DecoderConfig& dec = config.decoder;
+  const double layer_bytes = double(model->decoder_bytes);  // decoder layers + final norm + lm_head
+  const double head_bytes = double(dec.vocab_size) * dec.hidden_size * 2 + dec.hidden_size * 2;
+  const double layers_bytes = layer_bytes - head_bytes;
+  const unsigned layer_stages = cuda::kStageQkv | cuda::kStageRope | cuda::kStageAttention |
+                                cuda::kStageOProj | cuda::kStageGateUp | cuda::kStageDown;
+  std::printf("\n== %s: hidden %d, MLP %d, %d/%d heads x %d, %d layers, %s, batch 1, position %d\n",
+              label.c_str(), dec.hidden_size, dec.intermediate_size, dec.num_heads,
+              dec.num_kv_heads, dec.head_dim, dec.num_layers,
+              dtype == DType::kBF16 ? "bf16" : "fp16", position);
+  if (with_head) {
+    const double step =
+        timer.graph_median_ms([&] { decoder.enqueue_step(1, cuda::kStageAll); }, runs);
+    const double floor = layer_bytes / (copy_gbs * 1e9) * 1e3;
+    std::printf(
+        "decoding step (one CUDA graph: embed, %d layers, norm, lm_head, argmax): %.3f ms, "
+        "%.0f GB/s of weights (%.0f%% of copy), floor %.3f ms\n",
+        dec.num_layers, step, layer_bytes / (step * 1e-3) / 1e9,
+        100.0 * layer_bytes / (step * 1e-3) / 1e9 / copy_gbs, floor);
+    report.set(label + ".step_ms", step);
+    report.set(label + ".step_gbs", layer_bytes / (step * 1e-3) / 1e9);
+    report.set(label + ".floor_ms", floor);
+    // Back to back (as a decoding loop that keeps the GPU fed runs them): the graph launch
+    // and the first kernel's ramp are paid once for several steps.
+    constexpr int kSteps = 8;
+    const double steady = timer.graph_median_ms(
+                              [&] {
+                                for (int i = 0; i < kSteps; ++i)
+                                  decoder.enqueue_step(1, cuda::kStageAll);
+                              },
+                              runs) /
+                          kSteps;
+    std::printf("decoding step, %d back to back in one graph: %.3f ms each\n", kSteps, steady);
+    report.set(label + ".step_steady_ms", steady);
+    bench_step_in_context(label, decoder, step, runs, report, timer);
+  }
+  const double layers = timer.graph_median_ms([&] { decoder.enqueue_step(1, layer_stages); }, runs);
+  const double floor = layers_bytes / (copy_gbs * 1e9) * 1e3;
+  std::printf("%d layers: %.3f ms (%.4f ms per layer), %.0f GB/s, floor %.3f ms\n", dec.num_layers,
+              layers, layers / dec.num_layers, layers_bytes / (layers * 1e-3) / 1e9, floor);
+  report.set(label + ".layers_ms", layers);
+  report.set(label + ".layer_ms", layers / dec.num_layers);
+  report.set(label + ".layers_floor_ms", floor);
+
+  struct Component {
+    const char* name;
+    unsigned stages;
+  };
+  const Component components[] = {
+      {"norms (fused into QKV / gate_up)", 0},
+      {"QKV (RMSNorm + RoPE + KV write fused)", cuda::kStageQkv},
+      {"RoPE + KV update (fused into QKV)", 0},
+      {"attention (flash-decoding)", cuda::kStageAttention},
+      {"o_proj (+ residual fused)", cuda::kStageOProj},
+      {"MLP gate|up (RMSNorm + SwiGLU fused)", cuda::kStageGateUp},
+      {"MLP down (+ residual fused)", cuda::kStageDown},
+      {"residuals (fused into o_proj / down)", 0},
+  };
+  std::printf("%-40s %12s %12s\n", "component (all layers)", "ms", "ms/layer");
+  for (const Component& c : components) {
+    if (c.stages == 0) {
+      std::printf("%-40s %12s %12s\n", c.name, "fused", "fused");
+      continue;
+    }
+    const double ms = timer.graph_median_ms([&] { decoder.enqueue_step(1, c.stages); }, runs);
+    std::printf("%-40s %12.3f %12.4f\n", c.name, ms, ms / dec.num_layers);
+    report.set(label + ".component." + c.name, ms);
+  }
+
+  // Matrix-vector kernel versus cuBLASLt for the step's projections, 28 layers in one graph.
+  std::printf("%-28s %14s %14s\n", "projection x28 (batch 1)", "gemv ms", "cuBLASLt ms");
+  cuda::DeviceBuffer x(size_t(8) * std::max(dec.intermediate_size, dec.hidden_size * 2) * 2);
+  cuda::DeviceBuffer y(size_t(8) * 2 * dec.intermediate_size * 2 + size_t(dec.vocab_size) * 16);
+  GLMASR_CUDA_CHECK(cudaMemsetAsync(x.get(), 0x3c, x.bytes(), stream));
+  struct Shape {
+    const char* name;
+    int64_t out, in;
+    std::function<const void*(int)> weight;
+  };
+  const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
+  const Shape shapes[] = {
+      {"qkv", width, dec.hidden_size, [&](int l) { return model->decoder_layers[l].qkv_weight; }},
+      {"o_proj", dec.hidden_size, int64_t{dec.num_heads} * dec.head_dim,
+       [&](int l) { return model->decoder_layers[l].o_weight; }},
+      {"gate|up", 2 * int64_t{dec.intermediate_size}, dec.hidden_size,
+       [&](int l) { return model->decoder_layers[l].gate_up_weight; }},
+      {"down", dec.hidden_size, dec.intermediate_size,
+       [&](int l) { return model->decoder_layers[l].down_weight; }},
+  };
+  for (const Shape& s : shapes) {
+    const double ours = timer.graph_median_ms(
+        [&] {
+          for (int l = 0; l < dec.num_layers; ++l) {
+            cuda::GemvParams p;
+            p.dtype = dtype;
+            p.w = s.weight(l);
+            p.out = s.out;
+            p.in = s.in;
+            p.x = x.get();
+            p.y = y.get();
+            cuda::gemv(p, stream);
+          }
+        },
+        runs);
+    gemm.run(x.get(), 1, s.in, s.weight(0), s.out, nullptr, y.get(), false, stream);  // plan
+    const double theirs = timer.graph_median_ms(
+        [&] {
+          for (int l = 0; l < dec.num_layers; ++l)
+            gemm.run(x.get(), 1, s.in, s.weight(l), s.out, nullptr, y.get(), false, stream);
+        },
+        runs);
+    std::printf("%-28s %14.3f %14.3f\n", s.name, ours, theirs);
+    report.set(label + ".gemv." + s.name, ours);
+    report.set(label + ".cublaslt." + s.name, theirs);
+  }
+}
+
+}  // namespace glmasr::cli::bench
+#endif  // GLMASR_HAVE_CUDA

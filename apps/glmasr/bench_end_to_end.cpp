@@ -1,0 +1,109 @@
+// glmasr bench, the pipeline on one 30 s window: encoder + projector, the prefill of its prompt,
+// and 30 s of audio to exactly 100 tokens (mel on the host, encoder, prefill, graph steps; wall
+// clock).
+#ifdef GLMASR_HAVE_CUDA
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "audio/features.h"
+#include "audio/mel.h"
+#include "bench_common.h"
+#include "cuda/check.h"
+#include "cuda/device_buffer.h"
+#include "cuda/engine/decoder_runner.h"
+#include "cuda/engine/device_model.h"
+#include "cuda/engine/encoder_runner.h"
+#include "cuda/kernels/gemm.h"
+
+namespace glmasr::cli::bench {
+
+void bench_end_to_end(int runs, Report& report, Timer& timer) {
+  cudaStream_t stream = timer.stream();
+  const ModelConfig config = real_config();
+  const DType dtype = DType::kBF16;
+  auto model = cuda::random_model(config, dtype, 99);
+  cuda::Gemm gemm(dtype);
+  cuda::EncoderRunner encoder(*model, gemm, 1, stream);
+  const EncoderConfig& enc = config.encoder;
+  // 30 s of a synthetic signal (two tones and noise) -> log-mel on the host, as transcribe does.
+  std::vector<float> samples(kWindowSamples);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> noise(0.0f, 0.05f);
+  for (size_t i = 0; i < samples.size(); ++i)
+    samples[i] = 0.3f * std::sin(0.05f * i) + 0.2f * std::sin(0.013f * i) + noise(rng);
+  const LogMelExtractor extractor(enc.num_mel_bins, 8);
+  MelWindows mel = extractor.compute(samples);
+  GLMASR_CUDA_CHECK(cudaMemcpy(encoder.mel_input(), mel.features.data(),
+                               mel.features.numel() * sizeof(float), cudaMemcpyHostToDevice));
+
+  // Encoder + projector, one window.
+  const double encoder_ms = timer.median_ms([&] { encoder.run(1); }, runs);
+  const double t = enc.frames_per_window, h = enc.hidden_size, i = enc.intermediate_size;
+  const double flops =
+      2.0 * 2 * t * 3 * enc.num_mel_bins * h + 2.0 * t * 3 * h * h +                    // conv stem
+      enc.num_layers * (2.0 * t * (h * 3 * h + h * h + 2 * h * i) + 4.0 * t * t * h) +  // layers
+      2.0 * (t / enc.merge_factor) * (5120.0 * 4096 + 4096.0 * 2048);                   // projector
+  std::printf(
+      "\n== encoder + projector, one 30 s window (1500 positions, bf16): %.3f ms, "
+      "%.0f TFLOP/s (%.2f TFLOP)\n",
+      encoder_ms, flops / (encoder_ms * 1e-3) / 1e12, flops / 1e12);
+  report.set("encoder_ms", encoder_ms);
+  report.set("encoder_tflops", flops / (encoder_ms * 1e-3) / 1e12);
+
+  // Prefill of a 390-token prompt (375 audio rows + 15 text tokens).
+  cuda::DecoderRunner decoder(*model, gemm, 1, 1024, 512, stream);
+  std::vector<int32_t> prompt = {59253, 10, 59261};
+  prompt.insert(prompt.end(), 375, config.audio_token_id);
+  for (int32_t id : {59262, 59253, 10, 5000, 6000, 7000, 8000, 9000, 10000, 11000, 59254, 10})
+    prompt.push_back(id);
+  cuda::DeviceBuffer audio(size_t(375) * config.decoder.hidden_size * 2);
+  GLMASR_CUDA_CHECK(
+      cudaMemcpy(audio.get(), encoder.projector_output(), audio.bytes(), cudaMemcpyDeviceToDevice));
+  std::vector<double> prefill_times;
+  for (int r = 0; r < std::max(5, runs / 4) + 2; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    decoder.prefill(0, prompt, audio.get(), 375);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (r >= 2) prefill_times.push_back(ms);
+  }
+  const double prefill_ms = median(prefill_times);
+  std::printf("prefill of %zu tokens (28 layers, causal flash attention, first token): %.3f ms\n",
+              prompt.size(), prefill_ms);
+  report.set("prefill_ms", prefill_ms);
+
+  // End to end: 30 s of samples -> mel -> encoder -> prefill -> exactly 100 tokens.
+  std::vector<double> e2e;
+  for (int r = 0; r < 5; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    MelWindows m = extractor.compute(samples);
+    GLMASR_CUDA_CHECK(cudaMemcpyAsync(encoder.mel_input(), m.features.data(),
+                                      m.features.numel() * sizeof(float), cudaMemcpyHostToDevice,
+                                      stream));
+    encoder.run(1);
+    const int64_t kept = audio_tokens_for_frames(m.valid_frames[0], enc.merge_factor);
+    GLMASR_CUDA_CHECK(cudaMemcpyAsync(audio.get(), encoder.projector_output(),
+                                      kept * config.decoder.hidden_size * 2,
+                                      cudaMemcpyDeviceToDevice, stream));
+    cuda::DecodedToken token = decoder.prefill(0, prompt, audio.get(), kept);
+    int generated = 1;
+    for (int position = static_cast<int>(prompt.size()); generated < 100; ++position, ++generated)
+      token = decoder.step({{0, token.token, position}})[0];  // eos ignored: exactly 100 tokens
+    e2e.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  const double e2e_ms = median(e2e);
+  std::printf(
+      "end to end, 30 s audio -> 100 tokens (mel on the host, encoder, prefill, 99 graph "
+      "steps): %.1f ms\n",
+      e2e_ms);
+  report.set("e2e_ms", e2e_ms);
+}
+
+}  // namespace glmasr::cli::bench
+#endif  // GLMASR_HAVE_CUDA
