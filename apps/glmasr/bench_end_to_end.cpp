@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "model/audio_tokens.h"
 #include "audio/features.h"
 #include "audio/mel.h"
 #include "bench_common.h"
