@@ -75,7 +75,30 @@ HubConfig make_hub_config(const std::string& repo, const std::string& revision,
                "hub endpoint: expected an http:// or https:// URL, got '", hub.endpoint, "'");
   hub.token = env_or_empty("HF_TOKEN");
   if (hub.token.empty()) hub.token = read_token_file();
+  if (!hub.token.empty() && !endpoint_may_receive_token(hub.endpoint)) {
+    hub.token.clear();
+    hub.token_withheld = true;
+  }
   return hub;
+}
+
+bool endpoint_may_receive_token(const std::string& endpoint) {
+  if (endpoint.rfind("https://", 0) == 0) return true;
+  const std::string scheme = "http://";
+  if (endpoint.rfind(scheme, 0) != 0) return false;
+  std::string authority = endpoint.substr(scheme.size());
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string::npos)
+    authority = authority.substr(at + 1);
+  std::string host;
+  if (authority.rfind('[', 0) == 0) {
+    host = authority.substr(0, authority.find(']') + 1);  // "[::1]"
+  } else {
+    host = authority.substr(0, authority.find(':'));
+  }
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
 std::string url_quote(std::string_view text, bool keep_slash) {

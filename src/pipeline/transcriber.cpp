@@ -89,24 +89,34 @@ Transcriber::Transcriber(Engine& engine, const Tokenizer& tokenizer, TranscribeO
 }
 
 std::vector<InputResult> Transcriber::transcribe_files(const std::vector<std::string>& paths,
-                                                       AudioProgress* progress) {
+                                                       AudioProgress* progress,
+                                                       const InputDoneCallback& on_input_done) {
   return transcribe_each(
       paths.size(), [&](size_t i) { return paths[i]; },
-      [&](size_t i) { return read_audio(paths[i], options_.audio); }, progress);
+      [&](size_t i) { return read_audio(paths[i], options_.audio); }, progress, on_input_done);
 }
 
 std::vector<InputResult> Transcriber::transcribe_audio(const std::vector<Audio>& inputs,
-                                                       AudioProgress* progress) {
+                                                       AudioProgress* progress,
+                                                       const InputDoneCallback& on_input_done) {
   return transcribe_each(
       inputs.size(), [&](size_t i) { return inputs[i].source; },
-      [&](size_t i) { return inputs[i]; }, progress);
+      [&](size_t i) { return inputs[i]; }, progress, on_input_done);
 }
 
 std::vector<InputResult> Transcriber::transcribe_each(
     size_t count, const std::function<std::string(size_t)>& source_of,
-    const std::function<Audio(size_t)>& audio_of, AudioProgress* progress) {
+    const std::function<Audio(size_t)>& audio_of, AudioProgress* progress,
+    const InputDoneCallback& on_input_done) {
   std::vector<InputResult> results(count);
   std::vector<PendingSegment> pending;
+  // run_batch decodes every pending segment, so once `pending` is empty every input planned so
+  // far is finished: report those not yet reported, in order.
+  size_t reported = 0;
+  const auto report_planned = [&](size_t planned) {
+    for (; reported < planned; ++reported)
+      if (on_input_done) on_input_done(reported, results[reported]);
+  };
   for (size_t i = 0; i < count; ++i) {
     results[i].source = source_of(i);
     try {
@@ -123,8 +133,10 @@ std::vector<InputResult> Transcriber::transcribe_each(
     // Decode as soon as a batch is full so memory stays bounded on long lists.
     if (static_cast<int>(pending.size()) >= options_.segments_per_batch)
       run_batch(pending, results, progress);
+    if (pending.empty()) report_planned(i + 1);
   }
   run_batch(pending, results, progress);
+  report_planned(count);
   return results;
 }
 

@@ -36,6 +36,12 @@ struct InputResult {
   std::string error;                     // why it failed
 };
 
+// Called once per input, in input order, as soon as that input is finished (every segment
+// decoded, or it failed); `input` indexes the inputs given. Lets the CLI write each file's
+// output without waiting for the whole list. It runs on the calling thread; a throw propagates
+// out of transcribe_files / transcribe_audio.
+using InputDoneCallback = std::function<void(size_t input, const InputResult& result)>;
+
 class Transcriber {
  public:
   Transcriber(Engine& engine, const Tokenizer& tokenizer, TranscribeOptions options);
@@ -43,11 +49,13 @@ class Transcriber {
   // Every input is attempted; one that fails (unreadable, too short, too long for
   // single_request) gets an error and the others still finish. Results in input order.
   std::vector<InputResult> transcribe_files(const std::vector<std::string>& paths,
-                                            AudioProgress* progress = nullptr);
+                                            AudioProgress* progress = nullptr,
+                                            const InputDoneCallback& on_input_done = {});
 
   // Same, for audio already decoded to 16 kHz mono (the server, tests).
   std::vector<InputResult> transcribe_audio(const std::vector<Audio>& inputs,
-                                            AudioProgress* progress = nullptr);
+                                            AudioProgress* progress = nullptr,
+                                            const InputDoneCallback& on_input_done = {});
 
  private:
   struct PendingSegment;
@@ -55,7 +63,8 @@ class Transcriber {
   std::vector<InputResult> transcribe_each(size_t count,
                                            const std::function<std::string(size_t)>& source_of,
                                            const std::function<Audio(size_t)>& audio_of,
-                                           AudioProgress* progress);
+                                           AudioProgress* progress,
+                                           const InputDoneCallback& on_input_done);
 
   void plan_input(size_t input, const Audio& audio, std::vector<PendingSegment>& pending,
                   std::vector<InputResult>& results);
