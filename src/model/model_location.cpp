@@ -53,8 +53,8 @@ std::string default_model_dir() {
 
 void check_download_complete(const std::string& dir) {
   GLMASR_CHECK(!has_incomplete_marker(dir), "model folder '", dir,
-               "' is an incomplete download (it holds ", kIncompleteDownloadMarker,
-               "): run glmasr download again to finish it");
+               "': incomplete download: run glmasr download again (the folder holds ",
+               kIncompleteDownloadMarker, ", which a finished download removes)");
 }
 
 ModelLocation locate_model(const ModelSearch& search) {
