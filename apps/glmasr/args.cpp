@@ -2,8 +2,6 @@
 
 #include <cstdlib>
 
-#include "core/error.h"
-
 namespace glmasr::cli {
 
 Args::Args(const std::vector<std::string>& argv, const std::vector<OptionSpec>& specs) {
@@ -28,15 +26,15 @@ Args::Args(const std::vector<std::string>& argv, const std::vector<OptionSpec>& 
     for (const auto& candidate : specs)
       if (candidate.name == name || (!candidate.alias.empty() && candidate.alias == name))
         spec = &candidate;
-    GLMASR_CHECK(spec, "unknown option '", name, "' (see --help)");
+    if (!spec) fail_usage("unknown option '", name, "'");
     if (spec->takes_value) {
       if (!inline_value) {
-        GLMASR_CHECK(i + 1 < argv.size(), "option ", spec->name, " needs a value");
+        if (i + 1 >= argv.size()) fail_usage("option ", spec->name, " needs a value");
         inline_value = argv[++i];
       }
       values_[spec->name].push_back(*inline_value);
     } else {
-      GLMASR_CHECK(!inline_value, "option ", spec->name, " takes no value");
+      if (inline_value) fail_usage("option ", spec->name, " takes no value");
       values_[spec->name].push_back("");
     }
   }
@@ -62,10 +60,10 @@ long Args::get_int(const std::string& name, long fallback, long min, long max) c
   if (!text) return fallback;
   char* end = nullptr;
   const long value = std::strtol(text->c_str(), &end, 10);
-  GLMASR_CHECK(!text->empty() && end && *end == '\0', "option ", name,
-               ": expected an integer, got '", *text, "'");
-  GLMASR_CHECK(value >= min && value <= max, "option ", name, ": expected ", min, "..", max,
-               ", got ", value);
+  if (text->empty() || !end || *end != '\0')
+    fail_usage("option ", name, ": expected an integer, got '", *text, "'");
+  if (value < min || value > max)
+    fail_usage("option ", name, ": expected ", min, "..", max, ", got ", value);
   return value;
 }
 
@@ -74,11 +72,32 @@ double Args::get_double(const std::string& name, double fallback, double min, do
   if (!text) return fallback;
   char* end = nullptr;
   const double value = std::strtod(text->c_str(), &end);
-  GLMASR_CHECK(!text->empty() && end && *end == '\0', "option ", name, ": expected a number, got '",
-               *text, "'");
-  GLMASR_CHECK(value >= min && value <= max, "option ", name, ": expected ", min, "..", max,
-               ", got ", value);
+  if (text->empty() || !end || *end != '\0')
+    fail_usage("option ", name, ": expected a number, got '", *text, "'");
+  if (!(value >= min && value <= max))
+    fail_usage("option ", name, ": expected ", min, "..", max, ", got ", value);
   return value;
+}
+
+std::string Args::get_choice(const std::string& name, const std::string& fallback,
+                             const std::vector<std::string>& allowed) const {
+  const std::string value = get_or(name, fallback);
+  for (const auto& candidate : allowed)
+    if (value == candidate) return value;
+  std::string choices;
+  for (size_t i = 0; i < allowed.size(); ++i)
+    choices += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ") + allowed[i];
+  fail_usage("option ", name, ": expected ", choices, ", got '", value, "'");
+}
+
+void check_stdin_options(const Args& args) {
+  int stdin_inputs = 0;
+  for (const auto& input : args.positional()) stdin_inputs += input == "-";
+  if (stdin_inputs > 1) fail_usage("standard input (-) can be read only once");
+  for (const char* raw_only : {"--input-rate", "--input-channels"})
+    if (args.has(raw_only) && stdin_inputs == 0)
+      fail_usage(raw_only,
+                 " describes raw PCM on standard input (-); audio files give their own format");
 }
 
 }  // namespace glmasr::cli

@@ -7,7 +7,21 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace glmasr::cli {
+
+// The command line itself is wrong (unknown option, missing or bad value, missing argument):
+// main() prints it with a pointer to --help and exits 2, where failures of the work exit 1.
+class UsageError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
+template <typename... Parts>
+[[noreturn]] void fail_usage(Parts&&... parts) {
+  throw UsageError(cat(std::forward<Parts>(parts)...));
+}
 
 struct OptionSpec {
   std::string name;          // "--model"
@@ -17,7 +31,7 @@ struct OptionSpec {
 
 class Args {
  public:
-  // Throws glmasr::Error for an unknown option or a missing value.
+  // Throws UsageError for an unknown option or a missing value.
   Args(const std::vector<std::string>& argv, const std::vector<OptionSpec>& specs);
 
   bool has(const std::string& name) const { return values_.count(name) != 0; }
@@ -25,14 +39,21 @@ class Args {
   std::string get_or(const std::string& name, const std::string& fallback) const;
   // Every value given for a repeatable option, in order.
   std::vector<std::string> get_all(const std::string& name) const;
-  // Integer option with range check; throws naming the option.
+  // Integer option with range check; throws UsageError naming the option.
   long get_int(const std::string& name, long fallback, long min, long max) const;
   double get_double(const std::string& name, double fallback, double min, double max) const;
+  // One of `allowed` (or fallback when absent); throws UsageError naming the allowed values.
+  std::string get_choice(const std::string& name, const std::string& fallback,
+                         const std::vector<std::string>& allowed) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
 };
+
+// For commands that read audio: "-" (standard input) at most once, and --input-rate /
+// --input-channels, which describe raw PCM on standard input, only when "-" is an input.
+void check_stdin_options(const Args& args);
 
 }  // namespace glmasr::cli

@@ -18,7 +18,7 @@ int run_compare(const CommandArgs& argv) {
                          {"--margin", true},
                          {"--help", false, "-h"}});
   if (args.has("--help") || !args.has("--model") || !args.has("--reference")) {
-    std::fprintf(stderr,
+    std::fprintf(args.has("--help") ? stdout : stderr,
                  "usage: glmasr compare --model DIR --reference DUMP.safetensors "
                  "[--device cpu|cuda] [--dtype bf16|fp16] [--tolerance REL] [--margin M]\n"
                  "Passes when every stage's relative error is within --tolerance (default 1e-4)\n"
@@ -27,8 +27,8 @@ int run_compare(const CommandArgs& argv) {
     return args.has("--help") ? 0 : 2;
   }
   EngineOptions options;
-  options.device = args.get_or("--device", "auto");
-  options.dtype = args.get_or("--dtype", "bf16");
+  options.device = args.get_choice("--device", "auto", {"auto", "cpu", "cuda"});
+  options.dtype = args.get_choice("--dtype", "bf16", {"bf16", "fp16"});
   const double tolerance = args.get_double("--tolerance", 1e-4, 0, 10);
   const double margin = args.get_double("--margin", 0.5, 0, 1e6);
   const ReferenceDump reference = read_reference_dump(*args.get("--reference"));

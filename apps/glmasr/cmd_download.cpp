@@ -25,7 +25,9 @@ const char* kUsage =
     "  --dir        target folder (default ~/.cache/glmasr/NAME, where transcribe looks)\n"
     "  --retries    attempts after a transient failure, per request (default 5)\n"
     "  --quiet      no progress or per-file messages\n"
-    "A token for private or gated repositories is read from $HF_TOKEN.\n";
+    "A token for private or gated repositories is read from $HF_TOKEN; it is sent only over\n"
+    "https or to a loopback host. Until every file is verified DIR holds .glmasr-incomplete,\n"
+    "and transcribe, serve and info refuse the folder.\n";
 
 }  // namespace
 
@@ -41,11 +43,8 @@ int run_download(const CommandArgs& argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  if (!args.positional().empty()) {
-    std::fprintf(stderr, "glmasr download: unexpected argument '%s'\n\n%s",
-                 args.positional().front().c_str(), kUsage);
-    return 2;
-  }
+  if (!args.positional().empty())
+    fail_usage("unexpected argument '", args.positional().front(), "'");
   DownloadOptions options;
   options.hub = make_hub_config(args.get_or("--repo", kDefaultModelRepo),
                                 args.get_or("--revision", "main"), args.get_or("--endpoint", ""));
@@ -54,6 +53,12 @@ int run_download(const CommandArgs& argv) {
       args.get_or("--dir", (std::filesystem::path(glmasr_cache_dir()) / repo_name).string());
   options.max_retries = static_cast<int>(args.get_int("--retries", 5, 0, 100));
   options.quiet = args.has("--quiet");
+  options.incomplete_marker = kIncompleteDownloadMarker;
+  if (options.hub.token_withheld)
+    std::fprintf(stderr,
+                 "glmasr download: not sending the Hugging Face token to %s: plain http would "
+                 "expose it (only https or a loopback host receive it)\n",
+                 options.hub.endpoint.c_str());
   // Tests shorten the waits between retries; users never need to.
   if (const char* backoff = std::getenv("GLMASR_DOWNLOAD_BACKOFF_SECONDS"))
     options.initial_backoff_seconds = std::atof(backoff);

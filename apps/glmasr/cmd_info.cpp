@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
+#include "model/model_location.h"
 #include "model/weights.h"
 
 namespace glmasr::cli {
@@ -177,6 +178,7 @@ int run_info(const CommandArgs& args) {
     return 2;
   }
   const ModelFolder folder{*parsed.get("--model")};
+  check_download_complete(folder.dir);
   const ModelConfig config =
       load_model_config(folder.config_path(), folder.generation_config_path());
   const Checkpoint checkpoint(folder.dir);

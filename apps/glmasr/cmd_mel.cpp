@@ -16,12 +16,12 @@ namespace glmasr::cli {
 namespace {
 
 void print_mel_help() {
-  std::fprintf(stderr,
+  std::fprintf(stdout,
                "usage: glmasr mel AUDIO -o OUT.npy [--input-rate HZ] [--input-channels N]\n"
                "\n"
                "Writes the log-mel features the encoder sees, float32 [windows, 128, 3000].\n"
-               "AUDIO is any file libsndfile reads (WAV, FLAC, Ogg, MP3), or '-' for raw\n"
-               "signed 16-bit little-endian PCM on standard input (needs --input-rate).\n"
+               "AUDIO is any file libsndfile reads (WAV, FLAC, Ogg, MP3), or '-' for standard\n"
+               "input: one of those, or raw signed 16-bit little-endian PCM with --input-rate.\n"
                "\n"
                "  -o, --output FILE      the .npy file to write\n"
                "  --input-rate HZ        sample rate of raw PCM on standard input\n"
@@ -41,11 +41,9 @@ int run_mel(const CommandArgs& argv) {
     print_mel_help();
     return 0;
   }
-  if (args.positional().size() != 1 || !args.has("--output")) {
-    std::fprintf(stderr, "glmasr mel: expected one AUDIO argument and -o OUT.npy\n\n");
-    print_mel_help();
-    return 2;
-  }
+  if (args.positional().size() != 1 || !args.has("--output"))
+    fail_usage("expected one AUDIO argument and -o OUT.npy");
+  check_stdin_options(args);
   const std::string path = args.positional()[0];
   const std::string output = *args.get("--output");
   AudioReadOptions options;

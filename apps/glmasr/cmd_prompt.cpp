@@ -19,8 +19,8 @@ namespace {
 constexpr const char* kPromptUsage =
     "usage: glmasr prompt --model DIR [--prompt TEXT] [--input-rate HZ] AUDIO...\n"
     "Prints the prompt ids for each AUDIO file as a JSON array, one line per file. The prompt\n"
-    "text defaults to \"Please transcribe this audio into text\". AUDIO '-' reads raw 16-bit\n"
-    "PCM from standard input at --input-rate HZ.\n";
+    "text defaults to \"Please transcribe this audio into text\". AUDIO '-' reads standard\n"
+    "input: a WAV, FLAC, Ogg or MP3 stream, or raw 16-bit PCM at --input-rate HZ.\n";
 
 std::vector<int32_t> prompt_ids_for_file(const std::string& path, const Tokenizer& tokenizer,
                                          const PromptModelSettings& settings,
@@ -47,6 +47,7 @@ int run_prompt(const CommandArgs& args) {
     std::fputs(kPromptUsage, stderr);
     return 2;
   }
+  check_stdin_options(parsed);
   const std::string model_dir = *parsed.get("--model");
   const PromptModelSettings settings = read_prompt_model_settings(model_dir);
   const Tokenizer tokenizer = Tokenizer::from_file(model_dir + "/tokenizer.json");

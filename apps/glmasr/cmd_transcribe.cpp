@@ -1,9 +1,10 @@
-// glmasr transcribe: audio files to text. Every input is attempted; failures are reported as
-// they happen and listed again at the end, and the exit code says whether all succeeded.
+// glmasr transcribe: audio files to text. Every input is attempted; each one's output is
+// written (or its failure reported) as soon as it is finished, failures are listed again at the
+// end, and the exit code says whether all succeeded. Everything the command line can get wrong
+// (options, -o, colliding outputs) is refused before the model loads.
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <cstdlib>
 #include <sstream>
 
 #include "args.h"
@@ -17,6 +18,7 @@
 #include "pipeline/transcriber.h"
 #include "runtime/engine_loop.h"
 #include "text/tokenizer.h"
+#include "transcribe_outputs.h"
 
 namespace glmasr::cli {
 
@@ -24,13 +26,15 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: glmasr transcribe [--model DIR] [options] FILE...\n"
-    "  FILE is any audio file (WAV, FLAC, Ogg, MP3, ...) or - for raw s16le PCM on stdin.\n"
+    "  FILE is any audio file (WAV, FLAC, Ogg, MP3, ...) or - for standard input: a WAV, FLAC,\n"
+    "  Ogg or MP3 stream, or raw s16le PCM with --input-rate.\n"
     "  --model DIR           model folder (else $GLMASR_MODEL, else "
     "~/.cache/glmasr/GLM-ASR-Nano-2512)\n"
     "  --device cpu|cuda     default: cuda when a GPU is present\n"
     "  --dtype bf16|fp16     GPU precision (default bf16)\n"
     "  --format F[,F...]     txt (default), json, verbose_json, srt, vtt\n"
-    "  -o, --output-dir DIR  write DIR/<input name>.<ext> per input and format\n"
+    "  -o, --output-dir DIR  write DIR/<input name>.<ext> per input and format (txt, json,\n"
+    "                        verbose.json, srt, vtt) as each input finishes\n"
     "  --max-new-tokens N    per segment (default 500)\n"
     "  --prompt TEXT         replaces 'Please transcribe this audio into text' (context, hot "
     "words)\n"
@@ -45,23 +49,23 @@ std::vector<OutputFormat> parse_formats(const std::string& list) {
   std::vector<OutputFormat> formats;
   std::stringstream stream(list);
   std::string item;
-  while (std::getline(stream, item, ','))
-    if (!item.empty()) formats.push_back(parse_output_format(item));
-  GLMASR_CHECK(!formats.empty(), "--format: expected at least one format");
+  while (std::getline(stream, item, ',')) {
+    if (item.empty()) continue;
+    try {
+      formats.push_back(parse_output_format(item));
+    } catch (const Error& e) {
+      fail_usage("--format: ", e.what());
+    }
+  }
+  if (formats.empty()) fail_usage("--format: expected at least one format");
   return formats;
 }
 
-std::string output_path(const std::string& dir, const std::string& source, OutputFormat format) {
-  const std::string stem =
-      source == "-" ? "stdin" : std::filesystem::path(source).filename().string();
-  return dir + "/" + stem + "." + format_extension(format);
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  GLMASR_CHECK(out.good(), path, ": cannot open for writing");
-  out << text;
-  GLMASR_CHECK(out.good(), path, ": write failed");
+// Options that only mean something for some inputs or devices are refused rather than ignored.
+void check_options_apply(const Args& args) {
+  check_stdin_options(args);
+  if (args.has("--dtype") && args.get("--device") == "cpu")
+    fail_usage("--dtype applies to --device cuda; the CPU engine computes in float32");
 }
 
 }  // namespace
@@ -82,26 +86,34 @@ int run_transcribe(const CommandArgs& argv) {
                          {"--quiet", false},
                          {"--timings", false},
                          {"--help", false, "-h"}});
-  if (args.has("--help") || args.positional().empty()) {
-    std::fputs(kUsage, stderr);
-    return args.has("--help") ? 0 : 2;
+  if (args.has("--help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
   }
+  if (args.positional().empty()) fail_usage("expected at least one FILE");
+  check_options_apply(args);
+  const std::vector<std::string>& inputs = args.positional();
   const std::vector<OutputFormat> formats = parse_formats(args.get_or("--format", "txt"));
-  const std::optional<std::string> output_dir = args.get("--output-dir");
-  if (output_dir) std::filesystem::create_directories(*output_dir);
 
   TranscribeOptions options;
   options.max_new_tokens = static_cast<int>(args.get_int("--max-new-tokens", 500, 1, 8192));
   if (auto prompt = args.get("--prompt")) options.prompt_text = *prompt;
   options.single_request = args.has("--single-request");
   options.loop_guard = !args.has("--no-loop-guard");
-  options.audio.raw_sample_rate = static_cast<int>(args.get_int("--input-rate", 0, 0, 1000000));
+  options.audio.raw_sample_rate = static_cast<int>(args.get_int("--input-rate", 0, 1, 1000000));
   options.audio.raw_channels = static_cast<int>(args.get_int("--input-channels", 1, 1, 64));
 
   EngineOptions engine_options;
-  engine_options.device = args.get_or("--device", "auto");
-  engine_options.dtype = args.get_or("--dtype", "bf16");
+  engine_options.device = args.get_choice("--device", "auto", {"auto", "cpu", "cuda"});
+  engine_options.dtype = args.get_choice("--dtype", "bf16", {"bf16", "fp16"});
   engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 64, 1, 1024));
+
+  const std::optional<std::string> output_dir = args.get("--output-dir");
+  std::vector<std::vector<std::string>> output_paths;
+  if (output_dir) {
+    output_paths = plan_output_paths(inputs, formats, *output_dir);
+    prepare_output_dir(*output_dir);
+  }
 
   using Clock = std::chrono::steady_clock;
   const auto load_start = Clock::now();
@@ -120,9 +132,30 @@ int run_transcribe(const CommandArgs& argv) {
   progress_options.quiet = args.has("--quiet");
   // The total is unknown until files are decoded; progress counts segments' audio as they finish.
   AudioProgress progress(0.0, stderr, progress_options);
+  std::vector<std::string> failed;
+  const auto write_outputs = [&](size_t input, const InputResult& result) {
+    if (!result.transcript) {
+      std::fprintf(stderr, "glmasr transcribe: error: %s\n", result.error.c_str());
+      failed.push_back(result.source);
+      return;
+    }
+    try {
+      for (size_t k = 0; k < formats.size(); ++k) {
+        const std::string document = render_transcript(*result.transcript, formats[k]);
+        if (output_dir)
+          write_output_file(output_paths[input][k], document);
+        else
+          std::fwrite(document.data(), 1, document.size(), stdout);
+      }
+      std::fflush(stdout);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "glmasr transcribe: error: %s\n", e.what());
+      failed.push_back(result.source);
+    }
+  };
   const auto run_start = Clock::now();
   const std::vector<InputResult> results =
-      transcriber.transcribe_files(args.positional(), progress.enabled() ? &progress : nullptr);
+      transcriber.transcribe_files(inputs, progress.enabled() ? &progress : nullptr, write_outputs);
   progress.finish();
   if (args.has("--timings")) {
     const double load = std::chrono::duration<double>(run_start - load_start).count();
@@ -135,24 +168,6 @@ int run_transcribe(const CommandArgs& argv) {
                  "(%.0fx real time)\n",
                  engine->describe().c_str(), load, audio, run, run > 0 ? audio / run : 0.0);
   }
-
-  std::vector<std::string> failed;
-  for (const InputResult& result : results) {
-    if (!result.transcript) {
-      std::fprintf(stderr, "glmasr transcribe: error: %s\n", result.error.c_str());
-      failed.push_back(result.source);
-      continue;
-    }
-    for (OutputFormat format : formats) {
-      const std::string document = render_transcript(*result.transcript, format);
-      if (output_dir) {
-        write_file(output_path(*output_dir, result.source, format), document);
-      } else {
-        std::fwrite(document.data(), 1, document.size(), stdout);
-      }
-    }
-  }
-  std::fflush(stdout);
   if (!failed.empty()) {
     std::fprintf(stderr, "glmasr transcribe: %zu of %zu inputs failed:\n", failed.size(),
                  results.size());

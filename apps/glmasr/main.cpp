@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "commands.h"
 #include "core/error.h"
 
@@ -33,11 +34,14 @@ const Command kCommands[] = {
     {"info", glmasr::cli::run_info, "--model DIR: what a model folder holds"},
 };
 
-void print_usage() {
-  std::fprintf(stderr, "usage: glmasr COMMAND [options]\n\ncommands:\n");
+// Asked for (--help) it goes to stdout so that `glmasr --help | less` works; after a usage
+// error it goes to stderr.
+void print_usage(std::FILE* out) {
+  std::fprintf(out, "usage: glmasr COMMAND [options]\n\ncommands:\n");
   for (const auto& command : kCommands)
-    std::fprintf(stderr, "  %-11s %s\n", command.name, command.summary);
-  std::fprintf(stderr, "\nRun 'glmasr COMMAND --help' for a command's options.\n");
+    std::fprintf(out, "  %-11s %s\n", command.name, command.summary);
+  std::fprintf(out, "  %-11s %s\n", "version", "the glmasr version (also --version)");
+  std::fprintf(out, "\nRun 'glmasr COMMAND --help' for a command's options.\n");
 }
 
 }  // namespace
@@ -55,16 +59,28 @@ static void keep_large_blocks_in_the_heap() {
 
 int main(int argc, char** argv) {
   keep_large_blocks_in_the_heap();
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-    print_usage();
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
   }
   const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  if (name == "--version" || name == "version") {
+    std::printf("glmasr %s\n", GLMASR_VERSION);  // CMake's project(VERSION)
+    return 0;
+  }
   const glmasr::cli::CommandArgs args(argv + 2, argv + argc);
   for (const auto& command : kCommands) {
     if (name != command.name) continue;
     try {
       return command.run(args);
+    } catch (const glmasr::cli::UsageError& e) {
+      std::fprintf(stderr, "glmasr %s: error: %s (see 'glmasr %s --help')\n", command.name,
+                   e.what(), command.name);
+      return 2;
     } catch (const glmasr::Error& e) {
       std::fprintf(stderr, "glmasr %s: error: %s\n", command.name, e.what());
       return 1;
@@ -74,6 +90,6 @@ int main(int argc, char** argv) {
     }
   }
   std::fprintf(stderr, "glmasr: unknown command '%s'\n\n", name.c_str());
-  print_usage();
+  print_usage(stderr);
   return 2;
 }

@@ -3,6 +3,7 @@
 #include <sndfile.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -27,11 +28,16 @@ void check_is_nonempty_regular_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
-  GLMASR_CHECK(fs::exists(status), "audio file '", path, "': no such file");
+  GLMASR_CHECK(fs::exists(status), "audio file '", path, "': ",
+               ec && ec != std::errc::no_such_file_or_directory ? ec.message() : "no such file");
   GLMASR_CHECK(!fs::is_directory(status), "audio file '", path,
                "': expected a file, got a directory");
   const auto size = fs::file_size(path, ec);
   GLMASR_CHECK(ec || size > 0, "audio file '", path, "' is empty (0 bytes)");
+  // libsndfile reports a file it cannot open as undecodable: say the system's reason instead.
+  std::FILE* probe = std::fopen(path.c_str(), "rb");
+  GLMASR_CHECK(probe, "audio file '", path, "' cannot be opened: ", std::strerror(errno));
+  std::fclose(probe);
 }
 
 // libsndfile silently shortens a WAV/AIFF whose data chunk runs past the end of the file and

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "audio/audio_decode.h"
+#include "audio/audio_sniff.h"
 #include "audio/features.h"
 #include "audio/resample.h"
 #include "core/error.h"
@@ -27,16 +28,32 @@ Audio to_model_audio(DecodedAudio decoded, const std::string& source) {
   return audio;
 }
 
+// Standard input is whatever its first bytes say; raw PCM carries no header, so its rate must
+// be given. A rate given for a recognised container is refused rather than ignored, except
+// for a bare MPEG frame header, which raw PCM can begin with: there the rate says "raw".
+DecodedAudio decode_standard_input(const AudioReadOptions& options) {
+  const char* source = "standard input";
+  std::string bytes = read_all_bytes(stdin, source);
+  const SniffedContainer container = sniff_audio_container(bytes);
+  const bool raw_declared = options.raw_sample_rate > 0;
+  if (!container.name.empty() && (container.certain || !raw_declared)) {
+    if (raw_declared && container.certain)
+      fail_input(source, " holds a ", container.name,
+                 " stream, which gives its own sample rate: --input-rate is for raw PCM only");
+    return decode_audio_memory(bytes, source);
+  }
+  if (!raw_declared)
+    fail_input(source, " is not a WAV, FLAC, Ogg or MP3 stream (by its first bytes); ",
+               "raw s16le PCM needs its sample rate: --input-rate HZ");
+  return decode_raw_s16le(bytes, options.raw_sample_rate, options.raw_channels, source);
+}
+
 }  // namespace
 
 Audio read_audio(const std::string& path, const AudioReadOptions& options) {
   DecodedAudio decoded;
   if (path == "-") {
-    // Checked before reading so that a missing rate does not first wait for all of stdin.
-    GLMASR_CHECK(options.raw_sample_rate > 0,
-                 "raw PCM from standard input needs its sample rate (--input-rate HZ)");
-    decoded = decode_raw_s16le(read_all_bytes(stdin, "standard input"), options.raw_sample_rate,
-                               options.raw_channels, "standard input");
+    decoded = decode_standard_input(options);
   } else {
     decoded = decode_audio_file(path);
   }

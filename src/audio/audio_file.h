@@ -11,7 +11,8 @@ namespace glmasr {
 
 struct AudioReadOptions {
   // For raw PCM on standard input (path "-"): the sample rate (required) and channel count.
-  // Raw input is signed 16-bit little-endian, interleaved.
+  // Raw input is signed 16-bit little-endian, interleaved. A WAV, FLAC, Ogg or MP3 stream on
+  // standard input is recognised by its first bytes and decoded as such (no rate needed).
   int raw_sample_rate = 0;
   int raw_channels = 1;
 };

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -79,11 +81,29 @@ class Downloader {
              human_bytes(static_cast<double>(total)), " from ", options_.hub.endpoint, " into ",
              options_.dir));
     summary_.files = static_cast<int>(files.size());
+    const fs::path marker = options_.incomplete_marker.empty()
+                                ? fs::path()
+                                : fs::path(options_.dir) / options_.incomplete_marker;
+    if (!marker.empty()) write_marker(marker);
     for (const auto& file : files) fetch(file);
+    if (!marker.empty()) {
+      fs::remove(marker, error);
+      GLMASR_CHECK(!error, "cannot remove '", marker.string(), "': ", error.message());
+    }
     return summary_;
   }
 
  private:
+  void write_marker(const fs::path& marker) {
+    std::unique_ptr<FILE, int (*)(FILE*)> out(std::fopen(marker.c_str(), "wb"), &std::fclose);
+    GLMASR_CHECK(out, "cannot write '", marker.string(), "': ", std::strerror(errno));
+    std::fprintf(out.get(),
+                 "glmasr download of %s@%s has not finished; run glmasr download again.\n",
+                 options_.hub.repo.c_str(), options_.hub.revision.c_str());
+    GLMASR_CHECK(std::fflush(out.get()) == 0, "cannot write '", marker.string(),
+                 "': ", std::strerror(errno));
+  }
+
   void note(const std::string& line) {
     if (options_.quiet) return;
     bar_.finish();

@@ -21,6 +21,9 @@ struct DownloadOptions {
   std::optional<bool> force_terminal;    // progress bar regardless of isatty (tests)
   int max_retries = 5;                   // per request, for transient failures
   double initial_backoff_seconds = 1.0;  // doubled after each failed attempt
+  // When set, a file of this name is written into dir once the file list is in and removed when
+  // every file is verified: a folder that still holds it is an unfinished download.
+  std::string incomplete_marker;
 };
 
 struct DownloadSummary {

@@ -52,6 +52,23 @@ bool is_safe_relative_path(const std::string& path) {
   return true;
 }
 
+// 127.a.b.c in dotted decimal (127.0.0.0/8), not a name that merely starts with "127.".
+bool is_loopback_ipv4(const std::string& host) {
+  int parts = 0;
+  size_t begin = 0;
+  while (begin <= host.size()) {
+    const size_t end = std::min(host.find('.', begin), host.size());
+    const std::string part = host.substr(begin, end - begin);
+    if (part.empty() || part.size() > 3 ||
+        !std::all_of(part.begin(), part.end(), [](unsigned char c) { return std::isdigit(c); }))
+      return false;
+    if (parts == 0 && part != "127") return false;
+    ++parts;
+    begin = end + 1;
+  }
+  return parts == 4;
+}
+
 bool is_transient_status(long status) {
   return status == 408 || status == 429 || status >= 500;
 }
@@ -75,7 +92,30 @@ HubConfig make_hub_config(const std::string& repo, const std::string& revision,
                "hub endpoint: expected an http:// or https:// URL, got '", hub.endpoint, "'");
   hub.token = env_or_empty("HF_TOKEN");
   if (hub.token.empty()) hub.token = read_token_file();
+  if (!hub.token.empty() && !endpoint_may_receive_token(hub.endpoint)) {
+    hub.token.clear();
+    hub.token_withheld = true;
+  }
   return hub;
+}
+
+bool endpoint_may_receive_token(const std::string& endpoint) {
+  if (endpoint.rfind("https://", 0) == 0) return true;
+  const std::string scheme = "http://";
+  if (endpoint.rfind(scheme, 0) != 0) return false;
+  std::string authority = endpoint.substr(scheme.size());
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string::npos)
+    authority = authority.substr(at + 1);
+  std::string host;
+  if (authority.rfind('[', 0) == 0) {
+    host = authority.substr(0, authority.find(']') + 1);  // "[::1]"
+  } else {
+    host = authority.substr(0, authority.find(':'));
+  }
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return host == "localhost" || host == "[::1]" || is_loopback_ipv4(host);
 }
 
 std::string url_quote(std::string_view text, bool keep_slash) {

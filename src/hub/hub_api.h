@@ -3,7 +3,8 @@
 //   GET {endpoint}/api/models/{repo}/tree/{revision}?recursive=true   file list (paged by the
 //       Link header), each file with its size, git blob id and, for LFS files, "lfs.oid" (SHA-256)
 //   GET {endpoint}/{repo}/resolve/{revision}/{path}                   contents (redirects to a CDN)
-// HF_ENDPOINT overrides the endpoint and HF_TOKEN is sent as "Authorization: Bearer".
+// HF_ENDPOINT overrides the endpoint and HF_TOKEN is sent as "Authorization: Bearer", but only
+// over https or to a loopback host: a plain-http endpoint elsewhere would expose it.
 #pragma once
 
 #include <cstdint>
@@ -21,12 +22,17 @@ struct HubConfig {
   std::string endpoint = kDefaultHubEndpoint;  // no trailing slash
   std::string repo = kDefaultModelRepo;        // "owner/name"
   std::string revision = "main";
-  std::string token;  // empty: anonymous
+  std::string token;            // empty: anonymous
+  bool token_withheld = false;  // a token was found but the endpoint may not receive it
 };
+
+// https://..., or http:// to localhost, 127.0.0.0/8 or [::1].
+bool endpoint_may_receive_token(const std::string& endpoint);
 
 // endpoint: the given one, else $HF_ENDPOINT, else https://huggingface.co. token: $HF_TOKEN,
 // else the file huggingface_hub's login writes ($HF_TOKEN_PATH, $HF_HOME/token or
-// ~/.cache/huggingface/token). Throws for a repo that is not "owner/name".
+// ~/.cache/huggingface/token), withheld (token_withheld) where endpoint_may_receive_token is
+// false. Throws for a repo that is not "owner/name".
 HubConfig make_hub_config(const std::string& repo, const std::string& revision,
                           const std::string& endpoint_override);
 

@@ -19,11 +19,17 @@ bool has_config(const std::string& dir) {
   return fs::is_regular_file(fs::path(dir) / "config.json", ignored);
 }
 
+bool has_incomplete_marker(const std::string& dir) {
+  std::error_code ignored;
+  return fs::exists(fs::path(dir) / kIncompleteDownloadMarker, ignored);
+}
+
 std::string describe(const std::optional<std::string>& dir) {
   if (!dir) return "not set";
   std::error_code ignored;
   if (!fs::exists(*dir, ignored)) return "'" + *dir + "' (does not exist)";
   if (!fs::is_directory(*dir, ignored)) return "'" + *dir + "' (not a directory)";
+  if (has_incomplete_marker(*dir)) return "'" + *dir + "' (incomplete download)";
   if (!has_config(*dir)) return "'" + *dir + "' (no config.json)";
   return "'" + *dir + "' (has config.json)";
 }
@@ -45,6 +51,12 @@ std::string default_model_dir() {
   return (fs::path(glmasr_cache_dir()) / kDefaultModelName).string();
 }
 
+void check_download_complete(const std::string& dir) {
+  GLMASR_CHECK(!has_incomplete_marker(dir), "model folder '", dir,
+               "': incomplete download: run glmasr download again (the folder holds ",
+               kIncompleteDownloadMarker, ", which a finished download removes)");
+}
+
 ModelLocation locate_model(const ModelSearch& search) {
   std::optional<std::string> env_dir = search.env_dir;
   if (env_dir && env_dir->empty()) env_dir.reset();
@@ -55,6 +67,7 @@ ModelLocation locate_model(const ModelSearch& search) {
     chosen = {*env_dir, "$GLMASR_MODEL"};
   else
     chosen = {search.default_dir, "default"};
+  check_download_complete(chosen.dir);
   if (has_config(chosen.dir)) return chosen;
   fail("no model folder with config.json (using ", chosen.origin, "); looked at: --model ",
        describe(search.cli_dir), "; $GLMASR_MODEL ", describe(env_dir), "; default ",

@@ -8,6 +8,9 @@
 namespace glmasr {
 
 inline constexpr const char* kDefaultModelName = "GLM-ASR-Nano-2512";
+// `glmasr download` writes this file into the folder before the first file and removes it once
+// every file is verified, so a stopped download is recognised as such.
+inline constexpr const char* kIncompleteDownloadMarker = ".glmasr-incomplete";
 
 struct ModelLocation {
   std::string dir;
@@ -26,8 +29,12 @@ struct ModelSearch {
   std::string default_dir;
 };
 
-// The first of cli_dir, env_dir, default_dir that is given is the one used; it must hold
-// config.json. Otherwise throws glmasr::Error naming all three places and what each held.
+// Throws glmasr::Error when dir holds the marker of a download that did not finish.
+void check_download_complete(const std::string& dir);
+
+// The first of cli_dir, env_dir, default_dir that is given is the one used; it must not be an
+// unfinished download and must hold config.json. Otherwise throws glmasr::Error saying so (for
+// a missing config.json, naming all three places and what each held).
 ModelLocation locate_model(const ModelSearch& search);
 // The same with env_dir from $GLMASR_MODEL and default_dir from default_model_dir().
 ModelLocation locate_model(const std::optional<std::string>& cli_dir);

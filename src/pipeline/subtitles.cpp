@@ -19,7 +19,7 @@ struct FormatName {
 constexpr FormatName kFormats[] = {
     {OutputFormat::kTxt, "txt", "txt"},
     {OutputFormat::kJson, "json", "json"},
-    {OutputFormat::kVerboseJson, "verbose_json", "json"},
+    {OutputFormat::kVerboseJson, "verbose_json", "verbose.json"},
     {OutputFormat::kSrt, "srt", "srt"},
     {OutputFormat::kVtt, "vtt", "vtt"},
 };

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 
@@ -293,59 +292,56 @@ std::vector<InputResult> Transcriber::transcribe_each(
     const std::function<Audio(size_t)>& audio_of, AudioProgress* progress,
     const InputDoneFn& on_input_done) {
   std::vector<InputResult> results(count);
-  // Finished inputs come back on the loop's thread; this thread reports them in between planning
-  // the next inputs and at the end, so on_input_done never runs on the loop's thread.
+  // Inputs finish on the loop's thread in any order; they are reported in input order, each as
+  // soon as it and every input before it are done (so stdout stays in order, and a finished
+  // file is written while a later input, standard input say, is still being read).
   std::mutex mutex;
   std::condition_variable changed;
-  std::deque<size_t> finished;
-  size_t outstanding = 0;  // inputs submitted and not yet reported
-  auto report_finished = [&](std::unique_lock<std::mutex>& lock) {
-    while (!finished.empty()) {
-      const size_t i = finished.front();
-      finished.pop_front();
-      --outstanding;
-      lock.unlock();
-      if (on_input_done) on_input_done(i, results[i]);
-      lock.lock();
+  std::vector<bool> done(count, false);
+  size_t next_to_report = 0;
+  size_t in_flight = 0;  // submitted and not yet finished
+  auto mark_done = [&](size_t i, std::unique_lock<std::mutex>& lock) {
+    (void)lock;  // held by the caller
+    done[i] = true;
+    while (next_to_report < count && done[next_to_report]) {
+      if (on_input_done) on_input_done(next_to_report, results[next_to_report]);
+      ++next_to_report;
     }
+    changed.notify_all();
   };
   for (size_t i = 0; i < count; ++i) {
     Audio audio;
     try {
       audio = audio_of(i);
     } catch (const Error& e) {
+      std::unique_lock<std::mutex> lock(mutex);
       results[i].source = source_of(i);
       results[i].error = e.what();
       results[i].client_error = true;
-      if (on_input_done) on_input_done(i, results[i]);
+      mark_done(i, lock);
       continue;
     }
-    {
-      std::unique_lock<std::mutex> lock(mutex);
-      // Bound the host memory of long lists: wait while many inputs are still in the loop.
-      changed.wait(lock, [&] {
-        return outstanding < static_cast<size_t>(std::max(1, options_.inputs_in_flight)) ||
-               !finished.empty();
-      });
-      report_finished(lock);
-      ++outstanding;
-    }
     if (audio.source.empty()) audio.source = source_of(i);
+    {
+      // Bound the host memory of long lists: wait while many inputs are still in the loop.
+      std::unique_lock<std::mutex> lock(mutex);
+      changed.wait(lock, [&] {
+        return in_flight < static_cast<size_t>(std::max(1, options_.inputs_in_flight));
+      });
+      ++in_flight;
+    }
     submit(
         std::move(audio), {},
         [&, i](InputResult result) {
-          std::lock_guard<std::mutex> lock(mutex);
+          std::unique_lock<std::mutex> lock(mutex);
           results[i] = std::move(result);
-          finished.push_back(i);
-          changed.notify_all();
+          --in_flight;
+          mark_done(i, lock);
         },
         progress);
   }
   std::unique_lock<std::mutex> lock(mutex);
-  while (outstanding > 0) {
-    changed.wait(lock, [&] { return !finished.empty(); });
-    report_finished(lock);
-  }
+  changed.wait(lock, [&] { return next_to_report == count; });
   return results;
 }
 

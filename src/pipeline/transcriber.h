@@ -43,8 +43,9 @@ struct InputResult {
   bool client_error = false;             // the input itself was bad (not the engine)
 };
 
-// Called once per input as soon as all its segments are decoded (or it failed), on the thread
-// that called transcribe_files/transcribe_audio, with the input's index.
+// Called once per input, in input order, as soon as it and every input before it are decoded (or
+// failed), with the input's index. It may run on the engine loop's thread: keep it short (write
+// the outputs, print a line).
 using InputDoneFn = std::function<void(size_t input, const InputResult& result)>;
 
 // What one submitted input may override and watch.

@@ -365,7 +365,7 @@ TEST(InfoCli, UsageErrors) {
   const std::string binary = shell_quote(testing::glmasr_binary());
   EXPECT_EQ(testing::run_command(binary + " info").exit_code, 2);
   EXPECT_EQ(testing::run_command(binary + " info --model a b").exit_code, 2);
-  EXPECT_EQ(testing::run_command(binary + " info --bogus").exit_code, 1);
+  EXPECT_EQ(testing::run_command(binary + " info --bogus").exit_code, 2);  // a usage error
   const auto help = testing::run_command(binary + " info --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--model DIR"), std::string::npos);

@@ -219,6 +219,25 @@ TEST_F(DownloadTest, RejectsACorruptedFileAndDeletesIt) {
       << result.err;
   EXPECT_FALSE(fs::exists(target_ / "model.safetensors"));
   EXPECT_FALSE(fs::exists(target_ / "model.safetensors.incomplete"));
+
+  // The folder is marked unfinished, and the commands that read a model folder say so.
+  EXPECT_TRUE(fs::exists(target_ / ".glmasr-incomplete"));
+  for (const std::string command : {"info", "transcribe --device cpu --quiet"}) {
+    const auto refused =
+        run_command(shell_quote(testing::glmasr_binary()) + " " + command + " --model " +
+                    shell_quote(target_.string()) + (command == "info" ? "" : " x.wav"));
+    EXPECT_EQ(refused.exit_code, 1) << command;
+    EXPECT_NE(refused.err.find("incomplete download: run glmasr download again"), std::string::npos)
+        << refused.err;
+  }
+
+  // A complete run removes the mark.
+  FakeHub good(dir_, source_, "");
+  ASSERT_TRUE(good.ok());
+  const auto finished =
+      run_download("", "--endpoint " + good.url() + " --dir " + shell_quote(target_.string()));
+  ASSERT_EQ(finished.exit_code, 0) << finished.err;
+  EXPECT_FALSE(fs::exists(target_ / ".glmasr-incomplete"));
 }
 
 TEST_F(DownloadTest, ReplacesALocalFileThatDiffers) {
@@ -260,6 +279,29 @@ TEST_F(DownloadTest, ConnectionRefusedGivesUpAfterRetries) {
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.err.find("gave up after 3 attempts"), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("http://127.0.0.1:1/api/models/"), std::string::npos) << result.err;
+}
+
+TEST(DownloadUsage, WithholdsTheTokenFromAPlainHttpEndpoint) {
+  // The target folder cannot be created, so the run stops before any request.
+  const auto result = run_command(
+      "env -u HF_ENDPOINT HF_TOKEN=secret-test-token " + shell_quote(testing::glmasr_binary()) +
+      " download --repo a/b --endpoint http://hub.example --dir /proc/no-such/x");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("not sending the Hugging Face token to http://hub.example"),
+            std::string::npos)
+      << result.err;
+  EXPECT_EQ(result.err.find("secret-test-token"), std::string::npos) << result.err;
+}
+
+TEST(HubApi, SendsTheTokenOnlyOverHttpsOrToLoopback) {
+  for (const char* endpoint :
+       {"https://huggingface.co", "https://mirror.example:8443/hf", "http://127.0.0.1:8080",
+        "http://localhost", "http://[::1]:90", "http://user@LOCALHOST:1/x"})
+    EXPECT_TRUE(endpoint_may_receive_token(endpoint)) << endpoint;
+  for (const char* endpoint :
+       {"http://hub.example", "http://10.0.0.1:8080", "http://127.0.0.1.evil.example",
+        "http://localhost.evil.example", "http://127.0.0.1@evil.example", "ftp://localhost"})
+    EXPECT_FALSE(endpoint_may_receive_token(endpoint)) << endpoint;
 }
 
 TEST(DownloadUsage, RejectsABadRepoName) {

@@ -1,6 +1,8 @@
 // `glmasr mel` through the binary: .npy output, raw PCM on standard input, and the errors.
 #include <gtest/gtest.h>
 #include <sndfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
@@ -99,8 +101,51 @@ TEST(MelCli, UsageErrors) {
   EXPECT_EQ(testing::run_command(mel_command("a.wav")).exit_code, 2);  // no -o
   EXPECT_EQ(testing::run_command(mel_command("--help")).exit_code, 0);
   const auto bad_rate = testing::run_command(mel_command("- --input-rate fast -o x.npy"));
-  EXPECT_EQ(bad_rate.exit_code, 1);
+  EXPECT_EQ(bad_rate.exit_code, 2);
   EXPECT_NE(bad_rate.err.find("--input-rate"), std::string::npos) << bad_rate.err;
+  // The rate describes raw PCM on standard input; a file carries its own.
+  const auto rate_for_file = testing::run_command(mel_command("a.wav --input-rate 16000 -o x.npy"));
+  EXPECT_EQ(rate_for_file.exit_code, 2);
+  EXPECT_NE(rate_for_file.err.find("--input-rate"), std::string::npos) << rate_for_file.err;
+}
+
+TEST(MelCli, AWavOnStdinIsDecodedAsAWav) {
+  const std::string dir = testing::make_temp_dir("mel-cli-stdin-wav");
+  const ToneFixture tone = write_tone(dir, 24000);
+  const auto from_stdin = testing::run_command(
+      mel_command("- -o " + shell_quote(dir + "/stdin.npy") + " < " + shell_quote(tone.wav_path)));
+  ASSERT_EQ(from_stdin.exit_code, 0) << from_stdin.err;
+  EXPECT_NE(from_stdin.err.find("(24000 Hz, 1 ch)"), std::string::npos) << from_stdin.err;
+  const auto from_file = testing::run_command(
+      mel_command(shell_quote(tone.wav_path) + " -o " + shell_quote(dir + "/file.npy")));
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(read_npy_f32(dir + "/stdin.npy").values(), read_npy_f32(dir + "/file.npy").values());
+
+  // A rate given for a stream that states its own is refused, not ignored.
+  const auto with_rate =
+      testing::run_command(mel_command("- --input-rate 16000 -o " + shell_quote(dir + "/x.npy") +
+                                       " < " + shell_quote(tone.wav_path)));
+  EXPECT_EQ(with_rate.exit_code, 1);
+  EXPECT_NE(with_rate.err.find("holds a WAV stream"), std::string::npos) << with_rate.err;
+}
+
+TEST(MelCli, AnUnreadableFileGivesTheSystemsReason) {
+  const std::string dir = testing::make_temp_dir("mel-cli-unreadable");
+  const ToneFixture tone = write_tone(dir, 16000);
+  ASSERT_EQ(::chmod(tone.wav_path.c_str(), 0), 0);
+  // Root reads any file: run the binary as nobody then (the build tree is world-readable).
+  std::string runner;
+  if (::geteuid() == 0) {
+    if (testing::run_command("command -v setpriv").exit_code != 0)
+      GTEST_SKIP() << "running as root without setpriv";
+    runner = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  }
+  const auto result =
+      testing::run_command(runner + mel_command(shell_quote(tone.wav_path) + " -o /dev/null"));
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("tone.wav' cannot be opened: Permission denied"), std::string::npos)
+      << result.err;
+  EXPECT_EQ(result.err.find("cannot be decoded"), std::string::npos) << result.err;
 }
 
 TEST(MelCli, SharedRecordingsGiveOneWindowEach) {

@@ -2,9 +2,13 @@
 // equal to the transformers pipeline, robust to bad inputs, long-form segmentation.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "audio/audio_file.h"
 #include "io/json_file.h"
@@ -14,6 +18,15 @@ namespace glmasr {
 namespace {
 
 using nlohmann::json;
+using testing::shell_quote;
+namespace fs = std::filesystem;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 std::string model_dir() {
   return testing::data_dir() + "/tiny";
@@ -141,6 +154,106 @@ TEST_F(TranscribeCli, LongAudioIsSegmentedInPauses) {
     for (const auto& [a, b] : pauses) in_pause |= start >= a - 0.05 && start <= b + 0.05;
     EXPECT_TRUE(in_pause) << "cut at " << start << " s is not in a pause";
   }
+}
+
+TEST_F(TranscribeCli, EveryFormatGetsItsOwnFile) {
+  const std::string dir = testing::make_temp_dir("formats") + "/out";  // created by -o
+  const auto run =
+      transcribe("--format json,verbose_json,txt,srt,vtt --max-new-tokens 3 -o " + shell_quote(dir),
+                 shell_quote(audio_path("jfk.wav")));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_TRUE(run.out.empty()) << run.out;
+  const json plain = json::parse(read_file(dir + "/jfk.wav.json"));
+  const json verbose = json::parse(read_file(dir + "/jfk.wav.verbose.json"));
+  EXPECT_FALSE(plain.contains("segments")) << plain.dump();
+  EXPECT_TRUE(verbose.contains("segments")) << verbose.dump();
+  EXPECT_EQ(plain["text"], verbose["text"]);
+  for (const char* ext : {"txt", "srt", "vtt"})
+    EXPECT_TRUE(fs::is_regular_file(dir + "/jfk.wav." + ext)) << ext;
+}
+
+TEST_F(TranscribeCli, CollidingOutputsAreRefusedBeforeAnyWork) {
+  const std::string root = testing::make_temp_dir("collide");
+  for (const char* folder : {"/a", "/b"}) {
+    fs::create_directories(root + folder);
+    fs::copy_file(audio_path("jfk.wav"), root + folder + "/jfk.wav");
+  }
+  // No model at that path: the refusal must come first.
+  const auto run = testing::run_command(
+      testing::glmasr_binary() + " transcribe --device cpu --model /nonexistent -o " +
+      shell_quote(root + "/out") + " " + shell_quote(root + "/a/jfk.wav") + " " +
+      shell_quote(root + "/b/jfk.wav"));
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_NE(run.err.find("'" + root + "/a/jfk.wav' and '" + root + "/b/jfk.wav'"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("model"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(root + "/out"));
+  // The same file twice collides with itself; without -o both go to stdout and that is fine.
+  const auto twice =
+      transcribe("-o " + shell_quote(root + "/out"),
+                 shell_quote(root + "/a/jfk.wav") + " " + shell_quote(root + "/a/jfk.wav"));
+  EXPECT_EQ(twice.exit_code, 2) << twice.err;
+}
+
+TEST_F(TranscribeCli, AnUnusableOutputFolderIsFoundBeforeTheModelLoads) {
+  const std::string root = testing::make_temp_dir("bad-output-dir");
+  std::ofstream(root + "/file") << "x";
+  const auto run = testing::run_command(
+      testing::glmasr_binary() + " transcribe --device cpu --model /nonexistent -o " +
+      shell_quote(root + "/file/sub") + " " + shell_quote(audio_path("jfk.wav")));
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("-o " + root + "/file/sub: cannot create the folder: Not a directory"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("model folder"), std::string::npos) << run.err;
+}
+
+TEST_F(TranscribeCli, EachInputIsWrittenAsSoonAsItIsFinished) {
+  const std::string dir = testing::make_temp_dir("incremental");
+  // The second input is standard input, held open until the first input's output exists: if
+  // outputs were written only at the end this would wait forever (bounded below).
+  const std::string command = testing::glmasr_binary() +
+                              " transcribe --device cpu --quiet --max-new-tokens 3 --model " +
+                              shell_quote(model_dir()) + " -o " + shell_quote(dir + "/out") + " " +
+                              shell_quote(audio_path("jfk.wav")) + " - >" +
+                              shell_quote(dir + "/stdout") + " 2>" + shell_quote(dir + "/stderr");
+  FILE* child_stdin = ::popen(command.c_str(), "w");
+  ASSERT_NE(child_stdin, nullptr);
+  const std::string first = dir + "/out/jfk.wav.txt";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(first) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const bool written_early = fs::exists(first);
+  // Now the second input: the same recording as a WAV stream.
+  const std::string wav = read_file(audio_path("jfk.wav"));
+  std::fwrite(wav.data(), 1, wav.size(), child_stdin);
+  const int status = ::pclose(child_stdin);
+  EXPECT_TRUE(written_early) << "the first file's output did not appear while stdin was open";
+  EXPECT_EQ(status, 0) << read_file(dir + "/stderr");
+  EXPECT_EQ(read_file(dir + "/out/stdin.txt"), read_file(first));
+}
+
+TEST_F(TranscribeCli, ContainersOnStandardInputAreDecodedAsSuch) {
+  for (const std::string name : {"jfk.wav", "1272-128104-0000.flac", "bcn_weather.mp3"}) {
+    const auto from_file =
+        transcribe("--format json --max-new-tokens 4", shell_quote(audio_path(name)));
+    ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+    const auto from_stdin =
+        transcribe("--format json --max-new-tokens 4", "- < " + shell_quote(audio_path(name)));
+    ASSERT_EQ(from_stdin.exit_code, 0) << name << ": " << from_stdin.err;
+    const auto a = json_lines(from_file.out), b = json_lines(from_stdin.out);
+    ASSERT_EQ(a.size(), 1u);
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(b[0]["tokens"], a[0]["tokens"]) << name;
+    EXPECT_EQ(b[0]["duration"], a[0]["duration"]) << name;
+  }
+  // Raw PCM has no header: its rate must be given, and the message names the option.
+  const auto raw = testing::run_command("head -c 64000 /dev/zero | " + testing::glmasr_binary() +
+                                        " transcribe --device cpu --quiet --model " +
+                                        shell_quote(model_dir()) + " -");
+  EXPECT_EQ(raw.exit_code, 1);
+  EXPECT_NE(raw.err.find("--input-rate"), std::string::npos) << raw.err;
 }
 
 }  // namespace

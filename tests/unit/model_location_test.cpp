@@ -75,5 +75,20 @@ TEST(ModelLocation, DefaultIsUnderTheHomeCache) {
   EXPECT_EQ(default_model_dir(), std::string(home) + "/.cache/glmasr/GLM-ASR-Nano-2512");
 }
 
+TEST(ModelLocation, AnUnfinishedDownloadIsNamedAsSuch) {
+  const std::string root = testing::make_temp_dir("model-location-incomplete");
+  const std::string dir = make_model_dir(root, "model");
+  EXPECT_EQ(locate_model(ModelSearch{dir, std::nullopt, dir}).dir, dir);
+  std::ofstream(dir + "/" + kIncompleteDownloadMarker) << "unfinished";
+  const std::string error = error_of(ModelSearch{dir, std::nullopt, dir});
+  EXPECT_NE(error.find("incomplete download"), std::string::npos) << error;
+  EXPECT_NE(error.find("run glmasr download again"), std::string::npos) << error;
+  EXPECT_THROW(check_download_complete(dir), Error);
+  // Also when the download stopped before config.json arrived.
+  fs::remove(dir + "/config.json");
+  EXPECT_NE(error_of(ModelSearch{dir, std::nullopt, dir}).find("incomplete download"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace glmasr

@@ -57,7 +57,7 @@ Transcript sample_transcript() {
 TEST(OutputFormat, ParsesEveryNameAndRejectsOthersClearly) {
   for (const char* name : {"txt", "json", "verbose_json", "srt", "vtt"})
     EXPECT_EQ(format_name(parse_output_format(name)), name);
-  EXPECT_EQ(format_extension(OutputFormat::kVerboseJson), "json");
+  EXPECT_EQ(format_extension(OutputFormat::kVerboseJson), "verbose.json");  // not json's
   EXPECT_EQ(format_extension(OutputFormat::kVtt), "vtt");
   try {
     parse_output_format("xml");
