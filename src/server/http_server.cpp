@@ -288,12 +288,6 @@ void Connection::on_head(const error_code& error) {
   method_ = std::string(request.method_string());
   target_ = std::string(request.target());
   keep_alive_ = request.keep_alive();
-  if (request.version() != 10 && request.version() != 11) {
-    keep_alive_ = false;
-    return answer_now(error_response(505, cat("unsupported HTTP version ", request.version() / 10,
-                                              ".", request.version() % 10,
-                                              ": expected HTTP/1.0 or HTTP/1.1")));
-  }
   // WebSocket hook (issue 11, GET /v1/realtime): this is where the socket, buffer_ and
   // parser_->release() go to a beast::websocket::stream session instead of the HTTP handler.
   if (beast::iequals(request[http::field::upgrade], "websocket")) {
@@ -355,6 +349,8 @@ void Connection::refuse_request(const error_code& error) {
     return answer_now(error_response(
         431, cat(reading_body ? "a chunk line or the trailers are" : "the request head is",
                  " over the limit of ", options.max_head_bytes, " bytes")));
+  if (error == http::error::bad_version)  // Beast takes HTTP/1.0 and 1.1 only
+    return answer_now(error_response(505, "unsupported HTTP version: expected HTTP/1.0 or HTTP/1.1"));
   if (chunk_extension_too_long_)
     return answer_now(error_response(400, cat("a chunk extension is over the limit of ",
                                               options.max_chunk_extension_bytes, " bytes")));
@@ -504,6 +500,7 @@ void Connection::write_next() {
   arm(server_->options.write_timeout_ms);
   auto on_written = [self = shared_from_this()](const error_code& error, size_t) {
     self->disarm();
+    if (self->phase_ == Phase::kClosed) return;
     if (error) {
       if (self->cancellation_) self->cancellation_->cancel();
       return self->close();
@@ -551,7 +548,7 @@ void Connection::close() {
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  outbox_.clear();
+  // outbox_ stays: a write may still be completing from its buffers.
   server_->remove(this);
 }
 

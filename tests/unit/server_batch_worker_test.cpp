@@ -1,9 +1,11 @@
 // The batching worker: requests queued while the model is busy go into one call, prompts are
-// kept apart, failures reach every waiting request, and a stopped worker refuses new work.
+// kept apart, failures (with their exception type) reach every waiting request, cancelled jobs
+// are dropped, and a stopped worker refuses new work.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "server/batch_worker.h"
@@ -17,6 +19,25 @@ Audio audio_named(const std::string& name) {
   audio.source = name;
   audio.samples.assign(16000, 0.0f);
   return audio;
+}
+
+// Submits one job; the future holds what its done received.
+std::future<TranscriptionOutcome> submit(BatchWorker& worker, Audio audio, std::string prompt,
+                                         std::shared_ptr<std::atomic<bool>> cancelled = nullptr,
+                                         std::atomic<int>* started = nullptr) {
+  auto promise = std::make_shared<std::promise<TranscriptionOutcome>>();
+  TranscriptionJob job;
+  job.audio = std::move(audio);
+  job.prompt = std::move(prompt);
+  if (cancelled) job.cancelled = cancelled;
+  if (started) job.events.started = [started] { ++*started; };
+  worker.submit(std::move(job),
+                [promise](TranscriptionOutcome outcome) { promise->set_value(std::move(outcome)); });
+  return promise->get_future();
+}
+
+std::string text_of(std::future<TranscriptionOutcome>& outcome) {
+  return outcome.get().result.transcript.value_or(Transcript{}).text;
 }
 
 // Transcribes to "<prompt>:<source>" and records the calls.
@@ -47,17 +68,17 @@ TEST(BatchWorker, RequestsQueuedWhileBusyFormOneBatch) {
   model.release = false;
   BatchWorker worker([&](const auto& inputs, const auto& prompt) { return model(inputs, prompt); },
                      16);
-  auto first = worker.submit(audio_named("a"), "p");
+  auto first = submit(worker, audio_named("a"), "p");
   // Wait until the worker has taken "a" and is blocked in the model.
   while (worker.batch_sizes().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto b = worker.submit(audio_named("b"), "p");
-  auto c = worker.submit(audio_named("c"), "p");
-  auto d = worker.submit(audio_named("d"), "p");
+  auto b = submit(worker, audio_named("b"), "p");
+  auto c = submit(worker, audio_named("c"), "p");
+  auto d = submit(worker, audio_named("d"), "p");
   model.release = true;
-  EXPECT_EQ(first.get().transcript->text, "p:a");
-  EXPECT_EQ(b.get().transcript->text, "p:b");
-  EXPECT_EQ(c.get().transcript->text, "p:c");
-  EXPECT_EQ(d.get().transcript->text, "p:d");
+  EXPECT_EQ(text_of(first), "p:a");
+  EXPECT_EQ(text_of(b), "p:b");
+  EXPECT_EQ(text_of(c), "p:c");
+  EXPECT_EQ(text_of(d), "p:d");
   EXPECT_EQ(worker.batch_sizes(), (std::vector<size_t>{1, 3}));
   ASSERT_EQ(model.calls.size(), 2u);
   EXPECT_EQ(model.calls[1], (std::vector<std::string>{"b", "c", "d"}));
@@ -68,16 +89,16 @@ TEST(BatchWorker, GroupsABatchByPrompt) {
   model.release = false;
   BatchWorker worker([&](const auto& inputs, const auto& prompt) { return model(inputs, prompt); },
                      16);
-  auto blocker = worker.submit(audio_named("0"), "x");
+  auto blocker = submit(worker, audio_named("0"), "x");
   while (worker.batch_sizes().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto a = worker.submit(audio_named("a"), "p");
-  auto b = worker.submit(audio_named("b"), "q");
-  auto c = worker.submit(audio_named("c"), "p");
+  auto a = submit(worker, audio_named("a"), "p");
+  auto b = submit(worker, audio_named("b"), "q");
+  auto c = submit(worker, audio_named("c"), "p");
   model.release = true;
   blocker.get();
-  EXPECT_EQ(a.get().transcript->text, "p:a");
-  EXPECT_EQ(b.get().transcript->text, "q:b");
-  EXPECT_EQ(c.get().transcript->text, "p:c");
+  EXPECT_EQ(text_of(a), "p:a");
+  EXPECT_EQ(text_of(b), "q:b");
+  EXPECT_EQ(text_of(c), "p:c");
   ASSERT_EQ(model.calls.size(), 3u);
   EXPECT_EQ(model.calls[1], (std::vector<std::string>{"a", "c"}));
   EXPECT_EQ(model.calls[2], (std::vector<std::string>{"b"}));
@@ -89,15 +110,32 @@ TEST(BatchWorker, AFailingModelAnswersEveryRequestWithTheError) {
         throw Error("CUDA out of memory");
       },
       16);
-  const InputResult result = worker.submit(audio_named("a"), "").get();
-  EXPECT_FALSE(result.transcript);
-  EXPECT_EQ(result.source, "a");
-  EXPECT_EQ(result.error, "CUDA out of memory");
+  const TranscriptionOutcome outcome = submit(worker, audio_named("a"), "").get();
+  ASSERT_TRUE(outcome.failure);
+  EXPECT_THROW(std::rethrow_exception(outcome.failure), Error);
+
+  BatchWorker faulty(
+      [](const std::vector<Audio>&, const std::string&) -> std::vector<InputResult> {
+        throw DeviceError("illegal memory access");
+      },
+      16);
+  auto a = submit(faulty, audio_named("a"), "");
+  auto b = submit(faulty, audio_named("b"), "");
+  for (auto* future : {&a, &b}) {
+    const TranscriptionOutcome failed = future->get();
+    ASSERT_TRUE(failed.failure);
+    EXPECT_THROW(std::rethrow_exception(failed.failure), DeviceError);  // not turned into text
+  }
 
   BatchWorker short_answer(
       [](const std::vector<Audio>&, const std::string&) { return std::vector<InputResult>{}; }, 16);
-  EXPECT_NE(short_answer.submit(audio_named("a"), "").get().error.find("0 results for 1 inputs"),
-            std::string::npos);
+  const TranscriptionOutcome short_outcome = submit(short_answer, audio_named("a"), "").get();
+  ASSERT_TRUE(short_outcome.failure);
+  try {
+    std::rethrow_exception(short_outcome.failure);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("0 results for 1 inputs"), std::string::npos);
+  }
 }
 
 TEST(BatchWorker, RefusesWorkWhenFullOrStopped) {
@@ -105,20 +143,20 @@ TEST(BatchWorker, RefusesWorkWhenFullOrStopped) {
   model.release = false;
   BatchWorker worker([&](const auto& inputs, const auto& prompt) { return model(inputs, prompt); },
                      1);
-  auto running = worker.submit(audio_named("a"), "");
+  auto running = submit(worker, audio_named("a"), "");
   while (worker.batch_sizes().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto queued = worker.submit(audio_named("b"), "");
+  auto queued = submit(worker, audio_named("b"), "");
   try {
-    worker.submit(audio_named("c"), "");
+    submit(worker, audio_named("c"), "");
     FAIL() << "no error";
   } catch (const HttpError& e) {
     EXPECT_EQ(e.status(), 503);
   }
   model.release = true;
   worker.stop();  // finishes what was queued first
-  EXPECT_TRUE(running.get().transcript);
-  EXPECT_TRUE(queued.get().transcript);
-  EXPECT_THROW(worker.submit(audio_named("d"), ""), HttpError);
+  EXPECT_TRUE(running.get().result.transcript);
+  EXPECT_TRUE(queued.get().result.transcript);
+  EXPECT_THROW(submit(worker, audio_named("d"), ""), HttpError);
 }
 
 }  // namespace
