@@ -162,10 +162,10 @@ int run_serve(const CommandArgs& argv) {
       state, registry);
 
   server_options.on_stop = [&] { state.draining = true; };
-  server::HttpServer http(server_options, [&](server::HttpRequest request,
-                                              server::ResponderPtr responder) {
-    api.handle(std::move(request), std::move(responder));
-  });
+  server::HttpServer http(server_options,
+                          [&](server::HttpRequest request, server::ResponderPtr responder) {
+                            api.handle(std::move(request), std::move(responder));
+                          });
   running = &http;
   std::signal(SIGPIPE, SIG_IGN);
   state.model_loaded = true;

@@ -24,8 +24,8 @@ CorsPolicy CorsPolicy::parse(const std::string& allowed_origins) {
       policy.any_ = true;
     } else {
       const size_t scheme_end = origin.find("://");
-      if (scheme_end == std::string::npos || scheme_end == 0 ||
-          scheme_end + 3 == origin.size() || origin.back() == '/')
+      if (scheme_end == std::string::npos || scheme_end == 0 || scheme_end + 3 == origin.size() ||
+          origin.back() == '/')
         fail_input("--allowed-origins: '", origin,
                    "' is not an origin: expected * or scheme://host[:port], comma-separated");
       policy.origins_.push_back(origin);

@@ -121,7 +121,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection() { server_->remove(this); }
 
   void start() {
-    net::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->wait_for_request(); });
+    net::dispatch(socket_.get_executor(),
+                  [self = shared_from_this()] { self->wait_for_request(); });
   }
   // Stopping: an idle connection closes now; one with a request in progress finishes it.
   void drain() {
@@ -180,7 +181,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool stream_open_ = false;
   bool response_complete_ = false;  // the last output is queued
   bool watching_ = false;           // a read on the socket notices a disconnect
-  bool next_after_watch_ = false;   // the response is out: read the next request once the watch ends
+  bool next_after_watch_ = false;  // the response is out: read the next request once the watch ends
   bool writing_ = false;
   std::deque<Outgoing> outbox_;
 };
@@ -229,8 +230,7 @@ void Connection::arm(int ms) {
   const uint64_t generation = ++deadline_generation_;
   deadline_.expires_after(std::chrono::milliseconds(ms));
   deadline_.async_wait([self = shared_from_this(), generation](const error_code& error) {
-    if (error || generation != self->deadline_generation_ || self->phase_ == Phase::kClosed)
-      return;
+    if (error || generation != self->deadline_generation_ || self->phase_ == Phase::kClosed) return;
     self->deadline_passed_ = true;
     error_code ignored;
     self->socket_.cancel(ignored);  // the pending read or write ends with operation_aborted
@@ -247,12 +247,11 @@ void Connection::wait_for_request() {
   if (server_->stopping) return close();
   if (buffer_.size() > 0) return read_head();  // a pipelined request is already here
   arm(server_->options.idle_timeout_ms);
-  socket_.async_wait(tcp::socket::wait_read,
-                     [self = shared_from_this()](const error_code& error) {
-                       self->disarm();
-                       if (error || self->server_->stopping) return self->close();
-                       self->read_head();
-                     });
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& error) {
+    self->disarm();
+    if (error || self->server_->stopping) return self->close();
+    self->read_head();
+  });
 }
 
 void Connection::read_head() {
@@ -273,10 +272,9 @@ void Connection::read_head() {
   };
   parser_->on_chunk_header(on_chunk_header_);
   arm(options.head_timeout_ms);
-  http::async_read_header(socket_, buffer_, *parser_,
-                          [self = shared_from_this()](const error_code& error, size_t) {
-                            self->on_head(error);
-                          });
+  http::async_read_header(
+      socket_, buffer_, *parser_,
+      [self = shared_from_this()](const error_code& error, size_t) { self->on_head(error); });
 }
 
 void Connection::on_head(const error_code& error) {
@@ -292,8 +290,8 @@ void Connection::on_head(const error_code& error) {
   // parser_->release() go to a beast::websocket::stream session instead of the HTTP handler.
   if (beast::iequals(request[http::field::upgrade], "websocket")) {
     keep_alive_ = false;
-    return answer_now(error_response(501, cat("WebSocket upgrade on ", target_,
-                                              " is not supported yet: expected plain HTTP")));
+    return answer_now(error_response(
+        501, cat("WebSocket upgrade on ", target_, " is not supported yet: expected plain HTTP")));
   }
   if (parser_->is_done()) return dispatch();
   if (request.version() == 11 && beast::iequals(request[http::field::expect], "100-continue")) {
@@ -315,10 +313,9 @@ void Connection::on_head(const error_code& error) {
 void Connection::read_body() {
   phase_ = Phase::kBody;
   arm(server_->options.body_timeout_ms);
-  http::async_read(socket_, buffer_, *parser_,
-                   [self = shared_from_this()](const error_code& error, size_t) {
-                     self->on_body(error);
-                   });
+  http::async_read(
+      socket_, buffer_, *parser_,
+      [self = shared_from_this()](const error_code& error, size_t) { self->on_body(error); });
 }
 
 void Connection::on_body(const error_code& error) {
@@ -343,14 +340,15 @@ void Connection::refuse_request(const error_code& error) {
       error == net::error::operation_aborted || error == net::error::broken_pipe)
     return close();
   if (error == http::error::body_limit)
-    return answer_now(error_response(413, cat("the request body is over the limit of ",
-                                              options.max_body_bytes, " bytes")));
+    return answer_now(error_response(
+        413, cat("the request body is over the limit of ", options.max_body_bytes, " bytes")));
   if (error == http::error::header_limit || error == http::error::buffer_overflow)
     return answer_now(error_response(
         431, cat(reading_body ? "a chunk line or the trailers are" : "the request head is",
                  " over the limit of ", options.max_head_bytes, " bytes")));
   if (error == http::error::bad_version)  // Beast takes HTTP/1.0 and 1.1 only
-    return answer_now(error_response(505, "unsupported HTTP version: expected HTTP/1.0 or HTTP/1.1"));
+    return answer_now(
+        error_response(505, "unsupported HTTP version: expected HTTP/1.0 or HTTP/1.1"));
   if (chunk_extension_too_long_)
     return answer_now(error_response(400, cat("a chunk extension is over the limit of ",
                                               options.max_chunk_extension_bytes, " bytes")));
@@ -382,8 +380,8 @@ void Connection::dispatch() {
         [self = shared_from_this(), id = request_id_, limit](const error_code& error) {
           if (error || id != self->request_id_ || self->answered_) return;
           self->cancellation_->cancel();
-          self->answer_now(error_response(
-              504, cat("the request was not answered within ", millis_text(limit))));
+          self->answer_now(
+              error_response(504, cat("the request was not answered within ", millis_text(limit))));
         });
   }
   try {
@@ -423,8 +421,7 @@ void Connection::on_watch(const error_code& error, size_t bytes) {
 void Connection::answer(uint64_t request, HttpResponse response) {
   net::dispatch(socket_.get_executor(), [self = shared_from_this(), request,
                                          response = std::move(response)]() mutable {
-    if (request != self->request_id_ || self->phase_ != Phase::kHandling || self->answered_)
-      return;
+    if (request != self->request_id_ || self->phase_ != Phase::kHandling || self->answered_) return;
     self->answer_now(std::move(response));
   });
 }
@@ -446,8 +443,7 @@ void Connection::answer_now(HttpResponse response) {
 void Connection::start_stream(uint64_t request, StreamHead head) {
   net::dispatch(socket_.get_executor(), [self = shared_from_this(), request,
                                          head = std::move(head)]() mutable {
-    if (request != self->request_id_ || self->phase_ != Phase::kHandling || self->answered_)
-      return;
+    if (request != self->request_id_ || self->phase_ != Phase::kHandling || self->answered_) return;
     self->answered_ = true;
     self->stream_open_ = true;
     self->request_deadline_.cancel();
@@ -464,13 +460,12 @@ void Connection::start_stream(uint64_t request, StreamHead head) {
 
 void Connection::write_chunk(uint64_t request, std::string data) {
   if (data.empty()) return;
-  net::dispatch(socket_.get_executor(),
-                [self = shared_from_this(), request, data = std::move(data)]() mutable {
-                  if (request != self->request_id_ || !self->stream_open_ ||
-                      self->phase_ == Phase::kClosed)
-                    return;
-                  self->enqueue({.kind = Outgoing::Kind::kChunk, .head = {}, .body = std::move(data)});
-                });
+  net::dispatch(socket_.get_executor(), [self = shared_from_this(), request,
+                                         data = std::move(data)]() mutable {
+    if (request != self->request_id_ || !self->stream_open_ || self->phase_ == Phase::kClosed)
+      return;
+    self->enqueue({.kind = Outgoing::Kind::kChunk, .head = {}, .body = std::move(data)});
+  });
 }
 
 void Connection::end_stream(uint64_t request) {
@@ -555,8 +550,8 @@ void Connection::close() {
 void Connection::log(int status) {
   if (!server_->options.log_requests) return;
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
-  std::fprintf(stderr, "glmasr serve: %s %s -> %d (%.1f ms)\n", method_.c_str(),
-               target_.c_str(), status, ms);
+  std::fprintf(stderr, "glmasr serve: %s %s -> %d (%.1f ms)\n", method_.c_str(), target_.c_str(),
+               status, ms);
 }
 
 }  // namespace
@@ -614,10 +609,10 @@ void HttpServer::State::refuse(tcp::socket socket) {
   HttpResponse response = error_response(
       503, cat("the server has ", options.max_connections, " connections open: retry later"));
   response.headers.emplace_back("Retry-After", std::to_string(options.retry_after_seconds));
-  auto text = std::make_shared<std::string>(
-      serialize_head(11, 503, response.content_type, response.headers, false,
-                     response.body.size()) +
-      response.body);
+  auto text =
+      std::make_shared<std::string>(serialize_head(11, 503, response.content_type, response.headers,
+                                                   false, response.body.size()) +
+                                    response.body);
   auto shared_socket = std::make_shared<tcp::socket>(std::move(socket));
   net::async_write(*shared_socket, net::buffer(*text),
                    [shared_socket, text](const error_code&, size_t) {

@@ -19,21 +19,21 @@ namespace glmasr::server {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;     // 0: any free port (see HttpServer::port())
-  int io_threads = 0;  // 0: min(4, hardware threads)
+  int port = 8080;                // 0: any free port (see HttpServer::port())
+  int io_threads = 0;             // 0: min(4, hardware threads)
   size_t max_connections = 4096;  // open at once; more are answered 503 + Retry-After
   int retry_after_seconds = 1;
-  int idle_timeout_ms = 30000;     // a keep-alive connection waiting for its next request
-  int head_timeout_ms = 10000;     // from the first byte of a request to the end of its head
-  int body_timeout_ms = 120000;    // the whole body, however it is framed
-  int write_timeout_ms = 30000;    // each response write
-  int request_timeout_ms = 0;      // head read to answer; 0: none (else cancel + 504)
-  size_t max_head_bytes = 16384;   // request line + headers; also bounds a chunk line/trailers
+  int idle_timeout_ms = 30000;    // a keep-alive connection waiting for its next request
+  int head_timeout_ms = 10000;    // from the first byte of a request to the end of its head
+  int body_timeout_ms = 120000;   // the whole body, however it is framed
+  int write_timeout_ms = 30000;   // each response write
+  int request_timeout_ms = 0;     // head read to answer; 0: none (else cancel + 504)
+  size_t max_head_bytes = 16384;  // request line + headers; also bounds a chunk line/trailers
   size_t max_body_bytes = 200u << 20;
   size_t max_chunk_extension_bytes = 256;
-  int accept_backoff_ms = 100;  // after an accept failure such as EMFILE
-  bool stop_on_signals = false;  // SIGINT/SIGTERM call request_stop()
-  bool log_requests = false;     // one line per request on stderr
+  int accept_backoff_ms = 100;    // after an accept failure such as EMFILE
+  bool stop_on_signals = false;   // SIGINT/SIGTERM call request_stop()
+  bool log_requests = false;      // one line per request on stderr
   std::function<void()> on_stop;  // runs once when stopping starts (marks the service draining)
 };
 

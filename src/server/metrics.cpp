@@ -65,8 +65,8 @@ Histogram::Histogram(std::vector<double> bounds)
 }
 
 void Histogram::observe(double value) {
-  const size_t bucket =
-      static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
+  const size_t bucket = static_cast<size_t>(
+      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin());
   std::lock_guard lock(mutex_);
   ++counts_[bucket];
   sum_ += value;
@@ -90,12 +90,8 @@ MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const 
     GLMASR_CHECK(family->type == type, "metric ", name, " is registered with another type");
     return *family;
   }
-  families_.push_back(std::make_unique<Family>(Family{.name = name,
-                                                      .help = help,
-                                                      .type = type,
-                                                      .counters = {},
-                                                      .gauges = {},
-                                                      .histograms = {}}));
+  families_.push_back(std::make_unique<Family>(Family{
+      .name = name, .help = help, .type = type, .counters = {}, .gauges = {}, .histograms = {}}));
   return *families_.back();
 }
 
@@ -144,8 +140,8 @@ std::string MetricsRegistry::render() const {
                std::to_string(snapshot.cumulative[i]) + "\n";
       }
       out += family->name + "_sum" + with_extra(key, "") + " " + number(snapshot.sum) + "\n";
-      out += family->name + "_count" + with_extra(key, "") + " " +
-             std::to_string(snapshot.count) + "\n";
+      out += family->name + "_count" + with_extra(key, "") + " " + std::to_string(snapshot.count) +
+             "\n";
     }
   }
   return out;

@@ -59,7 +59,8 @@ class MetricsRegistry {
  public:
   // The metric with this name and labels, created on first use. A name keeps the type and help
   // it was first registered with; asking for it as another type throws glmasr::Error.
-  Counter& counter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
+  Counter& counter(const std::string& name, const std::string& help,
+                   const MetricLabels& labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   Histogram& histogram(const std::string& name, const std::string& help,
                        const std::vector<double>& bounds, const MetricLabels& labels = {});

@@ -7,7 +7,7 @@ namespace glmasr::server {
 namespace {
 
 // Seconds: from a short clip on a GPU to a long file queued behind others.
-const std::vector<double> kLatencyBuckets = {0.05, 0.1, 0.25, 0.5, 1,  2.5, 5,
+const std::vector<double> kLatencyBuckets = {0.05, 0.1, 0.25, 0.5, 1,   2.5, 5,
                                              10,   20,  40,   80,  160, 320};
 const std::vector<double> kShortBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                            0.5,   1,     2.5,  5,     10,   30};
@@ -38,7 +38,8 @@ ServiceMetrics::ServiceMetrics(MetricsRegistry& registry)
   // Every outcome is listed from the start, so that rates exist before the first event.
   for (const char* reason : {"stop", "length"})
     registry_.counter("glmasr:request_success_total",
-                      "Transcriptions answered, by finished_reason.", {{"finished_reason", reason}});
+                      "Transcriptions answered, by finished_reason.",
+                      {{"finished_reason", reason}});
   for (const char* reason : {"client_error", "server_error", "overloaded", "cancelled"})
     registry_.counter("glmasr:request_failure_total", "Requests that failed, by reason.",
                       {{"reason", reason}});

@@ -16,9 +16,9 @@ struct ServiceState {
 
 // The engine's load, read at each scrape of /metrics.
 struct LoadStats {
-  int running = 0;             // requests being transcribed
-  int waiting = 0;             // requests queued for the engine
-  double kv_cache_usage = 0;   // 0..1
+  int running = 0;            // requests being transcribed
+  int waiting = 0;            // requests queued for the engine
+  double kv_cache_usage = 0;  // 0..1
 };
 
 }  // namespace glmasr::server

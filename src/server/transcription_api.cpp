@@ -114,8 +114,8 @@ TranscriptionRequest parse_transcription_request(HttpRequest& request) {
   return parsed;
 }
 
-TranscriptionApi::TranscriptionApi(ApiOptions options, TranscribeFn transcribe,
-                                   ServiceState& state, MetricsRegistry& registry)
+TranscriptionApi::TranscriptionApi(ApiOptions options, TranscribeFn transcribe, ServiceState& state,
+                                   MetricsRegistry& registry)
     : options_(std::move(options)),
       transcribe_(std::move(transcribe)),
       state_(state),
@@ -178,16 +178,16 @@ void TranscriptionApi::route(HttpRequest& request, const std::shared_ptr<Pending
   }
   if (path == kModelsPath) {
     if (!get) return answer(method_not_allowed(request, "GET"));
-    return answer(json_response(
-        200, dump({{"object", "list"}, {"data", {model_card(options_.model_id)}}})));
+    return answer(
+        json_response(200, dump({{"object", "list"}, {"data", {model_card(options_.model_id)}}})));
   }
   if (path.rfind(std::string(kModelsPath) + "/", 0) == 0) {
     if (!get) return answer(method_not_allowed(request, "GET"));
     const std::string id = percent_decode(path.substr(std::string(kModelsPath).size() + 1));
     if (id != options_.model_id)
       return answer(error_response(
-          404, cat("the model '", id, "' does not exist: this server serves '", options_.model_id,
-                   "'"),
+          404,
+          cat("the model '", id, "' does not exist: this server serves '", options_.model_id, "'"),
           "model", "model_not_found"));
     return answer(json_response(200, dump(model_card(id))));
   }
@@ -195,9 +195,9 @@ void TranscriptionApi::route(HttpRequest& request, const std::shared_ptr<Pending
     if (request.method != "POST") return answer(method_not_allowed(request, "POST"));
     return transcribe(request, pending);
   }
-  answer(error_response(404, cat("no route for ", request.method, " ", path,
-                                 ": expected POST ", kTranscriptionsPath, ", GET ", kModelsPath,
-                                 ", /health, /ready or /metrics")));
+  answer(error_response(
+      404, cat("no route for ", request.method, " ", path, ": expected POST ", kTranscriptionsPath,
+               ", GET ", kModelsPath, ", /health, /ready or /metrics")));
 }
 
 void TranscriptionApi::transcribe(HttpRequest& request,
@@ -260,8 +260,8 @@ void TranscriptionApi::finish(const std::shared_ptr<Pending>& pending,
   if (outcome.cancelled) return metrics_->count_failure("cancelled");
   if (!outcome.result.transcript) {
     metrics_->count_failure("server_error");
-    return send(options_.cors, options_.retry_after_seconds, pending->request,
-                *pending->responder, error_response(500, outcome.result.error));
+    return send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
+                error_response(500, outcome.result.error));
   }
   const Transcript& transcript = *outcome.result.transcript;
   metrics_->e2e_latency.observe(seconds_since(pending->start));
@@ -290,7 +290,8 @@ void TranscriptionApi::fail(const std::shared_ptr<Pending>& pending,
     // restarts the process.
     state_.device_fault = true;
     fault = e.what();
-    response = error_response(503, cat("the engine failed (", e.what(), "): retry on another replica"));
+    response =
+        error_response(503, cat("the engine failed (", e.what(), "): retry on another replica"));
     response.close = true;
   } catch (const std::exception& e) {
     response = error_response(500, e.what());

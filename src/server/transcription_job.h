@@ -16,8 +16,8 @@ namespace glmasr::server {
 
 // What the backend reports about a job as it runs; any of these may be left unset or uncalled.
 struct JobEvents {
-  std::function<void()> started;              // it left the queue (request_queue_time_seconds)
-  std::function<void()> first_token;          // its first token was decoded (time_to_first_token)
+  std::function<void()> started;               // it left the queue (request_queue_time_seconds)
+  std::function<void()> first_token;           // its first token was decoded (time_to_first_token)
   std::function<void(int64_t)> prompt_tokens;  // tokens prefilled for it (prompt_tokens_total)
 };
 

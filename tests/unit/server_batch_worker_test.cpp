@@ -31,8 +31,9 @@ std::future<TranscriptionOutcome> submit(BatchWorker& worker, Audio audio, std::
   job.prompt = std::move(prompt);
   if (cancelled) job.cancelled = cancelled;
   if (started) job.events.started = [started] { ++*started; };
-  worker.submit(std::move(job),
-                [promise](TranscriptionOutcome outcome) { promise->set_value(std::move(outcome)); });
+  worker.submit(std::move(job), [promise](TranscriptionOutcome outcome) {
+    promise->set_value(std::move(outcome));
+  });
   return promise->get_future();
 }
 

@@ -31,9 +31,10 @@ class FairnessTest : public ::testing::Test {
     options.io_threads = 2;
     options.head_timeout_ms = 60000;  // the slow clients must not simply be cut off
     options.idle_timeout_ms = 60000;
-    server_ = std::make_unique<HttpServer>(options, [](HttpRequest request, ResponderPtr responder) {
-      responder->respond(json_response(200, "{\"path\":\"" + request.path + "\"}"));
-    });
+    server_ =
+        std::make_unique<HttpServer>(options, [](HttpRequest request, ResponderPtr responder) {
+          responder->respond(json_response(200, "{\"path\":\"" + request.path + "\"}"));
+        });
     thread_ = std::thread([this] { server_->run(); });
   }
   void TearDown() override {
@@ -80,7 +81,8 @@ TEST_F(FairnessTest, SlowLorisClientsDoNotStallOthers) {
   std::thread trickle([&] {
     const std::string head = "GET /slow HTTP/1.1\r\nX-Filler: ";
     for (size_t at = 0; !done; at = (at + 1) % head.size()) {
-      for (auto& connection : slow) connection->send(std::string(1, head[std::min(at, head.size() - 1)]));
+      for (auto& connection : slow)
+        connection->send(std::string(1, head[std::min(at, head.size() - 1)]));
       std::this_thread::sleep_for(100ms);
     }
   });
@@ -106,8 +108,9 @@ TEST_F(FairnessTest, ThousandIdleConnectionsAreHeldWhileRequestsFlow) {
   setrlimit(RLIMIT_NOFILE, &limit);
   getrlimit(RLIMIT_NOFILE, &limit);
   const int idle_count = static_cast<int>(std::min<rlim_t>(1000, (limit.rlim_cur - 64) / 2));
-  if (idle_count < 1000) std::printf("fd limit %lu: holding %d idle connections\n",
-                                     static_cast<unsigned long>(limit.rlim_cur), idle_count);
+  if (idle_count < 1000)
+    std::printf("fd limit %lu: holding %d idle connections\n",
+                static_cast<unsigned long>(limit.rlim_cur), idle_count);
   std::vector<std::unique_ptr<Connection>> idle;
   for (int i = 0; i < idle_count; ++i) {
     idle.push_back(std::make_unique<Connection>(port()));

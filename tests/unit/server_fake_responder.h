@@ -18,8 +18,11 @@ class RecordingResponder : public Responder {
     changed_.notify_all();
   }
   void start_stream(StreamHead head) override {
-    respond({.status = head.status, .content_type = head.content_type, .body = {},
-             .headers = head.headers, .close = false});
+    respond({.status = head.status,
+             .content_type = head.content_type,
+             .body = {},
+             .headers = head.headers,
+             .close = false});
   }
   void write_chunk(std::string data) override {
     std::lock_guard lock(mutex_);
@@ -42,7 +45,8 @@ class RecordingResponder : public Responder {
   HttpResponse wait(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     std::unique_lock lock(mutex_);
     if (!changed_.wait_for(lock, timeout, [&] { return response_.has_value(); }))
-      return {.status = 599, .content_type = "", .body = "no answer", .headers = {}, .close = false};
+      return {
+          .status = 599, .content_type = "", .body = "no answer", .headers = {}, .close = false};
     return *response_;
   }
 

@@ -155,8 +155,8 @@ TEST_F(HttpServerTest, ChunkedBodyOverTheLimitGets413WhileReading) {
 
 TEST_F(HttpServerTest, OversizedHeadGets431) {
   start();
-  const std::string reply = exchange(
-      port(), "GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'b') + "\r\n\r\n");
+  const std::string reply =
+      exchange(port(), "GET / HTTP/1.1\r\nX-Big: " + std::string(2000, 'b') + "\r\n\r\n");
   EXPECT_EQ(status_of(reply), "HTTP/1.1 431") << reply;
 }
 
@@ -168,7 +168,8 @@ TEST_F(HttpServerTest, LongChunkExtensionsAndTrailersAreRefused) {
   EXPECT_EQ(status_of(extension), "HTTP/1.1 400") << extension;
   EXPECT_NE(extension.find("chunk extension"), std::string::npos) << extension;
   std::string trailers = head + "3\r\nabc\r\n0\r\n";
-  for (int i = 0; i < 100; ++i) trailers += "X-T" + std::to_string(i) + ": " + std::string(90, 't') + "\r\n";
+  for (int i = 0; i < 100; ++i)
+    trailers += "X-T" + std::to_string(i) + ": " + std::string(90, 't') + "\r\n";
   const std::string trailer_reply = exchange(port(), trailers + "\r\n");
   EXPECT_EQ(status_of(trailer_reply), "HTTP/1.1 431") << trailer_reply;
 }
@@ -260,8 +261,9 @@ TEST_F(HttpServerTest, StreamsChunksThenKeepsTheConnection) {
   EXPECT_EQ(status_of(reply), "HTTP/1.1 200") << reply;
   EXPECT_NE(reply.find("Transfer-Encoding: chunked"), std::string::npos) << reply;
   EXPECT_NE(reply.find("Content-Type: text/event-stream"), std::string::npos) << reply;
-  EXPECT_NE(reply.find("\r\n\r\n9\r\ndata: 0\n\n\r\n9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n0\r\n\r\n"),
-            std::string::npos)
+  EXPECT_NE(
+      reply.find("\r\n\r\n9\r\ndata: 0\n\n\r\n9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n0\r\n\r\n"),
+      std::string::npos)
       << reply;
   connection.send("GET /after HTTP/1.1\r\n\r\n");
   EXPECT_NE(connection.read_response().find("GET /after"), std::string::npos);

@@ -21,9 +21,9 @@ const std::string kBoundary = "XyZ";
 struct Calls {
   std::vector<std::string> prompts;
   std::vector<double> seconds;
-  std::string fail_with;           // when set: a failed InputResult with this error
-  std::exception_ptr throw_this;   // when set: the backend reports this exception
-  bool hold = false;               // when set: keep the job and its done for the test
+  std::string fail_with;          // when set: a failed InputResult with this error
+  std::exception_ptr throw_this;  // when set: the backend reports this exception
+  bool hold = false;              // when set: keep the job and its done for the test
   std::vector<std::pair<TranscriptionJob, TranscriptionDone>> held;
 };
 
@@ -327,7 +327,9 @@ TEST(TranscriptionApi, BusyBackendBecomes503WithRetryAfter) {
   MetricsRegistry registry;
   const TranscriptionApi api(
       options,
-      [](TranscriptionJob, TranscriptionDone) { throw HttpError(503, "too many requests waiting"); },
+      [](TranscriptionJob, TranscriptionDone) {
+        throw HttpError(503, "too many requests waiting");
+      },
       state, registry);
   auto responder = std::make_shared<RecordingResponder>();
   api.handle(multipart({}, test_audio::wav_bytes(1.0)), responder);
@@ -366,7 +368,8 @@ TEST(TranscriptionApi, MetricsCountWhatWasServed) {
   const std::string& text = scrape.body;
   for (const std::string line :
        {"glmasr:num_requests_running 3", "glmasr:num_requests_waiting 5",
-        "glmasr:kv_cache_usage_perc 0.25", "glmasr:request_success_total{finished_reason=\"stop\"} 1",
+        "glmasr:kv_cache_usage_perc 0.25",
+        "glmasr:request_success_total{finished_reason=\"stop\"} 1",
         "glmasr:request_failure_total{reason=\"client_error\"} 1",
         "glmasr:generation_tokens_total 2", "glmasr:prompt_tokens_total 7",
         "glmasr:audio_seconds_total 2", "glmasr:e2e_request_latency_seconds_count 1",
