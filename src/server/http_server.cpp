@@ -98,6 +98,7 @@ struct HttpServer::State : std::enable_shared_from_this<HttpServer::State> {
   int threads = 1;
   int port = 0;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> running{false};  // inside run()
 
   mutable std::mutex mutex;  // guards connections and work
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
@@ -413,8 +414,7 @@ void Connection::on_watch(const error_code& error, size_t bytes) {
   }
   if (!error) return start_watch();
   if (error == net::error::operation_aborted) return;  // a write deadline; close() follows
-  // The client closed or reset the connection: the work for it can stop.
-  cancellation_->cancel();
+  // The client closed or reset the connection: close() cancels the work for it.
   close();
 }
 
@@ -672,7 +672,9 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler)
 }
 
 HttpServer::~HttpServer() {
-  request_stop();
+  // Not serving (run() returned or never ran): stop here, since a handler posted to an
+  // io_context that no thread runs would never run.
+  if (!state_->running) state_->stop();
 }
 
 int HttpServer::port() const {
@@ -689,11 +691,13 @@ size_t HttpServer::open_connections() const {
 }
 
 void HttpServer::run() {
+  state_->running = true;
   state_->start_accepting();
   std::vector<std::thread> threads;
   for (int i = 1; i < state_->threads; ++i) threads.emplace_back([this] { state_->ioc.run(); });
   state_->ioc.run();
   for (auto& thread : threads) thread.join();
+  state_->running = false;
 }
 
 void HttpServer::request_stop() {

@@ -202,13 +202,12 @@ void TranscriptionApi::route(HttpRequest& request, const std::shared_ptr<Pending
 
 void TranscriptionApi::transcribe(HttpRequest& request,
                                   const std::shared_ptr<Pending>& pending) const {
-  TranscriptionRequest upload = parse_transcription_request(request);
-  pending->response_format = upload.response_format;
-  if (!options_.run_blocking) return start_job(pending, std::move(upload));
-  auto shared_upload = std::make_shared<TranscriptionRequest>(std::move(upload));
-  options_.run_blocking([this, pending, shared_upload] {
+  if (!options_.run_blocking) return start_job(pending, std::move(request));
+  // Splitting a large form and decoding it take milliseconds to seconds: not on an I/O thread.
+  auto shared_request = std::make_shared<HttpRequest>(std::move(request));
+  options_.run_blocking([this, pending, shared_request] {
     try {
-      start_job(pending, std::move(*shared_upload));
+      start_job(pending, std::move(*shared_request));
     } catch (...) {
       fail(pending, std::current_exception());
     }
@@ -216,8 +215,10 @@ void TranscriptionApi::transcribe(HttpRequest& request,
 }
 
 void TranscriptionApi::start_job(const std::shared_ptr<Pending>& pending,
-                                 TranscriptionRequest upload) const {
+                                 HttpRequest request) const {
   if (pending->responder->cancelled()) return metrics_->count_failure("cancelled");
+  TranscriptionRequest upload = parse_transcription_request(request);
+  pending->response_format = upload.response_format;
   TranscriptionJob job;
   try {
     job.audio = read_audio_memory(upload.audio_bytes, upload.filename);

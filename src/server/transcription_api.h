@@ -57,7 +57,7 @@ class TranscriptionApi {
   struct Pending;
   void route(HttpRequest& request, const std::shared_ptr<Pending>& pending) const;
   void transcribe(HttpRequest& request, const std::shared_ptr<Pending>& pending) const;
-  void start_job(const std::shared_ptr<Pending>& pending, TranscriptionRequest upload) const;
+  void start_job(const std::shared_ptr<Pending>& pending, HttpRequest request) const;
   void finish(const std::shared_ptr<Pending>& pending, TranscriptionOutcome outcome) const;
   void fail(const std::shared_ptr<Pending>& pending, std::exception_ptr failure) const;
 
