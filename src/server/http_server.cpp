@@ -61,7 +61,7 @@ std::string serialize_head(unsigned version, int status, const std::string& cont
   for (const auto& [name, value] : headers) head.insert(name, value);
   if (content_length)
     head.set(http::field::content_length, std::to_string(*content_length));
-  else
+  else if (version == 11)  // HTTP/1.0 has no chunked coding: the body ends at close
     head.set(http::field::transfer_encoding, "chunked");
   // Beast writes "Connection: close" / "keep-alive" as the version needs.
   http::response<http::empty_body> message(std::move(head));

@@ -270,6 +270,19 @@ TEST_F(HttpServerTest, StreamsChunksThenKeepsTheConnection) {
   streamer.join();
 }
 
+TEST_F(HttpServerTest, Http10StreamsAreUnframedAndEndAtClose) {
+  start(small_limits(), [](HttpRequest, ResponderPtr responder) {
+    responder->start_stream({.status = 200, .content_type = "text/plain", .headers = {}});
+    responder->write_chunk("one ");
+    responder->write_chunk("two");
+    responder->end_stream();
+  });
+  const std::string reply = exchange(port(), "GET / HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(status_of(reply), "HTTP/1.0 200") << reply;
+  EXPECT_EQ(reply.find("Transfer-Encoding"), std::string::npos) << reply;
+  EXPECT_EQ(reply.substr(reply.size() - 11), "\r\n\r\none two") << reply;
+}
+
 TEST_F(HttpServerTest, ClientDisconnectCancelsTheWaitingRequest) {
   std::mutex mutex;
   std::condition_variable changed;
