@@ -12,6 +12,11 @@ const std::vector<double> kLatencyBuckets = {0.05, 0.1, 0.25, 0.5, 1,   2.5, 5,
 const std::vector<double> kShortBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                            0.5,   1,     2.5,  5,     10,   30};
 
+constexpr const char* kSuccessName = "glmasr:request_success_total";
+constexpr const char* kSuccessHelp = "Transcriptions answered, by finished_reason.";
+constexpr const char* kFailureName = "glmasr:request_failure_total";
+constexpr const char* kFailureHelp = "Requests that failed, by reason.";
+
 }  // namespace
 
 ServiceMetrics::ServiceMetrics(MetricsRegistry& registry)
@@ -37,12 +42,9 @@ ServiceMetrics::ServiceMetrics(MetricsRegistry& registry)
                                      "Fraction of the KV cache in use (1 = full).")) {
   // Every outcome is listed from the start, so that rates exist before the first event.
   for (const char* reason : {"stop", "length"})
-    registry_.counter("glmasr:request_success_total",
-                      "Transcriptions answered, by finished_reason.",
-                      {{"finished_reason", reason}});
+    registry_.counter(kSuccessName, kSuccessHelp, {{"finished_reason", reason}});
   for (const char* reason : {"client_error", "server_error", "overloaded", "cancelled"})
-    registry_.counter("glmasr:request_failure_total", "Requests that failed, by reason.",
-                      {{"reason", reason}});
+    registry_.counter(kFailureName, kFailureHelp, {{"reason", reason}});
 }
 
 void ServiceMetrics::set_load(const LoadStats& load) {
@@ -52,17 +54,11 @@ void ServiceMetrics::set_load(const LoadStats& load) {
 }
 
 void ServiceMetrics::count_success(const std::string& finished_reason) {
-  registry_
-      .counter("glmasr:request_success_total", "Transcriptions answered, by finished_reason.",
-               {{"finished_reason", finished_reason}})
-      .add();
+  registry_.counter(kSuccessName, kSuccessHelp, {{"finished_reason", finished_reason}}).add();
 }
 
 void ServiceMetrics::count_failure(const std::string& reason) {
-  registry_
-      .counter("glmasr:request_failure_total", "Requests that failed, by reason.",
-               {{"reason", reason}})
-      .add();
+  registry_.counter(kFailureName, kFailureHelp, {{"reason", reason}}).add();
 }
 
 }  // namespace glmasr::server
