@@ -16,7 +16,12 @@ packages=(
   python3-srt python3-webvtt                  # tests: real SRT and WebVTT parsers for subtitle output
   python3 sox                                 # test helpers: local HTTP server, long-audio synthesis
   curl                                        # tests: glmasr serve end-to-end (HTTP client)
+  libboost-dev                                # glmasr serve: Boost.Beast HTTP on Boost.Asio
 )
+
+# tests/sdk runs the official OpenAI Node SDK against glmasr serve (node --test, npm ci). A
+# Node from elsewhere (nodesource) counts; Debian's nodejs 18 and npm are the fallback.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do

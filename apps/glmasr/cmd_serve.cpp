@@ -1,9 +1,13 @@
 // glmasr serve: the HTTP transcription service. Loads the model once, then answers
-// OpenAI-compatible POST /v1/audio/transcriptions requests; concurrent requests are decoded
-// together by one batching worker. SIGINT/SIGTERM stop it after the requests in progress.
+// OpenAI-compatible POST /v1/audio/transcriptions requests; every request's segments join the
+// engine loop's running batch at the next decoding step. SIGINT/SIGTERM stop it: the listening
+// socket closes at once, the requests in progress finish, then it exits 0. A device fault makes it
+// exit 1 (after answering) so that a supervisor restarts it.
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
+#include <thread>
 
 #include "args.h"
 #include "commands.h"
@@ -13,14 +17,25 @@
 #include "model/model_location.h"
 #include "pipeline/transcriber.h"
 #include "runtime/engine_loop.h"
-#include "server/batch_worker.h"
+#include "server/engine_backend.h"
 #include "server/http_server.h"
 #include "server/transcription_api.h"
+#include "server/work_pool.h"
 #include "text/tokenizer.h"
 
 namespace glmasr::cli {
 
 namespace {
+
+// Audio tokens of one 30 s window (375 for the real model) plus the template around them, with
+// room to spare; and the prompt text a request may bring, in tokens.
+constexpr int kSegmentAudioAndTemplateTokens = 400;
+constexpr int kMaxPromptTextTokens = 224;
+
+double kv_bytes_per_position(const ModelConfig& config) {
+  const DecoderConfig& d = config.decoder;
+  return 2.0 * d.num_layers * d.num_kv_heads * d.head_dim * 2;  // K and V, 16-bit elements
+}
 
 constexpr const char* kUsage =
     "usage: glmasr serve [--model DIR] [options]\n"
@@ -30,21 +45,26 @@ constexpr const char* kUsage =
     "  --port N                 TCP port (default 8080; 0 picks a free one)\n"
     "  --device cpu|cuda        default: cuda when a GPU is present\n"
     "  --dtype bf16|fp16        GPU precision (default bf16)\n"
-    "  --max-batch N            sequences decoded together on the GPU (default 32)\n"
+    "  --max-batch N            sequences decoded together on the GPU (default 64)\n"
+    "  --kv-cache-gb G          KV cache budget; fewer sequences run together if it is smaller\n"
+    "                           than --max-batch slots (default: --max-batch slots)\n"
     "  --max-new-tokens N       per segment (default 500)\n"
     "  --max-upload-mb N        largest request body (default 200)\n"
     "  --max-audio-seconds S    longest audio accepted (default 7200)\n"
-    "  --threads N              connection threads (default 8)\n"
-    "  --read-timeout S         seconds a client may stall mid-request (default 30)\n"
+    "  --served-model-name ID   the model id clients see (default GLM-ASR-Nano-2512)\n"
+    "  --allowed-origins LIST   CORS: * or comma-separated origins (default: none)\n"
+    "  --io-threads N           HTTP I/O threads (default min(4, cores))\n"
+    "  --max-connections N      open connections; more get 503 (default 4096)\n"
+    "  --idle-timeout S         keep-alive connection idle limit (default 30)\n"
+    "  --head-timeout S         whole request head (default 10)\n"
+    "  --body-timeout S         whole request body (default 120)\n"
+    "  --request-timeout S      answer within S seconds or cancel with 504 (default: none)\n"
     "  --quiet                  no log line per request\n"
     "Endpoints: POST /v1/audio/transcriptions (multipart field 'file', or an audio/* body),\n"
-    "           GET /health, GET /v1/models\n";
+    "           GET /v1/models, /v1/models/{id}, /health, /ready, /metrics\n";
 
-// The signal handler can only reach the server through this.
-server::HttpServer* g_running_server = nullptr;
-
-extern "C" void stop_on_signal(int) {
-  if (g_running_server) g_running_server->request_stop();
+int seconds_to_ms(double seconds) {
+  return static_cast<int>(seconds * 1000);
 }
 
 }  // namespace
@@ -56,15 +76,22 @@ int run_serve(const CommandArgs& argv) {
                          {"--device", true},
                          {"--dtype", true},
                          {"--max-batch", true},
+                         {"--kv-cache-gb", true},
                          {"--max-new-tokens", true},
                          {"--max-upload-mb", true},
                          {"--max-audio-seconds", true},
-                         {"--threads", true},
-                         {"--read-timeout", true},
+                         {"--served-model-name", true},
+                         {"--allowed-origins", true},
+                         {"--io-threads", true},
+                         {"--max-connections", true},
+                         {"--idle-timeout", true},
+                         {"--head-timeout", true},
+                         {"--body-timeout", true},
+                         {"--request-timeout", true},
                          {"--quiet", false},
                          {"--help", false, "-h"}});
   if (args.has("--help")) {
-    std::fputs(kUsage, stderr);
+    std::fputs(kUsage, stdout);
     return 0;
   }
   if (!args.positional().empty()) {
@@ -76,65 +103,115 @@ int run_serve(const CommandArgs& argv) {
   EngineOptions engine_options;
   engine_options.device = args.get_or("--device", "auto");
   engine_options.dtype = args.get_or("--dtype", "bf16");
-  engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 32, 1, 1024));
+  engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 64, 1, 1024));
 
   TranscribeOptions transcribe_options;
   transcribe_options.max_new_tokens =
       static_cast<int>(args.get_int("--max-new-tokens", 500, 1, 8192));
-  const std::string default_prompt = transcribe_options.prompt_text;
 
-  server::HttpServerOptions server_options;
-  server_options.host = args.get_or("--host", "127.0.0.1");
-  server_options.port = static_cast<int>(args.get_int("--port", 8080, 0, 65535));
-  server_options.connection_threads = static_cast<int>(args.get_int("--threads", 8, 1, 256));
-  server_options.limits.max_body_bytes =
-      static_cast<size_t>(args.get_int("--max-upload-mb", 200, 1, 16384)) << 20;
-  server_options.limits.read_timeout_ms =
-      static_cast<int>(args.get_double("--read-timeout", 30, 0.1, 3600) * 1000);
-  server_options.log_requests = !args.has("--quiet");
+  server::HttpServerOptions server_options{
+      .host = args.get_or("--host", "127.0.0.1"),
+      .port = static_cast<int>(args.get_int("--port", 8080, 0, 65535)),
+      .io_threads = static_cast<int>(args.get_int("--io-threads", 0, 0, 256)),
+      .max_connections = static_cast<size_t>(args.get_int("--max-connections", 4096, 1, 1 << 20)),
+      .retry_after_seconds = 1,
+      .idle_timeout_ms = seconds_to_ms(args.get_double("--idle-timeout", 30, 0.1, 86400)),
+      .head_timeout_ms = seconds_to_ms(args.get_double("--head-timeout", 10, 0.1, 3600)),
+      .body_timeout_ms = seconds_to_ms(args.get_double("--body-timeout", 120, 0.1, 86400)),
+      .write_timeout_ms = 30000,
+      .request_timeout_ms = seconds_to_ms(args.get_double("--request-timeout", 0, 0, 86400)),
+      .max_head_bytes = 16384,
+      .max_body_bytes = static_cast<size_t>(args.get_int("--max-upload-mb", 200, 1, 16384)) << 20,
+      .max_chunk_extension_bytes = 256,
+      .accept_backoff_ms = 100,
+      .stop_on_signals = true,
+      .log_requests = !args.has("--quiet"),
+      .on_stop = nullptr,
+  };
 
   server::ApiOptions api_options;
   api_options.max_audio_seconds = args.get_double("--max-audio-seconds", 7200, 1, 1e6);
+  api_options.model_id = args.get_or("--served-model-name", kDefaultModelName);
+  if (args.has("--allowed-origins"))
+    api_options.cors = server::CorsPolicy::parse(args.get_or("--allowed-origins", ""));
 
   const ModelLocation model = locate_model(args.get("--model"));
-  api_options.model_id = std::filesystem::path(model.dir).lexically_normal().filename().string();
-  if (api_options.model_id.empty()) api_options.model_id = kDefaultModelName;
-  const Tokenizer tokenizer = Tokenizer::from_file(ModelFolder{model.dir}.tokenizer_path());
+  const ModelFolder folder{model.dir};
+  const ModelConfig config =
+      load_model_config(folder.config_path(), folder.generation_config_path());
+  // Every request is cut into segments of at most one 30 s window, so a KV slot needs the
+  // audio tokens of one window, the template, the prompt text and the new tokens: sized by
+  // need instead of the model's 8192 positions (longer prompts are refused with 400).
+  engine_options.max_sequence =
+      std::min(config.decoder.max_positions, kSegmentAudioAndTemplateTokens + kMaxPromptTextTokens +
+                                                 transcribe_options.max_new_tokens);
+  if (args.has("--kv-cache-gb")) {
+    const double budget = args.get_double("--kv-cache-gb", 0, 0.001, 1e6) * double(1 << 30);
+    const double per_slot = double(engine_options.max_sequence) * kv_bytes_per_position(config);
+    const int slots = static_cast<int>(budget / per_slot);
+    if (slots < 1)
+      throw UsageError(cat("--kv-cache-gb: ", budget / double(1 << 30), " GB holds no KV slot of ",
+                           engine_options.max_sequence, " positions (", per_slot / double(1 << 30),
+                           " GB each)"));
+    engine_options.max_batch = std::min(engine_options.max_batch, slots);
+  }
+  const Tokenizer tokenizer = Tokenizer::from_file(folder.tokenizer_path());
   auto engine = create_engine(model.dir, engine_options);
-  std::fprintf(stderr, "glmasr serve: model %s on %s\n", model.dir.c_str(),
-               engine->describe().c_str());
+  std::fprintf(
+      stderr, "glmasr serve: model %s on %s, served as %s; %d KV slots of %d positions (%.2f GB)\n",
+      model.dir.c_str(), engine->describe().c_str(), api_options.model_id.c_str(),
+      engine->kv_slots(), engine->kv_positions(),
+      double(engine->kv_slots()) * engine->kv_positions() * kv_bytes_per_position(config) /
+          double(1 << 30));
 
+  server::ServiceState state;
+  server::MetricsRegistry registry;
   EngineLoop loop(*engine, engine_options.max_batch);
-  // Only the worker thread calls this; the engine loop batches its segments with the others.
-  server::BatchWorker worker(
-      [&](const std::vector<Audio>& inputs, const std::string& prompt) {
-        if (server_options.log_requests && inputs.size() > 1)
-          std::fprintf(stderr, "glmasr serve: transcribing %zu requests together\n", inputs.size());
-        TranscribeOptions options = transcribe_options;
-        options.prompt_text = prompt.empty() ? default_prompt : prompt;
-        Transcriber transcriber(loop, tokenizer, options);
-        return transcriber.transcribe_audio(inputs);
+  Transcriber transcriber(loop, tokenizer, transcribe_options);
+  server::EngineBackend backend(
+      loop, transcriber,
+      static_cast<int>(std::clamp(std::thread::hardware_concurrency() / 2, 1u, 4u)),
+      /*max_pending=*/1024);
+  // Decoding an upload is CPU work measured in milliseconds to seconds: off the I/O threads.
+  server::WorkPool decoders(
+      static_cast<int>(std::clamp(std::thread::hardware_concurrency() / 2, 1u, 4u)));
+
+  std::atomic<bool> device_failed{false};
+  std::atomic<server::HttpServer*> running{nullptr};
+  api_options.load_stats = [&] { return backend.load(); };
+  api_options.run_blocking = [&](std::function<void()> work) { decoders.post(std::move(work)); };
+  api_options.on_device_fault = [&](const std::string& message) {
+    if (device_failed.exchange(true)) return;
+    std::fprintf(stderr, "glmasr serve: device fault, stopping: %s\n", message.c_str());
+    if (server::HttpServer* server = running.load()) server->request_stop();
+  };
+  const server::TranscriptionApi api(
+      api_options,
+      [&](server::TranscriptionJob job, server::TranscriptionDone done) {
+        backend.submit(std::move(job), std::move(done));
       },
-      /*max_queued=*/1024);
-  const server::TranscriptionApi api(api_options, [&](Audio audio, const std::string& prompt) {
-    return worker.submit(std::move(audio), prompt).get();
-  });
+      state, registry);
 
+  server_options.on_stop = [&] { state.draining = true; };
   server::HttpServer http(server_options,
-                          [&](const server::HttpRequest& request) { return api.handle(request); });
-  g_running_server = &http;
-  struct sigaction action {};
-  action.sa_handler = stop_on_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+                          [&](server::HttpRequest request, server::ResponderPtr responder) {
+                            api.handle(std::move(request), std::move(responder));
+                          });
+  running = &http;
   std::signal(SIGPIPE, SIG_IGN);
+  state.model_loaded = true;
 
-  std::fprintf(stderr, "glmasr serve: listening on http://%s:%d\n", server_options.host.c_str(),
-               http.port());
+  std::fprintf(stderr, "glmasr serve: listening on http://%s:%d (%d I/O threads)\n",
+               server_options.host.c_str(), http.port(), http.io_threads());
   http.run();
-  g_running_server = nullptr;
-  worker.stop();
+  running = nullptr;
+  decoders.stop();  // their work ends in the backend's planners; the api they call is still alive
+  backend.stop();   // planned work is in the loop now
+  loop.stop();      // decodes it, answering every request still in progress
+  if (device_failed) {
+    std::fprintf(stderr, "glmasr serve: stopped after a device fault\n");
+    return 1;
+  }
   std::fprintf(stderr, "glmasr serve: stopped\n");
   return 0;
 }

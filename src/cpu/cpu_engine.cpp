@@ -17,8 +17,12 @@ namespace {
 // and a step runs the sequences one after another.
 class CpuEngine final : public Engine {
  public:
-  CpuEngine(std::unique_ptr<cpu::CpuModel> model, int slots)
-      : model_(std::move(model)), caches_(static_cast<size_t>(std::max(1, slots))) {}
+  // `positions` caps a sequence's length like the GPU's slot capacity (0: the model's).
+  CpuEngine(std::unique_ptr<cpu::CpuModel> model, int slots, int positions)
+      : model_(std::move(model)),
+        caches_(static_cast<size_t>(std::max(1, slots))),
+        positions_(positions > 0 ? std::min(positions, model_->config().decoder.max_positions)
+                                 : model_->config().decoder.max_positions) {}
 
   const ModelConfig& config() const override { return model_->config(); }
 
@@ -27,7 +31,7 @@ class CpuEngine final : public Engine {
   }
 
   int kv_slots() const override { return static_cast<int>(caches_.size()); }
-  int kv_positions() const override { return config().decoder.max_positions; }
+  int kv_positions() const override { return positions_; }
 
   std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) override {
     std::vector<AdmissionResult> results(admissions.size());
@@ -112,13 +116,15 @@ class CpuEngine final : public Engine {
 
   std::unique_ptr<cpu::CpuModel> model_;
   std::vector<std::unique_ptr<cpu::KvCache>> caches_;  // per slot; null while free
+  int positions_;
 };
 
 }  // namespace
 
 std::unique_ptr<Engine> make_cpu_engine(const std::string& model_dir,
                                         const EngineOptions& options) {
-  return std::make_unique<CpuEngine>(cpu::CpuModel::load(model_dir), options.max_batch);
+  return std::make_unique<CpuEngine>(cpu::CpuModel::load(model_dir), options.max_batch,
+                                     options.max_sequence);
 }
 
 }  // namespace glmasr

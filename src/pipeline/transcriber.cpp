@@ -65,6 +65,7 @@ struct Transcriber::InputJob {
   size_t segments_left = 0;  // submitted and not yet finished
   bool planned = false;      // every segment has been submitted
   bool reported = false;
+  std::atomic<bool> started{false}, first_token{false};
   std::function<void(InputResult)> done;
   AudioProgress* progress = nullptr;
 
@@ -172,6 +173,7 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
   // Log-mel is the pipeline's main host cost (about 20 ms per 30 s window on one core): compute
   // it a few segments at a time in parallel and hand each group to the loop at once, so
   // decoding starts while later segments are still being prepared.
+  int64_t prompt_tokens = 0;
   const size_t group = 8;
   try {
     for (size_t first = 0; first < spans.size(); first += group) {
@@ -198,6 +200,12 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
         for (int64_t rows : job->audio_rows) audio_tokens += rows;
         job->prompt =
             build_prompt_ids(tokenizer_, audio_tokens, prompt_text, config.audio_token_id);
+        // The prompt must leave room for at least one new token in a KV slot.
+        if (static_cast<int64_t>(job->prompt.size()) >= loop_.kv_positions())
+          fail_input(audio.source, ": the prompt of ", job->prompt.size(),
+                     " tokens (audio and text) leaves no room in the ", loop_.kv_positions(),
+                     " positions a sequence may use; use a shorter prompt text");
+        prompt_tokens += static_cast<int64_t>(job->prompt.size());
         if (options_.loop_guard) {
           job->guard = std::make_unique<LoopGuard>(options_.loop_guard_options);
           job->text_so_far_decoder = std::make_unique<IncrementalDecoder>(tokenizer_, true);
@@ -211,6 +219,7 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
     input->fail(e.what(), dynamic_cast<const InputError*>(&e) != nullptr, lock);
     return;
   }
+  if (input_options.on_prompt_tokens) input_options.on_prompt_tokens(prompt_tokens);
   std::unique_lock<std::mutex> lock(input->mutex);
   input->planned = true;
   input->finish_if_complete(lock);
@@ -233,9 +242,12 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
   request.max_new_tokens = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>(options_.max_new_tokens,
                            max_positions - static_cast<int64_t>(segment->prompt.size()))));
-  if (segment->guard) {
-    SegmentJob* s = segment.get();  // alive: on_done below holds it
-    request.on_token = [s](int32_t token) {
+  SegmentJob* s = segment.get();  // alive: on_done below holds it
+  InputJob* in = input.get();     // alive: on_done below holds it
+  if (s->guard || input_options.on_first_token) {
+    request.on_token = [s, in, on_first = input_options.on_first_token](int32_t token) {
+      if (on_first && !in->first_token.exchange(true)) on_first();
+      if (!s->guard) return true;
       if (s->guard->push(token)) return false;
       s->text_so_far += s->text_so_far_decoder->push(token);
       // The compression test needs a long text; checking every 16 tokens keeps it cheap.
@@ -244,6 +256,10 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
     };
   }
   sequence.cancelled = input_options.cancelled;
+  if (input_options.on_started)
+    sequence.on_admitted = [in, on_started = input_options.on_started] {
+      if (!in->started.exchange(true)) on_started();
+    };
   sequence.on_done = [this, input, segment](GenerationResult g) {
     std::unique_lock<std::mutex> lock(input->mutex);
     --input->segments_left;

@@ -53,6 +53,11 @@ struct InputOptions {
   std::optional<std::string> prompt_text;  // else TranscribeOptions::prompt_text
   // Set by the caller to drop the input's remaining work within one decoding step.
   std::shared_ptr<const std::atomic<bool>> cancelled;
+  // Progress hooks (metrics), each called at most once; on the loop's thread except
+  // on_prompt_tokens (the submitting thread, once the input is planned).
+  std::function<void()> on_started;                      // the input's first segment was admitted
+  std::function<void()> on_first_token;                  // its first token was decoded
+  std::function<void(int64_t tokens)> on_prompt_tokens;  // the prompt tokens of all segments
 };
 
 class Transcriber {

@@ -148,6 +148,7 @@ void BatchDecoder::admit_waiting() {
         finish(r.sequence, failed(admitted[i].error));
         continue;
       }
+      if (r.sequence.on_admitted) r.sequence.on_admitted();
       r.position = static_cast<int>(r.sequence.request.prompt_ids.size());
       r.token = admitted[i].first.token;
       r.reserved_positions = reservation(r.sequence.request);

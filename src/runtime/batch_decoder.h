@@ -30,6 +30,8 @@ struct Sequence {
   // Set by anyone (a disconnecting client, a deadline): the sequence ends with kCancelled at the
   // next iteration, within one decoding step. May be null.
   std::shared_ptr<const std::atomic<bool>> cancelled;
+  // Called when the sequence has been prefilled into its slot (it left the queue). May be empty.
+  std::function<void()> on_admitted;
 };
 
 class BatchDecoder {

@@ -35,6 +35,8 @@ class EngineLoop {
 
   const ModelConfig& config() const { return engine_.config(); }
   std::string describe() const { return engine_.describe(); }
+  // Positions (prompt + generated) a sequence may occupy: what its KV slot holds.
+  int kv_positions() const { return engine_.kv_positions(); }
 
   // Thread-safe. After stop() or a device fault the sequence ends at once with kError.
   void submit(Sequence sequence);

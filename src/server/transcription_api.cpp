@@ -1,6 +1,8 @@
 #include "server/transcription_api.h"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <nlohmann/json.hpp>
@@ -12,8 +14,12 @@ namespace glmasr::server {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 constexpr std::array<const char*, 5> kResponseFormats = {"json", "text", "srt", "vtt",
                                                          "verbose_json"};
+constexpr const char* kTranscriptionsPath = "/v1/audio/transcriptions";
+constexpr const char* kModelsPath = "/v1/models";
 
 void check_response_format(const std::string& format) {
   for (const char* known : kResponseFormats)
@@ -49,25 +55,51 @@ HttpResponse method_not_allowed(const HttpRequest& request, const char* allowed)
   return response;
 }
 
+nlohmann::json model_card(const std::string& id) {
+  return {{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", "glmasr"}};
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// "length" when a segment stopped at max_new_tokens, else "stop" (as vLLM's finished_reason).
+std::string finished_reason(const Transcript& transcript) {
+  for (const TranscriptSegment& segment : transcript.segments)
+    if (segment.stop_reason == "max_tokens") return "length";
+  return "stop";
+}
+
 }  // namespace
 
-TranscriptionRequest parse_transcription_request(const HttpRequest& request) {
+// One request on its way through the routes; shared with the backend's completion.
+struct TranscriptionApi::Pending {
+  ResponderPtr responder;
+  HttpRequest request;  // without its body (moved into the upload): CORS reads the headers
+  Clock::time_point start = Clock::now();
+  std::string response_format;
+};
+
+TranscriptionRequest parse_transcription_request(HttpRequest& request) {
   const std::string content_type = request.header("Content-Type").value_or("");
   const HeaderValue type = parse_header_value(content_type);
   TranscriptionRequest parsed;
   if (type.value == "multipart/form-data") {
-    const std::vector<FormPart> parts =
-        parse_multipart(request.body, multipart_boundary(content_type));
-    const FormPart* file = find_part(parts, "file");
-    if (!file) throw HttpError(400, "multipart form has no 'file' field: expected the audio file");
-    parsed.audio_bytes = file->data;
+    std::vector<FormPart> parts = parse_multipart(request.body, multipart_boundary(content_type));
+    auto file = std::find_if(parts.begin(), parts.end(),
+                             [](const FormPart& part) { return part.name == "file"; });
+    if (file == parts.end())
+      throw HttpError(400, "multipart form has no 'file' field: expected the audio file");
+    parsed.audio_bytes = std::move(file->data);
     parsed.filename = file->filename.value_or("file");
     if (const FormPart* format = find_part(parts, "response_format"))
       parsed.response_format = format->data;
     if (const FormPart* prompt = find_part(parts, "prompt")) parsed.prompt = prompt->data;
+    request.body.clear();
+    request.body.shrink_to_fit();
   } else if (type.value.rfind("audio/", 0) == 0 || type.value == "application/octet-stream") {
     const auto query = parse_query(request.query);
-    parsed.audio_bytes = request.body;
+    parsed.audio_bytes = std::move(request.body);
     parsed.filename = "request body";
     if (auto it = query.find("response_format"); it != query.end())
       parsed.response_format = it->second;
@@ -82,53 +114,198 @@ TranscriptionRequest parse_transcription_request(const HttpRequest& request) {
   return parsed;
 }
 
-TranscriptionApi::TranscriptionApi(ApiOptions options, TranscribeOneFn transcribe)
-    : options_(std::move(options)), transcribe_(std::move(transcribe)) {}
+TranscriptionApi::TranscriptionApi(ApiOptions options, TranscribeFn transcribe, ServiceState& state,
+                                   MetricsRegistry& registry)
+    : options_(std::move(options)),
+      transcribe_(std::move(transcribe)),
+      state_(state),
+      registry_(registry),
+      metrics_(std::make_shared<ServiceMetrics>(registry)) {}
 
-HttpResponse TranscriptionApi::handle(const HttpRequest& request) const {
+void TranscriptionApi::handle(HttpRequest request, ResponderPtr responder) const {
+  auto pending = std::make_shared<Pending>();
+  pending->responder = std::move(responder);
   try {
-    if (request.path == "/health") {
-      if (request.method != "GET") return method_not_allowed(request, "GET");
-      return json_response(200, dump({{"status", "ok"}}));
-    }
-    if (request.path == "/v1/models") {
-      if (request.method != "GET") return method_not_allowed(request, "GET");
-      const nlohmann::json model = {
-          {"id", options_.model_id}, {"object", "model"}, {"owned_by", "glmasr"}};
-      return json_response(200, dump({{"object", "list"}, {"data", {model}}}));
-    }
-    if (request.path == "/v1/audio/transcriptions") {
-      if (request.method != "POST") return method_not_allowed(request, "POST");
-      return transcribe(request);
-    }
-    return error_response(404, cat("no route for ", request.method, " ", request.path,
-                                   ": expected POST /v1/audio/transcriptions, GET /health or "
-                                   "GET /v1/models"));
-  } catch (const HttpError& e) {
-    return error_response(e.status(), e.what());
-  } catch (const std::exception& e) {
-    return error_response(500, e.what());
+    route(request, pending);
+  } catch (...) {
+    fail(pending, std::current_exception());
   }
 }
 
-HttpResponse TranscriptionApi::transcribe(const HttpRequest& request) const {
-  const TranscriptionRequest parsed = parse_transcription_request(request);
-  Audio audio;
+namespace {
+
+void send(const CorsPolicy& cors, int retry_after_seconds, const HttpRequest& request,
+          Responder& responder, HttpResponse response) {
+  cors.decorate(request, response);
+  if (response.status == 503)
+    response.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
+  responder.respond(std::move(response));
+}
+
+}  // namespace
+
+void TranscriptionApi::route(HttpRequest& request, const std::shared_ptr<Pending>& pending) const {
+  pending->request.method = request.method;
+  pending->request.path = request.path;
+  pending->request.headers = request.headers;
+  const auto answer = [&](HttpResponse response) {
+    send(options_.cors, options_.retry_after_seconds, request, *pending->responder,
+         std::move(response));
+  };
+  if (auto preflight = options_.cors.preflight(request)) return answer(std::move(*preflight));
+
+  const std::string& path = request.path;
+  const bool get = request.method == "GET";
+  if (path == "/health") {
+    if (!get) return answer(method_not_allowed(request, "GET"));
+    return answer(json_response(200, dump({{"status", "ok"}})));
+  }
+  if (path == "/ready") {
+    if (!get) return answer(method_not_allowed(request, "GET"));
+    if (state_.ready()) return answer(json_response(200, dump({{"status", "ready"}})));
+    const char* why = !state_.model_loaded ? "the model is not loaded yet"
+                      : state_.draining    ? "the server is shutting down"
+                                           : "a device fault stopped the engine";
+    return answer(error_response(503, cat("not ready: ", why)));
+  }
+  if (path == "/metrics") {
+    if (!get) return answer(method_not_allowed(request, "GET"));
+    metrics_->set_load(options_.load_stats ? options_.load_stats() : LoadStats{});
+    HttpResponse response;
+    response.content_type = kPrometheusContentType;
+    response.body = registry_.render();
+    return answer(std::move(response));
+  }
+  if (path == kModelsPath) {
+    if (!get) return answer(method_not_allowed(request, "GET"));
+    return answer(
+        json_response(200, dump({{"object", "list"}, {"data", {model_card(options_.model_id)}}})));
+  }
+  if (path.rfind(std::string(kModelsPath) + "/", 0) == 0) {
+    if (!get) return answer(method_not_allowed(request, "GET"));
+    const std::string id = percent_decode(path.substr(std::string(kModelsPath).size() + 1));
+    if (id != options_.model_id)
+      return answer(error_response(
+          404,
+          cat("the model '", id, "' does not exist: this server serves '", options_.model_id, "'"),
+          "model", "model_not_found"));
+    return answer(json_response(200, dump(model_card(id))));
+  }
+  if (path == kTranscriptionsPath) {
+    if (request.method != "POST") return answer(method_not_allowed(request, "POST"));
+    return transcribe(request, pending);
+  }
+  answer(error_response(
+      404, cat("no route for ", request.method, " ", path, ": expected POST ", kTranscriptionsPath,
+               ", GET ", kModelsPath, ", /health, /ready or /metrics")));
+}
+
+void TranscriptionApi::transcribe(HttpRequest& request,
+                                  const std::shared_ptr<Pending>& pending) const {
+  if (!options_.run_blocking) return start_job(pending, std::move(request));
+  // Splitting a large form and decoding it take milliseconds to seconds: not on an I/O thread.
+  auto shared_request = std::make_shared<HttpRequest>(std::move(request));
+  options_.run_blocking([this, pending, shared_request] {
+    try {
+      start_job(pending, std::move(*shared_request));
+    } catch (...) {
+      fail(pending, std::current_exception());
+    }
+  });
+}
+
+void TranscriptionApi::start_job(const std::shared_ptr<Pending>& pending,
+                                 HttpRequest request) const {
+  if (pending->responder->cancelled()) return metrics_->count_failure("cancelled");
+  TranscriptionRequest upload = parse_transcription_request(request);
+  pending->response_format = upload.response_format;
+  TranscriptionJob job;
   try {
-    audio = read_audio_memory(parsed.audio_bytes, parsed.filename);
+    job.audio = read_audio_memory(upload.audio_bytes, upload.filename);
   } catch (const Error& e) {
-    // Undecodable uploads are the client's problem; the message says what libsndfile saw.
+    // Undecodable uploads are the client's problem; the message says what the decoder saw.
     throw HttpError(400, e.what());
   }
-  if (audio.seconds() > options_.max_audio_seconds) {
+  upload.audio_bytes = std::string();  // the decoded audio is what stays in memory from here
+  if (job.audio.seconds() > options_.max_audio_seconds) {
     char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%.1f", audio.seconds());
-    throw HttpError(400, cat("audio '", parsed.filename, "' is ", seconds,
+    std::snprintf(seconds, sizeof seconds, "%.1f", job.audio.seconds());
+    throw HttpError(400, cat("audio '", upload.filename, "' is ", seconds,
                              " s long: expected at most ", options_.max_audio_seconds, " s"));
   }
-  const InputResult result = transcribe_(std::move(audio), parsed.prompt);
-  if (!result.transcript) return error_response(500, result.error);
-  return render(*result.transcript, parsed.response_format);
+  job.prompt = std::move(upload.prompt);
+  job.cancelled = pending->responder->cancelled_flag();
+  const Clock::time_point submitted = Clock::now();
+  auto metrics = metrics_;
+  job.events.started = [metrics, submitted] {
+    metrics->queue_time.observe(seconds_since(submitted));
+  };
+  job.events.first_token = [metrics, start = pending->start] {
+    metrics->time_to_first_token.observe(seconds_since(start));
+  };
+  job.events.prompt_tokens = [metrics](int64_t count) {
+    metrics->prompt_tokens.add(static_cast<double>(count));
+  };
+  transcribe_(std::move(job), [this, pending](TranscriptionOutcome outcome) {
+    try {
+      finish(pending, std::move(outcome));
+    } catch (...) {
+      fail(pending, std::current_exception());
+    }
+  });
+}
+
+void TranscriptionApi::finish(const std::shared_ptr<Pending>& pending,
+                              TranscriptionOutcome outcome) const {
+  if (outcome.failure) return fail(pending, outcome.failure);
+  if (outcome.cancelled) return metrics_->count_failure("cancelled");
+  if (!outcome.result.transcript) {
+    metrics_->count_failure("server_error");
+    return send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
+                error_response(500, outcome.result.error));
+  }
+  const Transcript& transcript = *outcome.result.transcript;
+  metrics_->e2e_latency.observe(seconds_since(pending->start));
+  metrics_->audio_seconds.add(transcript.duration);
+  size_t generated = 0;
+  for (const TranscriptSegment& segment : transcript.segments) generated += segment.tokens.size();
+  metrics_->generation_tokens.add(static_cast<double>(generated));
+  metrics_->count_success(finished_reason(transcript));
+  send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
+       render(transcript, pending->response_format));
+}
+
+// Every failure becomes an OpenAI error body; the status says whose fault it was.
+void TranscriptionApi::fail(const std::shared_ptr<Pending>& pending,
+                            std::exception_ptr failure) const {
+  HttpResponse response;
+  std::string fault;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const HttpError& e) {
+    response = error_response(e.status(), e.what());
+  } catch (const InputError& e) {
+    response = error_response(400, e.what());
+  } catch (const DeviceError& e) {
+    // The CUDA context may be poisoned for every request: stop taking work; the supervisor
+    // restarts the process.
+    state_.device_fault = true;
+    fault = e.what();
+    response =
+        error_response(503, cat("the engine failed (", e.what(), "): retry on another replica"));
+    response.close = true;
+  } catch (const std::exception& e) {
+    response = error_response(500, e.what());
+  } catch (...) {
+    response = error_response(500, "unknown failure");
+  }
+  if (pending->request.path == kTranscriptionsPath)
+    metrics_->count_failure(response.status == 503 && fault.empty() ? "overloaded"
+                            : response.status < 500                 ? "client_error"
+                                                                    : "server_error");
+  send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
+       std::move(response));
+  if (!fault.empty() && options_.on_device_fault) options_.on_device_fault(fault);
 }
 
 }  // namespace glmasr::server

@@ -1,24 +1,33 @@
-// The routes of `glmasr serve`: an OpenAI-compatible POST /v1/audio/transcriptions, GET /health
-// and GET /v1/models. Requests become responses here; sockets and threads live elsewhere, and
-// the transcription itself is a function handed in (the batching worker in the server, a fake
-// in tests).
+// The routes of `glmasr serve`: OpenAI-compatible POST /v1/audio/transcriptions, GET /v1/models
+// and /v1/models/{id}, and for operators GET /health, /ready and /metrics. Requests become
+// responses here; sockets and threads live in HttpServer, and the transcription itself is an
+// asynchronous function handed in (the batching worker in the server, a fake in tests).
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
-#include "audio/audio_file.h"
-#include "pipeline/transcriber.h"
+#include "server/cors.h"
 #include "server/http_message.h"
+#include "server/metrics.h"
+#include "server/responder.h"
+#include "server/service_metrics.h"
+#include "server/service_state.h"
+#include "server/transcription_job.h"
 
 namespace glmasr::server {
 
-// Blocks until `audio` is transcribed with `prompt` (the pipeline's default when empty).
-using TranscribeOneFn = std::function<InputResult(Audio audio, const std::string& prompt)>;
-
 struct ApiOptions {
-  std::string model_id = "GLM-ASR-Nano-2512";  // what GET /v1/models lists
+  std::string model_id = "GLM-ASR-Nano-2512";  // --served-model-name
   double max_audio_seconds = 7200;             // longer uploads are refused with 400
+  int retry_after_seconds = 1;                 // on 503 answers
+  CorsPolicy cors;
+  std::function<LoadStats()> load_stats;  // read at each /metrics scrape; unset: zeros
+  // Runs CPU work (decoding the upload) off the I/O threads; unset: runs it inline (tests).
+  std::function<void(std::function<void()>)> run_blocking;
+  // Called once, after answering, when the backend reported a glmasr::DeviceError.
+  std::function<void(const std::string& message)> on_device_fault;
 };
 
 // What a transcription request asks for, taken from a multipart form or a raw audio body.
@@ -31,22 +40,32 @@ struct TranscriptionRequest {
 
 // Reads the upload out of a POST request: multipart/form-data fields file (required), prompt,
 // response_format, model and language (accepted, ignored), or a raw audio/* (or
-// application/octet-stream) body with response_format and prompt in the query string.
-// Throws HttpError 400 naming the missing or malformed piece, 415 for another Content-Type.
-TranscriptionRequest parse_transcription_request(const HttpRequest& request);
+// application/octet-stream) body with response_format and prompt in the query string. The
+// body is moved out of `request`. Throws HttpError 400 naming the missing or malformed piece,
+// 415 for another Content-Type.
+TranscriptionRequest parse_transcription_request(HttpRequest& request);
 
 class TranscriptionApi {
  public:
-  TranscriptionApi(ApiOptions options, TranscribeOneFn transcribe);
+  TranscriptionApi(ApiOptions options, TranscribeFn transcribe, ServiceState& state,
+                   MetricsRegistry& registry);
 
-  // Never throws: every failure becomes an error response (JSON {"error": {...}}).
-  HttpResponse handle(const HttpRequest& request) const;
+  // Answers through `responder`, now or later; never throws.
+  void handle(HttpRequest request, ResponderPtr responder) const;
 
  private:
-  HttpResponse transcribe(const HttpRequest& request) const;
+  struct Pending;
+  void route(HttpRequest& request, const std::shared_ptr<Pending>& pending) const;
+  void transcribe(HttpRequest& request, const std::shared_ptr<Pending>& pending) const;
+  void start_job(const std::shared_ptr<Pending>& pending, HttpRequest request) const;
+  void finish(const std::shared_ptr<Pending>& pending, TranscriptionOutcome outcome) const;
+  void fail(const std::shared_ptr<Pending>& pending, std::exception_ptr failure) const;
 
   ApiOptions options_;
-  TranscribeOneFn transcribe_;
+  TranscribeFn transcribe_;
+  ServiceState& state_;
+  MetricsRegistry& registry_;
+  std::shared_ptr<ServiceMetrics> metrics_;
 };
 
 }  // namespace glmasr::server

@@ -30,7 +30,20 @@ std::vector<int32_t> build_prompt_ids(const Tokenizer& tokenizer, int64_t audio_
                ", got ", placeholder_id);
   for (const char* marker : {"<|user|>", "<|begin_of_audio|>", "<|end_of_audio|>", "<|assistant|>"})
     tokenizer.require_token_id(marker);
-  return tokenizer.encode(render_prompt(audio_tokens, prompt_text));
+  // The rendered template tokenized as one string, as the processor does, except that the
+  // user's text is plain text: an added-token string in it ("<|pad|>") stays characters, so a
+  // prompt can never add audio placeholders or end the turn. The pieces split where added
+  // tokens split the whole string anyway, so ordinary prompts give the processor's ids.
+  const std::string rendered = render_prompt(audio_tokens, "");
+  const size_t text_at = rendered.rfind("<|assistant|>");
+  const size_t user_at = rendered.rfind("<|user|>") + std::string_view("<|user|>").size();
+  std::vector<int32_t> ids = tokenizer.encode(std::string_view(rendered).substr(0, user_at));
+  const std::vector<int32_t> text = tokenizer.encode_plain_text(
+      std::string(rendered.substr(user_at, text_at - user_at)) + std::string(prompt_text));
+  ids.insert(ids.end(), text.begin(), text.end());
+  const std::vector<int32_t> tail = tokenizer.encode(std::string_view(rendered).substr(text_at));
+  ids.insert(ids.end(), tail.begin(), tail.end());
+  return ids;
 }
 
 int64_t audio_token_count(int64_t samples, int64_t merge_factor) {

@@ -346,6 +346,17 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
   return ids;
 }
 
+std::vector<int32_t> Tokenizer::encode_plain_text(std::string_view text) const {
+  const size_t invalid_at = first_invalid_utf8(text);
+  GLMASR_CHECK(invalid_at == text.size(),
+               "text to tokenize: expected UTF-8, got an invalid byte sequence at offset ",
+               invalid_at);
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 3 + 4);
+  impl_->encode_plain(text, ids);
+  return ids;
+}
+
 std::string_view Tokenizer::token_bytes(int32_t id, bool skip_special_tokens) const {
   impl_->check_id(id);
   if (skip_special_tokens && impl_->special[id]) return {};

@@ -33,6 +33,9 @@ class Tokenizer {
   // Token ids of UTF-8 `text`; added tokens written in the text become their ids. Throws for
   // text that is not valid UTF-8. Safe to call from several threads.
   std::vector<int32_t> encode(std::string_view text) const;
+  // The same with no added token matched: "<|pad|>" in the text is seven characters, not the
+  // audio placeholder. For text a user wrote (the prompt).
+  std::vector<int32_t> encode_plain_text(std::string_view text) const;
 
   // Text of `ids`; with skip_special_tokens the added tokens marked special are left out.
   // Throws for an id the tokenizer does not have.

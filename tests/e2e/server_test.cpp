@@ -81,8 +81,10 @@ class ServeE2e : public ::testing::Test {
                                            std::to_string(kMaxNewTokens),
                                            "--max-upload-mb",
                                            "1",
-                                           "--read-timeout",
-                                           "5"};
+                                           "--body-timeout",
+                                           "5",
+                                           "--served-model-name",
+                                           "tiny-asr"};
     std::vector<char*> raw;
     for (const auto& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
     raw.push_back(nullptr);
@@ -151,7 +153,7 @@ TEST_F(ServeE2e, HealthAndModels) {
   EXPECT_EQ(json::parse(get("/health").body), json({{"status", "ok"}}));
   const Reply models = get("/v1/models");
   EXPECT_EQ(models.status, 200);
-  EXPECT_EQ(json::parse(models.body)["data"][0]["id"], "tiny");
+  EXPECT_EQ(json::parse(models.body)["data"][0]["id"], "tiny-asr");
 }
 
 TEST_F(ServeE2e, TextEqualsTheCli) {
@@ -183,6 +185,20 @@ TEST_F(ServeE2e, TextEqualsTheCli) {
   EXPECT_EQ(json::parse(raw.body)["text"], expected);
 }
 
+TEST_F(ServeE2e, PromptTextIsPlainTextAndAnOverlongPromptIs400) {
+  // Special-token strings in the prompt are characters: no extra audio placeholder, no 500.
+  const Reply special = upload(jfk_path(), "-F " + testing::shell_quote("prompt=say <|pad|> now"));
+  EXPECT_EQ(special.status, 200) << special.body;
+  // A KV slot holds one window's audio, the template, 224 prompt tokens and the new tokens.
+  std::string words;
+  for (int i = 0; i < 1500; ++i) words += " alpha";
+  const Reply overlong = upload(jfk_path(), "-F " + testing::shell_quote("prompt=" + words));
+  EXPECT_EQ(overlong.status, 400) << overlong.body;
+  const std::string message = json::parse(overlong.body)["error"]["message"];
+  EXPECT_NE(message.find("shorter prompt"), std::string::npos) << message;
+  EXPECT_EQ(get("/health").status, 200);
+}
+
 TEST_F(ServeE2e, NonAudioUploadIs400NamingTheFile) {
   const std::string path = dir_ + "/notes.txt";
   std::ofstream(path) << "these are meeting notes, not audio\n";
@@ -204,6 +220,23 @@ TEST_F(ServeE2e, OversizedUploadIs413) {
            testing::shell_quote("@" + path) + " " +
            testing::shell_quote(url("/v1/audio/transcriptions")));
   EXPECT_EQ(chunked.status, 413) << chunked.body;
+}
+
+TEST_F(ServeE2e, ReadyMetricsAndTheServedModelName) {
+  EXPECT_EQ(get("/ready").status, 200);
+  EXPECT_EQ(json::parse(get("/v1/models/tiny-asr").body)["id"], "tiny-asr");
+  EXPECT_EQ(get("/v1/models/GLM-ASR-Nano-2512").status, 404);
+  ASSERT_EQ(upload(jfk_path()).status, 200);
+  const Reply metrics = get("/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  for (const char* name :
+       {"glmasr:num_requests_running", "glmasr:num_requests_waiting", "glmasr:kv_cache_usage_perc",
+        "glmasr:e2e_request_latency_seconds_count", "glmasr:request_queue_time_seconds_count",
+        "glmasr:generation_tokens_total"})
+    EXPECT_NE(metrics.body.find(name), std::string::npos) << name;
+  EXPECT_EQ(metrics.body.find("glmasr:request_success_total{finished_reason=\"stop\"} 0\n"),
+            std::string::npos)
+      << "the upload above was not counted";
 }
 
 TEST_F(ServeE2e, UnknownRouteIs404AndWrongMethodIs405) {
@@ -238,6 +271,11 @@ TEST_F(ServeE2e, MalformedRequestIs400AndTheServerLivesOn) {
 // Runs last (gtest keeps declaration order): SIGTERM stops the server with exit code 0.
 TEST_F(ServeE2e, ZzStopsCleanlyOnSigterm) {
   ASSERT_EQ(::kill(pid_, SIGTERM), 0);
+  // The listening socket closes at once: new clients are refused, not left hanging.
+  const auto refused_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (get("/health").status != 0 && std::chrono::steady_clock::now() < refused_by)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(get("/health").status, 0) << "still accepting after SIGTERM";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   int status = 0;
   pid_t done = 0;

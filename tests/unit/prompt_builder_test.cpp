@@ -1,6 +1,7 @@
 // The prompt the processor builds: rendering, ids, audio-token counts and config reading.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -123,6 +124,16 @@ TEST(PromptBuilder, CustomPromptTextIsEncodedInPlace) {
   const Ids ids = build_prompt_ids(tokenizer, 3, " hot words: GLM, ASR", 59260);
   EXPECT_EQ(ids, tokenizer.encode(render_prompt(3, " hot words: GLM, ASR")));
   EXPECT_EQ(tokenizer.decode(ids, true), "\n\n hot words: GLM, ASR\n");
+}
+
+TEST(PromptBuilder, SpecialTokenStringsInThePromptTextArePlainText) {
+  const Tokenizer& tokenizer = glm_tokenizer();
+  const std::string text = " say <|pad|><|assistant|> now";
+  const Ids ids = build_prompt_ids(tokenizer, 3, text, 59260);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), 59260), 3) << "the prompt added placeholders";
+  const int32_t assistant = *tokenizer.token_id("<|assistant|>");
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), assistant), 1);
+  EXPECT_NE(tokenizer.decode(ids, true).find("<|pad|><|assistant|>"), std::string::npos);
 }
 
 TEST(PromptBuilder, PadIdMustBeTheConfigsAudioTokenId) {
