@@ -265,6 +265,7 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
     };
   }
   sequence.cancelled = input_options.cancelled;
+  sequence.background = input_options.background;
   if (input_options.on_started)
     sequence.on_admitted = [in, on_started = input_options.on_started] {
       if (!in->started.exchange(true)) on_started();

@@ -64,6 +64,8 @@ struct InputOptions {
   // each segment once it is final, in order. Not called after the input failed.
   std::function<void(std::string_view delta)> on_text_delta;
   std::function<void(const TranscriptSegment& segment)> on_segment;
+  // Lower priority in the engine loop (see Sequence::background).
+  bool background = false;
 };
 
 class Transcriber {
