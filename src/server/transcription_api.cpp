@@ -115,7 +115,8 @@ HttpResponse TranscriptionApi::transcribe(const HttpRequest& request) const {
   const TranscriptionRequest parsed = parse_transcription_request(request);
   Audio audio;
   try {
-    audio = read_audio_memory(parsed.audio_bytes, parsed.filename);
+    audio = read_audio_memory(parsed.audio_bytes, parsed.filename,
+                              {.max_seconds = options_.max_audio_seconds});
   } catch (const Error& e) {
     // Undecodable uploads are the client's problem; the message says what libsndfile saw.
     throw HttpError(400, e.what());
