@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -223,6 +224,25 @@ TEST(AudioLimit, TruncatedAndHostileBytesFailCleanly) {
     }
   }
   EXPECT_GT(failures, 0);
+}
+
+// Inputs the audio fuzzer once failed on (tests/data/fuzz_regressions/audio) decode within the
+// limit or fail with an Error, as the fuzz target demands.
+TEST(AudioLimit, FuzzRegressionsFailCleanly) {
+  const std::filesystem::path dir =
+      std::filesystem::path(GLMASR_SOURCE_DIR) / "tests/data/fuzz_regressions/audio";
+  int replayed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string bytes = file_bytes(entry.path().string());
+    try {
+      const DecodedAudio audio = decode_audio_memory(bytes, entry.path().filename().string(),
+                                                     {.max_seconds = 5, .mix_to_mono = true});
+      EXPECT_LE(audio.frames(), 5 * audio.sample_rate) << entry.path();
+    } catch (const Error&) {
+    }
+    ++replayed;
+  }
+  EXPECT_GT(replayed, 0) << "no regression inputs in " << dir;
 }
 
 }  // namespace
