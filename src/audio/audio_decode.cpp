@@ -204,6 +204,37 @@ struct MemoryReader {
   static sf_count_t tell(void* user) { return of(user).position; }
 };
 
+// libFLAC allocates what a metadata block header declares (up to 16 MB) before reading it, and
+// misreads a STREAMINFO of the wrong size or place: a few hundred bytes of upload made it hold
+// 13 MB (found by the audio fuzzer). A whole FLAC upload is checked against the FLAC format
+// first: STREAMINFO first, once, 34 bytes; every block inside the bytes received.
+void check_flac_metadata(const unsigned char* bytes, size_t size, const std::string& label) {
+  if (size < 4 || std::memcmp(bytes, "fLaC", 4) != 0) return;
+  constexpr size_t kStreamInfoBytes = 34;
+  size_t offset = 4;
+  for (int index = 0;; ++index) {
+    if (size - offset < 4)
+      fail_input(label, " is truncated: its FLAC metadata ends inside a block header at byte ",
+                 offset);
+    const bool last = (bytes[offset] & 0x80) != 0;
+    const int type = bytes[offset] & 0x7F;
+    const size_t length = size_t{bytes[offset + 1]} << 16 | size_t{bytes[offset + 2]} << 8 |
+                          size_t{bytes[offset + 3]};
+    offset += 4;
+    if ((type == 0) != (index == 0) || (type == 0 && length != kStreamInfoBytes))
+      fail_input(label, " is not valid FLAC: expected one ", kStreamInfoBytes,
+                 "-byte STREAMINFO block first, got block ", index, " of type ", type, " and ",
+                 length, " bytes");
+    if (type == 127)
+      fail_input(label, " is not valid FLAC: metadata block ", index, " has the invalid type 127");
+    if (length > size - offset)
+      fail_input(label, " is truncated: its FLAC metadata block ", index, " declares ", length,
+                 " bytes, only ", size - offset, " follow");
+    offset += length;
+    if (last) return;
+  }
+}
+
 // An open in-memory decoder; `reader` must outlive it.
 std::unique_ptr<SNDFILE, SndfileCloser> open_memory(MemoryReader& reader, SF_INFO& info) {
   static SF_VIRTUAL_IO io{&MemoryReader::length, &MemoryReader::seek, &MemoryReader::read,
@@ -226,6 +257,7 @@ DecodedAudio decode_audio_file(const std::string& path, const DecodeOptions& opt
 DecodedAudio decode_audio_memory(const void* data, size_t size, const std::string& name,
                                  const DecodeOptions& options) {
   GLMASR_CHECK(size > 0, "audio '", name, "' is empty (0 bytes)");
+  check_flac_metadata(static_cast<const unsigned char*>(data), size, cat("audio '", name, "'"));
   MemoryReader reader{.data = static_cast<const char*>(data),
                       .size = static_cast<sf_count_t>(size)};
   SF_INFO info;
@@ -242,6 +274,7 @@ DecodedAudio decode_audio_memory(const std::string& bytes, const std::string& na
 
 AudioInfo probe_audio_memory(const void* data, size_t size) {
   if (size == 0) fail_input("audio is empty (0 bytes)");
+  check_flac_metadata(static_cast<const unsigned char*>(data), size, "audio");
   MemoryReader reader{.data = static_cast<const char*>(data),
                       .size = static_cast<sf_count_t>(size)};
   SF_INFO info;

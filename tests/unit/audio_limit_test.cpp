@@ -226,6 +226,34 @@ TEST(AudioLimit, TruncatedAndHostileBytesFailCleanly) {
   EXPECT_GT(failures, 0);
 }
 
+// libFLAC allocates what a metadata block declares before reading it: a few hundred bytes with a
+// repeated STREAMINFO made it hold 13 MB. Uploads that break FLAC's metadata rules are refused.
+TEST(AudioLimit, FlacMetadataMustFitTheUpload) {
+  const std::string flac = encoded_audio(0.5, 8000, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  ASSERT_NO_THROW(decode_audio_memory(flac, "ok.flac"));
+  const auto error_of = [](const std::string& bytes) -> std::string {
+    try {
+      decode_audio_memory(bytes, "bad.flac");
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "(no InputError)";
+  };
+  // A second block declaring 16 MB in a file of a few KB.
+  std::string huge_block = flac;
+  huge_block[42] = static_cast<char>(huge_block[42] & 0x80 | 4);  // VORBIS_COMMENT
+  huge_block[43] = huge_block[44] = huge_block[45] = static_cast<char>(0xFF);
+  EXPECT_NE(error_of(huge_block).find("declares 16777215 bytes"), std::string::npos)
+      << error_of(huge_block);
+  std::string short_streaminfo = flac;
+  short_streaminfo[7] = 0;  // STREAMINFO of 0 bytes
+  EXPECT_NE(error_of(short_streaminfo).find("expected one 34-byte STREAMINFO block first"),
+            std::string::npos)
+      << error_of(short_streaminfo);
+  EXPECT_NE(error_of(flac.substr(0, 20)).find("is truncated"), std::string::npos);
+  EXPECT_THROW(probe_audio_memory(huge_block.data(), huge_block.size()), InputError);
+}
+
 // Inputs the audio fuzzer once failed on (tests/data/fuzz_regressions/audio) decode within the
 // limit or fail with an Error, as the fuzz target demands.
 TEST(AudioLimit, FuzzRegressionsFailCleanly) {
