@@ -13,7 +13,8 @@ ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 900 "$@"
 if [[ "${GLMASR_SANITIZE_SUITE:-1}" != 0 ]]; then
   start=$SECONDS
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGLMASR_WITH_CUDA=OFF \
-    -DGLMASR_SANITIZE=ON ${GLMASR_CMAKE_ARGS:-}
+    -DGLMASR_SANITIZE=ON $(command -v ccache > /dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) \
+    ${GLMASR_CMAKE_ARGS:-}
   cmake --build build-asan -j "$(nproc)"
   # Findings abort the test that made them; leaks inside third-party decoders are suppressed.
   ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1" \

@@ -82,8 +82,8 @@ int64_t max_frames_of(const DecodeOptions& options, int sample_rate) {
 
 [[noreturn]] void fail_too_long(const std::string& label, double max_seconds, int64_t frames,
                                 int sample_rate, const char* how) {
-  fail_input(label, " is longer than the ", max_seconds, " s limit: ", how, " ",
-             static_cast<double>(frames) / sample_rate, " s");
+  throw AudioTooLongError(cat(label, " is longer than the ", max_seconds, " s limit: ", how, " ",
+                              static_cast<double>(frames) / sample_rate, " s"));
 }
 
 // A header's frame count when it is one: 0 and SF_COUNT_MAX are libsndfile's "unknown".

@@ -9,7 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace glmasr {
+
+// The audio is longer than the length limit (a client sending too much: the server's 413).
+class AudioTooLongError : public InputError {
+ public:
+  using InputError::InputError;
+};
 
 struct DecodeOptions {
   // The longest audio accepted, in seconds of the source; 0 accepts any length. Checked against

@@ -7,6 +7,7 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 
+#include "audio/audio_decode.h"
 #include "pipeline/subtitles.h"
 #include "server/multipart.h"
 
@@ -223,6 +224,8 @@ void TranscriptionApi::start_job(const std::shared_ptr<Pending>& pending,
   try {
     job.audio = read_audio_memory(upload.audio_bytes, upload.filename,
                                   {.max_seconds = options_.max_audio_seconds});
+  } catch (const AudioTooLongError& e) {
+    throw HttpError(413, e.what());  // too much audio, found before decoding it all
   } catch (const Error& e) {
     // Undecodable uploads are the client's problem; the message says what the decoder saw.
     throw HttpError(400, e.what());
@@ -231,7 +234,7 @@ void TranscriptionApi::start_job(const std::shared_ptr<Pending>& pending,
   if (job.audio.seconds() > options_.max_audio_seconds) {
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.1f", job.audio.seconds());
-    throw HttpError(400, cat("audio '", upload.filename, "' is ", seconds,
+    throw HttpError(413, cat("audio '", upload.filename, "' is ", seconds,
                              " s long: expected at most ", options_.max_audio_seconds, " s"));
   }
   job.prompt = std::move(upload.prompt);

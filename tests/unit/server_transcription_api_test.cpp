@@ -257,7 +257,7 @@ TEST(TranscriptionApi, ClientErrorsNameTheProblem) {
       {multipart({}, "", "empty.wav"), 400, "'empty.wav' is empty"},
       {multipart({{"prompt", "x"}}, "", ""), 400, "no 'file' field"},
       {multipart({{"response_format", "xml"}}, wav), 400, "unknown response_format 'xml'"},
-      {multipart({}, test_audio::wav_bytes(2.0), "long.wav"), 400,
+      {multipart({}, test_audio::wav_bytes(2.0), "long.wav"), 413,
        "'long.wav' is longer than the 1.5 s limit"},
       {no_type, 415, "expected multipart/form-data or audio/*"},
       {json_type, 415, "unsupported Content-Type 'application/json'"},
