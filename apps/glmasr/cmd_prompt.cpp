@@ -9,6 +9,9 @@
 #include "audio/mel.h"
 #include "commands.h"
 #include "core/error.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "pipeline/segment_planner.h"
 #include "text/prompt.h"
 #include "text/tokenizer.h"
 
@@ -17,28 +20,22 @@ namespace glmasr::cli {
 namespace {
 
 constexpr const char* kPromptUsage =
-    "usage: glmasr prompt --model DIR [--prompt TEXT] [--input-rate HZ] AUDIO...\n"
-    "Prints the prompt ids for each AUDIO file as a JSON array, one line per file. The prompt\n"
-    "text defaults to \"Please transcribe this audio into text\". AUDIO '-' reads standard\n"
-    "input: a WAV, FLAC, Ogg or MP3 stream, or raw 16-bit PCM at --input-rate HZ.\n";
-
-std::vector<int32_t> prompt_ids_for_file(const std::string& path, const Tokenizer& tokenizer,
-                                         const PromptModelSettings& settings,
-                                         const std::string& prompt_text,
-                                         const AudioReadOptions& read_options) {
-  const Audio audio = read_audio(path, read_options);
-  const auto samples = static_cast<int64_t>(audio.samples.size());
-  check_audio_yields_tokens(samples, path, settings.merge_factor);
-  const int64_t audio_tokens = audio_token_count(samples, settings.merge_factor);
-  return build_prompt_ids(tokenizer, audio_tokens, prompt_text, settings.audio_token_id);
-}
+    "usage: glmasr prompt --model DIR [--prompt TEXT] [--single-request] [--input-rate HZ] "
+    "AUDIO...\n"
+    "Prints the prompt ids `glmasr transcribe` sends for each AUDIO file: a JSON array per\n"
+    "segment the model is asked about, one line each (a file of up to 30 s is one segment;\n"
+    "--single-request gives the reference processor's one prompt per file, up to 630 s). The\n"
+    "prompt text defaults to \"Please transcribe this audio into text\". AUDIO '-' reads\n"
+    "standard input: a WAV, FLAC, Ogg or MP3 stream, or raw 16-bit PCM at --input-rate HZ.\n";
 
 }  // namespace
 
 int run_prompt(const CommandArgs& args) {
-  const Args parsed(
-      args,
-      {{"--model", true}, {"--prompt", true}, {"--input-rate", true}, {"--help", false, "-h"}});
+  const Args parsed(args, {{"--model", true},
+                           {"--prompt", true},
+                           {"--single-request", false},
+                           {"--input-rate", true},
+                           {"--help", false, "-h"}});
   if (parsed.has("--help")) {
     std::fputs(kPromptUsage, stdout);
     return 0;
@@ -48,9 +45,13 @@ int run_prompt(const CommandArgs& args) {
     return 2;
   }
   check_stdin_options(parsed);
-  const std::string model_dir = *parsed.get("--model");
-  const PromptModelSettings settings = read_prompt_model_settings(model_dir);
-  const Tokenizer tokenizer = Tokenizer::from_file(model_dir + "/tokenizer.json");
+  const ModelFolder folder{*parsed.get("--model")};
+  const ModelConfig config =
+      load_model_config(folder.config_path(), folder.generation_config_path());
+  const Tokenizer tokenizer = Tokenizer::from_file(folder.tokenizer_path());
+  const SegmentPlanner planner(config, tokenizer,
+                               {.single_request = parsed.has("--single-request"),
+                                .max_sequence_positions = config.decoder.max_positions});
   const std::string prompt_text = parsed.get_or("--prompt", std::string(kDefaultPromptText));
   AudioReadOptions read_options;
   read_options.raw_sample_rate = static_cast<int>(parsed.get_int("--input-rate", 0, 1, 1000000));
@@ -59,9 +60,14 @@ int run_prompt(const CommandArgs& args) {
   int exit_code = 0;
   for (const std::string& path : parsed.positional()) {
     try {
-      const nlohmann::json ids =
-          prompt_ids_for_file(path, tokenizer, settings, prompt_text, read_options);
-      std::printf("%s\n", ids.dump().c_str());
+      const Audio audio = read_audio(path, read_options);
+      Transcript transcript;
+      const std::vector<AudioSegment> spans = planner.segments(audio, transcript);
+      for (size_t i = 0; i < spans.size(); ++i) {
+        if (!transcript.segments[i].stop_reason.empty()) continue;  // silence: not asked
+        const nlohmann::json ids = planner.plan(audio, spans[i], prompt_text).prompt;
+        std::printf("%s\n", ids.dump().c_str());
+      }
       std::fflush(stdout);
     } catch (const Error& e) {
       // Name the file unless the message already starts with it (audio errors do).

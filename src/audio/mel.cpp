@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "model/audio_tokens.h"
 
 namespace glmasr {
@@ -223,28 +224,8 @@ MelWindows LogMelExtractor::compute(const std::vector<float>& samples, int max_w
     result.valid_frames[static_cast<size_t>(w)] = valid_mel_frames(count);
   };
 
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads_, windows));
-  if (threads <= 1) {
-    for (int64_t w = 0; w < windows; ++w) run_window(w);
-    return result;
-  }
-  // Windows are independent: workers take the next one until none is left.
-  std::atomic<int64_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  std::vector<std::thread> workers;
-  for (int i = 0; i < threads; ++i) {
-    workers.emplace_back([&] {
-      try {
-        for (int64_t w = next++; w < windows; w = next++) run_window(w);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-      }
-    });
-  }
-  for (auto& worker : workers) worker.join();
-  if (failure) std::rethrow_exception(failure);
+  // Windows are independent: spread them over the extractor's threads.
+  parallel_indices(windows, num_threads_, run_window);
   return result;
 }
 

@@ -10,15 +10,10 @@
 #include <vector>
 
 #include "audio/features.h"
+#include "audio/mel_windows.h"
 #include "core/tensor.h"
 
 namespace glmasr {
-
-struct MelWindows {
-  FloatTensor features;               // [windows, num_mel_bins, 3000]
-  std::vector<int64_t> valid_frames;  // per window: ceil(samples_in_window / 160)
-  int64_t windows() const { return static_cast<int64_t>(valid_frames.size()); }
-};
 
 class LogMelExtractor {
  public:

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "audio/mel.h"
+#include "audio/mel_windows.h"
 #include "core/tensor.h"
 #include "model/config.h"
 #include "model/weights.h"

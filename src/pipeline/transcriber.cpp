@@ -97,9 +97,7 @@ struct Transcriber::InputJob {
 struct Transcriber::SegmentJob {
   size_t index = 0;  // into the input's transcript segments
   double audio_seconds = 0;
-  MelWindows mel;
-  std::vector<int64_t> audio_rows;
-  std::vector<int32_t> prompt;
+  PlannedSegment planned;  // features, kept rows, prompt
   std::unique_ptr<LoopGuard> guard;
   std::unique_ptr<IncrementalDecoder> text_so_far_decoder;
   std::string text_so_far;
@@ -109,7 +107,10 @@ Transcriber::Transcriber(EngineLoop& loop, const Tokenizer& tokenizer, Transcrib
     : loop_(loop),
       tokenizer_(tokenizer),
       options_(std::move(options)),
-      mel_(loop.config().encoder.num_mel_bins) {
+      planner_(loop.config(), tokenizer,
+               {.single_request = options_.single_request,
+                .segmenter = options_.segmenter,
+                .max_sequence_positions = loop.kv_positions()}) {
   GLMASR_CHECK(options_.max_new_tokens > 0, "max new tokens must be positive, got ",
                options_.max_new_tokens);
 }
@@ -120,40 +121,12 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
   input->result.source = audio.source;
   input->done = std::move(done);
   input->progress = progress;
-  const ModelConfig& config = loop_.config();
-  const int64_t merge = config.encoder.merge_factor;
   const std::string& prompt_text = input_options.prompt_text.value_or(options_.prompt_text);
 
   std::vector<AudioSegment> spans;
   try {
-    check_audio_yields_tokens(static_cast<int64_t>(audio.samples.size()), audio.source, merge);
     Transcript transcript;
-    transcript.source = audio.source;
-    transcript.duration = static_cast<double>(audio.samples.size()) / kSampleRate;
-    if (options_.single_request) {
-      const int64_t n = static_cast<int64_t>(audio.samples.size());
-      if (n > kMaxWindows * kWindowSamples)
-        fail_input(audio.source, ": audio is ", static_cast<double>(n) / kSampleRate,
-                   " s; --single-request takes at most ", kMaxWindows * kWindowSeconds, " s (",
-                   kMaxWindows,
-                   " windows of 30 s); leave it out to transcribe any length in "
-                   "segments");
-      spans.push_back({0, n, 0.0, transcript.duration, false});
-    } else {
-      spans = segment_audio(audio.samples, options_.segmenter);
-    }
-    for (const AudioSegment& span : spans) {
-      TranscriptSegment segment;
-      segment.id = static_cast<int>(transcript.segments.size());
-      segment.start = span.start_seconds;
-      segment.end = span.end_seconds;
-      const int64_t length = std::min(span.end - span.begin, kWindowSamples);
-      if (span.silent)
-        segment.stop_reason = "silence";
-      else if (audio_tokens_for_frames(valid_mel_frames(length), merge) <= 0)
-        segment.stop_reason = "too_short";
-      transcript.segments.push_back(std::move(segment));
-    }
+    spans = planner_.segments(audio, transcript);
     if (progress) {  // the length is known now; skipped (silent) segments count as done
       progress->add_total(transcript.duration);
       for (const TranscriptSegment& segment : transcript.segments)
@@ -188,25 +161,14 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
                        auto job = std::make_shared<SegmentJob>();
                        job->index = i;
                        job->audio_seconds = spans[i].end_seconds - spans[i].start_seconds;
-                       const std::vector<float> samples(audio.samples.begin() + spans[i].begin,
-                                                        audio.samples.begin() + spans[i].end);
-                       job->mel = mel_.compute(samples, kMaxWindows);
+                       job->planned.mel = planner_.features(audio, spans[i]);
                        jobs[k] = std::move(job);
                      }
                    });
       for (auto& job : jobs) {
         if (!job) continue;
-        job->audio_rows = audio_rows_per_window(job->mel.valid_frames, merge);
-        int64_t audio_tokens = 0;
-        for (int64_t rows : job->audio_rows) audio_tokens += rows;
-        job->prompt =
-            build_prompt_ids(tokenizer_, audio_tokens, prompt_text, config.audio_token_id);
-        // The prompt must leave room for at least one new token in a KV slot.
-        if (static_cast<int64_t>(job->prompt.size()) >= loop_.kv_positions())
-          fail_input(audio.source, ": the prompt of ", job->prompt.size(),
-                     " tokens (audio and text) leaves no room in the ", loop_.kv_positions(),
-                     " positions a sequence may use; use a shorter prompt text");
-        prompt_tokens += static_cast<int64_t>(job->prompt.size());
+        planner_.build_prompt(job->planned, prompt_text, audio.source);
+        prompt_tokens += static_cast<int64_t>(job->planned.prompt.size());
         if (options_.loop_guard)
           job->guard = std::make_unique<LoopGuard>(options_.loop_guard_options);
         if (options_.loop_guard || input->streaming())
@@ -236,13 +198,13 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
   const int64_t max_positions = loop_.config().decoder.max_positions;
   Sequence sequence;
   GenerationRequest& request = sequence.request;
-  request.mel = &segment->mel;
-  request.audio_rows = segment->audio_rows;
-  request.prompt_ids = segment->prompt;
+  request.mel = &segment->planned.mel;
+  request.audio_rows = segment->planned.audio_rows;
+  request.prompt_ids = segment->planned.prompt;
   // Never ask for more positions than the model has (long single requests near 630 s).
   request.max_new_tokens = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>(options_.max_new_tokens,
-                           max_positions - static_cast<int64_t>(segment->prompt.size()))));
+                           max_positions - static_cast<int64_t>(segment->planned.prompt.size()))));
   SegmentJob* s = segment.get();  // alive: on_done below holds it
   InputJob* in = input.get();     // alive: on_done below holds it
   const bool streaming = input->streaming();

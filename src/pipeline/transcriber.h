@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "audio/audio_file.h"
+#include "audio/mel.h"
 #include "core/progress.h"
 #include "pipeline/loop_guard.h"
+#include "pipeline/segment_planner.h"
 #include "pipeline/segmenter.h"
 #include "pipeline/text_joiner.h"
 #include "pipeline/transcript.h"
@@ -107,7 +109,7 @@ class Transcriber {
   EngineLoop& loop_;
   const Tokenizer& tokenizer_;
   TranscribeOptions options_;
-  LogMelExtractor mel_;
+  SegmentPlanner planner_;
 };
 
 }  // namespace glmasr

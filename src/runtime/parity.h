@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "audio/mel.h"
+#include "audio/mel_windows.h"
 #include "core/tensor.h"
 #include "engine/engine.h"
 

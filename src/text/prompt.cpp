@@ -61,30 +61,4 @@ int64_t audio_token_count(int64_t samples, int64_t merge_factor) {
   return tokens;
 }
 
-PromptModelSettings read_prompt_model_settings(const std::string& model_dir) {
-  const std::string path = model_dir + "/config.json";
-  const nlohmann::json config = read_json_file(path);
-  PromptModelSettings settings;
-  try {
-    GLMASR_CHECK(config.contains("audio_token_id"), path,
-                 ": expected an 'audio_token_id' entry, found none");
-    settings.audio_token_id = config.at("audio_token_id").get<int32_t>();
-    if (config.contains("audio_config")) {
-      const auto& audio = config.at("audio_config");
-      if (audio.contains("intermediate_size") && audio.contains("hidden_size")) {
-        const int64_t intermediate = audio.at("intermediate_size").get<int64_t>();
-        const int64_t hidden = audio.at("hidden_size").get<int64_t>();
-        GLMASR_CHECK(hidden > 0 && intermediate > 0 && intermediate % hidden == 0, path,
-                     ": expected audio_config.intermediate_size to be a multiple of hidden_size, "
-                     "got ",
-                     intermediate, " and ", hidden);
-        settings.merge_factor = intermediate / hidden;
-      }
-    }
-  } catch (const nlohmann::json::exception& e) {
-    fail(path, ": ", e.what());
-  }
-  return settings;
-}
-
 }  // namespace glmasr

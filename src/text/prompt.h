@@ -29,12 +29,4 @@ std::vector<int32_t> build_prompt_ids(const Tokenizer& tokenizer, int64_t audio_
 // kMaxWindows windows (the processor's 630 s cap), saying how long it was.
 int64_t audio_token_count(int64_t samples, int64_t merge_factor);
 
-// What the prompt needs from a model folder's config.json. Kept apart so that the full config
-// loader can take its place.
-struct PromptModelSettings {
-  int32_t audio_token_id = 59260;
-  int64_t merge_factor = 4;  // audio_config.intermediate_size / audio_config.hidden_size
-};
-PromptModelSettings read_prompt_model_settings(const std::string& model_dir);
-
 }  // namespace glmasr

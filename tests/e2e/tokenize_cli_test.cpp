@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "audio/audio_file.h"
 #include "testing/testing.h"
 
 namespace glmasr {
@@ -108,6 +109,39 @@ TEST_F(TokenizeCli, PromptReportsEachBadFileAndKeepsGoing) {
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 59260), 137);  // jfk.wav: 11 s
   EXPECT_EQ(ids.front(), 59253);
   EXPECT_EQ(ids.back(), 10);
+}
+
+TEST_F(TokenizeCli, PromptPrintsWhatTranscribeSendsPerSegment) {
+  if (testing::shared_dir().empty()) GTEST_SKIP() << "missing ../shared (the audio files)";
+  const std::string dir = testing::make_temp_dir("prompt-long");
+  // jfk.wav five times with pauses: about 70 s, more than one segment.
+  const Audio jfk = read_audio(testing::shared_dir() + "/audio/jfk.wav");
+  std::vector<float> samples;
+  for (int i = 0; i < 5; ++i) {
+    samples.insert(samples.end(), jfk.samples.begin(), jfk.samples.end());
+    samples.insert(samples.end(), 3 * 16000, 0.0f);
+  }
+  const std::string path = dir + "/long.wav";
+  testing::write_wav(path, samples);
+  const auto segmented = run_command(binary() + " prompt --model " + shell_quote(tiny_dir()) + " " +
+                                     shell_quote(path));
+  ASSERT_EQ(segmented.exit_code, 0) << segmented.err;
+  const auto transcribed = run_command(binary() +
+                                       " transcribe --device cpu --quiet --max-new-tokens 1 "
+                                       "--format verbose_json --model " +
+                                       shell_quote(tiny_dir()) + " " + shell_quote(path));
+  ASSERT_EQ(transcribed.exit_code, 0) << transcribed.err;
+  size_t decoded = 0;
+  const nlohmann::json transcript = nlohmann::json::parse(transcribed.out);
+  for (const auto& segment : transcript["segments"])
+    decoded += segment["stop_reason"] != "silence" && segment["stop_reason"] != "too_short";
+  const size_t lines = std::count(segmented.out.begin(), segmented.out.end(), '\n');
+  EXPECT_GE(lines, 2u);
+  EXPECT_EQ(lines, decoded);
+  const auto single = run_command(binary() + " prompt --single-request --model " +
+                                  shell_quote(tiny_dir()) + " " + shell_quote(path));
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  EXPECT_EQ(std::count(single.out.begin(), single.out.end(), '\n'), 1);
 }
 
 TEST_F(TokenizeCli, PromptWithoutAudioIsAUsageError) {

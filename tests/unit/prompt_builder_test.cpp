@@ -173,28 +173,5 @@ TEST(AudioTokenCount, RejectsMoreThan21Windows) {
   }
 }
 
-TEST(PromptModelSettings, ReadsAudioTokenIdAndMergeFactor) {
-  const std::string dir = testing::make_temp_dir("prompt-settings");
-  const auto write = [&](const json& config) {
-    std::ofstream(dir + "/config.json") << config.dump();
-  };
-  write({{"audio_token_id", 59260},
-         {"audio_config", {{"hidden_size", 32}, {"intermediate_size", 128}}}});
-  PromptModelSettings settings = read_prompt_model_settings(dir);
-  EXPECT_EQ(settings.audio_token_id, 59260);
-  EXPECT_EQ(settings.merge_factor, 4);
-  write(
-      {{"audio_token_id", 7}, {"audio_config", {{"hidden_size", 32}, {"intermediate_size", 64}}}});
-  settings = read_prompt_model_settings(dir);
-  EXPECT_EQ(settings.audio_token_id, 7);
-  EXPECT_EQ(settings.merge_factor, 2);
-  write({{"audio_config", {}}});
-  EXPECT_THROW(read_prompt_model_settings(dir), Error);
-  write({{"audio_token_id", 1}, {"audio_config", {{"hidden_size", 3}, {"intermediate_size", 8}}}});
-  EXPECT_THROW(read_prompt_model_settings(dir), Error);
-  std::filesystem::remove_all(dir);
-  EXPECT_THROW(read_prompt_model_settings(dir), Error);
-}
-
 }  // namespace
 }  // namespace glmasr

@@ -17,15 +17,15 @@ namespace glmasr::cuda {
 // y = [norm](x) W^T, then SwiGLU or the residual add: the matrix-vector kernel when it takes
 // the shape, else RMSNorm / cuBLASLt / SwiGLU kernels in sequence.
 struct DecoderRunner::Projection {
-  const void* x;
-  int batch;
-  int64_t in;
-  const void* norm_weight = nullptr;
-  const void* w;
-  int64_t out;            // weight rows (2F for the fused gate|up)
+  const void* x = nullptr;
+  int batch = 0;
+  int64_t in = 0;
+  const void* norm_weight = nullptr;  // RMSNorm of x first
+  const void* w = nullptr;
+  int64_t out = 0;        // weight rows (2F for the fused gate|up)
   bool swiglu = false;    // y [batch, out/2] = swiglu(gate|up)
   bool residual = false;  // y += x W^T (y is the residual stream)
-  void* y;
+  void* y = nullptr;
   int shared_carveout = -1;  // the launch's shared-memory carveout (matrix-vector kernel only)
 };
 
@@ -236,8 +236,13 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
     }
   }
   // Logits of the last prompt position only.
-  project({hidden_.as<std::byte>() + (last_rows - 1) * d * e, 1, d, model_.final_norm_weight,
-           model_.lm_head, dec.vocab_size, false, false, logits_.get()});
+  project({.x = hidden_.as<std::byte>() + (last_rows - 1) * d * e,
+           .batch = 1,
+           .in = d,
+           .norm_weight = model_.final_norm_weight,
+           .w = model_.lm_head,
+           .out = dec.vocab_size,
+           .y = logits_.get()});
   greedy_argmax(dtype, logits_.get(), 1, dec.vocab_size, out_token_.as<int32_t>(),
                 out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
   GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), sizeof(int32_t),
@@ -315,8 +320,13 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
       g.shared_carveout = carveout.qkv;
       gemv(g, stream_);
     } else if (stages & kStageQkv) {
-      project({step_hidden_.get(), batch, d, layer.attn_norm_weight, layer.qkv_weight, width, false,
-               false, step_qkv_.get()});
+      project({.x = step_hidden_.get(),
+               .batch = batch,
+               .in = d,
+               .norm_weight = layer.attn_norm_weight,
+               .w = layer.qkv_weight,
+               .out = width,
+               .y = step_qkv_.get()});
     }
     if ((stages & kStageRope) && !fused_rope) {
       RopeQkvParams rope = rope_params(l, step_qkv_.get(), batch);
@@ -345,18 +355,42 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
       decode_attention(attention, stream_);
     }
     if (stages & kStageOProj)
-      project({step_attn_.get(), batch, q_width, nullptr, layer.o_weight, d, false, true,
-               step_hidden_.get(), carveout.o_proj});
+      project({.x = step_attn_.get(),
+               .batch = batch,
+               .in = q_width,
+               .w = layer.o_weight,
+               .out = d,
+               .residual = true,
+               .y = step_hidden_.get(),
+               .shared_carveout = carveout.o_proj});
     if (stages & kStageGateUp)
-      project({step_hidden_.get(), batch, d, layer.mlp_norm_weight, layer.gate_up_weight, 2 * f,
-               true, false, step_act_.get(), carveout.gate_up});
+      project({.x = step_hidden_.get(),
+               .batch = batch,
+               .in = d,
+               .norm_weight = layer.mlp_norm_weight,
+               .w = layer.gate_up_weight,
+               .out = 2 * f,
+               .swiglu = true,
+               .y = step_act_.get(),
+               .shared_carveout = carveout.gate_up});
     if (stages & kStageDown)
-      project({step_act_.get(), batch, f, nullptr, layer.down_weight, d, false, true,
-               step_hidden_.get(), carveout.down});
+      project({.x = step_act_.get(),
+               .batch = batch,
+               .in = f,
+               .w = layer.down_weight,
+               .out = d,
+               .residual = true,
+               .y = step_hidden_.get(),
+               .shared_carveout = carveout.down});
   }
   if (stages & kStageHead)
-    project({step_hidden_.get(), batch, d, model_.final_norm_weight, model_.lm_head, dec.vocab_size,
-             false, false, logits_.get()});
+    project({.x = step_hidden_.get(),
+             .batch = batch,
+             .in = d,
+             .norm_weight = model_.final_norm_weight,
+             .w = model_.lm_head,
+             .out = dec.vocab_size,
+             .y = logits_.get()});
   if (stages & kStageArgmax)
     greedy_argmax(dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
                   out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
