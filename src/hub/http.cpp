@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 
+#include "core/strings.h"
+
 namespace glmasr {
 
 namespace {
@@ -22,18 +24,6 @@ struct TransferState {
   bool aborted_by_sink = false;
 };
 
-std::string lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-std::string trim(const std::string& text) {
-  const auto begin = text.find_first_not_of(" \t\r\n");
-  if (begin == std::string::npos) return "";
-  const auto end = text.find_last_not_of(" \t\r\n");
-  return text.substr(begin, end - begin + 1);
-}
-
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto& state = *static_cast<TransferState*>(user);
   const std::string line(data, size * count);
@@ -41,7 +31,8 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   if (line.rfind("HTTP/", 0) == 0) {
     state.response.headers.clear();
   } else if (const auto colon = line.find(':'); colon != std::string::npos) {
-    state.response.headers[lower(trim(line.substr(0, colon)))] = trim(line.substr(colon + 1));
+    state.response.headers[ascii_lower(trim(line.substr(0, colon)))] =
+        std::string(trim(line.substr(colon + 1)));
   }
   return size * count;
 }
@@ -163,7 +154,7 @@ std::string link_next_url(const std::string& link_header) {
     if (close == std::string::npos) break;
     const std::string target = link_header.substr(pos + 1, close - pos - 1);
     const size_t next_entry = link_header.find('<', close);
-    const std::string params = lower(link_header.substr(
+    const std::string params = ascii_lower(link_header.substr(
         close + 1, next_entry == std::string::npos ? std::string::npos : next_entry - close - 1));
     if (params.find("rel=\"next\"") != std::string::npos ||
         params.find("rel=next") != std::string::npos)

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "server/http_message.h"
 
 namespace glmasr::server {
@@ -11,18 +12,6 @@ namespace glmasr::server {
 namespace {
 
 constexpr size_t kMaxPartHeadBytes = 16 * 1024;
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 std::string excerpt(std::string_view text) {
   std::string out;
@@ -36,7 +25,7 @@ std::pair<std::string, std::string> parse_param(std::string_view& rest, std::str
   if (eq == std::string_view::npos)
     throw HttpError(
         400, cat("malformed parameter in header value ", excerpt(whole), ": expected key=value"));
-  const std::string key = lower(trim(rest.substr(0, eq)));
+  const std::string key = ascii_lower(trim(rest.substr(0, eq)));
   if (key.empty())
     throw HttpError(400, cat("malformed parameter in header value ", excerpt(whole),
                              ": empty name before '='"));
@@ -76,7 +65,8 @@ std::map<std::string, std::string> parse_part_headers(std::string_view head, siz
     if (colon == std::string_view::npos)
       throw HttpError(400, cat("multipart part ", index, ": malformed header line ", excerpt(line),
                                ": expected 'Name: value'"));
-    headers.emplace(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+    headers.emplace(ascii_lower(trim(line.substr(0, colon))),
+                    std::string(trim(line.substr(colon + 1))));
   }
   return headers;
 }
@@ -86,7 +76,7 @@ std::map<std::string, std::string> parse_part_headers(std::string_view head, siz
 HeaderValue parse_header_value(std::string_view text) {
   HeaderValue result;
   const size_t semicolon = text.find(';');
-  result.value = lower(trim(text.substr(0, semicolon)));
+  result.value = ascii_lower(trim(text.substr(0, semicolon)));
   std::string_view rest =
       semicolon == std::string_view::npos ? std::string_view() : text.substr(semicolon);
   while (!rest.empty()) {
