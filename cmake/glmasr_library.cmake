@@ -58,6 +58,7 @@ install(FILES ${PROJECT_BINARY_DIR}/glmasrConfig.cmake
 # Relocatable: the prefix is found from the .pc file's own place, so `cmake --install --prefix P`
 # gives a correct file wherever P is.
 file(RELATIVE_PATH GLMASR_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+string(REGEX REPLACE "/$" "" GLMASR_PC_TO_PREFIX "${GLMASR_PC_TO_PREFIX}")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/glmasr.pc.in ${PROJECT_BINARY_DIR}/glmasr.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/glmasr.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
