@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <system_error>
 
@@ -18,6 +20,11 @@ namespace {
 // Beyond any real recording; rejects headers whose rate would overflow the resampler math.
 constexpr int kMaxSampleRate = 1'000'000;
 constexpr int kMaxChannels = 256;
+// Samples decoded per libsndfile call, whatever the channel count (512 KB of floats).
+constexpr int kBlockSamples = 1 << 17;
+// The most frames reserved from a header (2.3 h at 16 kHz): beyond it the buffer grows as the
+// data proves itself, so a lying header without a length limit cannot reserve gigabytes.
+constexpr int64_t kMaxReservedFrames = int64_t{1} << 27;
 
 struct SndfileCloser {
   void operator()(SNDFILE* file) const { sf_close(file); }
@@ -65,13 +72,58 @@ std::string truncation_in_log(SNDFILE* file) {
   return {};
 }
 
+// Where the decoder stops: the most source frames the length limit lets through, or the
+// largest count when there is no limit.
+int64_t max_frames_of(const DecodeOptions& options, int sample_rate) {
+  if (options.max_seconds <= 0) return std::numeric_limits<int64_t>::max();
+  const double frames = std::floor(options.max_seconds * sample_rate);
+  return frames >= 9e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(frames);
+}
+
+[[noreturn]] void fail_too_long(const std::string& label, double max_seconds, int64_t frames,
+                                int sample_rate, const char* how) {
+  fail_input(label, " is longer than the ", max_seconds, " s limit: ", how, " ",
+             static_cast<double>(frames) / sample_rate, " s");
+}
+
+// A header's frame count when it is one: 0 and SF_COUNT_MAX are libsndfile's "unknown".
+bool frames_known(const SF_INFO& info) {
+  return info.frames > 0 && info.frames != SF_COUNT_MAX;
+}
+
+// Appends samples and keeps `peak` at the most bytes held at once, counting the old storage
+// while a growing vector moves to its new one, plus the fixed block buffers.
+void append_tracked(std::vector<float>& out, const float* begin, const float* end,
+                    size_t fixed_bytes, size_t& peak) {
+  const size_t old_capacity = out.capacity();
+  out.insert(out.end(), begin, end);
+  const size_t moved_from = out.capacity() != old_capacity ? old_capacity : 0;
+  peak = std::max(peak, (out.capacity() + moved_from) * sizeof(float) + fixed_bytes);
+}
+
+// Averages interleaved frames into `mono` in place of its contents, summing in double as
+// mix_to_mono does, so that decoding with a mix-down gives the same samples as mixing after.
+void mix_block(const float* interleaved, int64_t frames, int channels, std::vector<float>& mono) {
+  mono.resize(static_cast<size_t>(frames));
+  for (int64_t frame = 0; frame < frames; ++frame) {
+    double sum = 0;
+    for (int c = 0; c < channels; ++c) sum += interleaved[frame * channels + c];
+    mono[frame] = static_cast<float>(sum / channels);
+  }
+}
+
 // Everything after opening, shared by files and in-memory uploads; `label` names the input in
 // errors ("audio file 'x.wav'").
-DecodedAudio decode_open_sndfile(SNDFILE* file, const SF_INFO& info, const std::string& label) {
+DecodedAudio decode_open_sndfile(SNDFILE* file, const SF_INFO& info, const std::string& label,
+                                 const DecodeOptions& options) {
   GLMASR_CHECK(info.samplerate > 0 && info.samplerate <= kMaxSampleRate, label,
                ": expected a sample rate of 1..", kMaxSampleRate, " Hz, got ", info.samplerate);
   GLMASR_CHECK(info.channels > 0 && info.channels <= kMaxChannels, label, ": expected 1..",
                kMaxChannels, " channels, got ", info.channels);
+  const int64_t max_frames = max_frames_of(options, info.samplerate);
+  // Refused from the header alone, before any allocation: a 200 KB FLAC can announce hours.
+  if (frames_known(info) && info.frames > max_frames)
+    fail_too_long(label, options.max_seconds, info.frames, info.samplerate, "its header announces");
   const std::string truncation = truncation_in_log(file);
   GLMASR_CHECK(truncation.empty(), label, " is truncated: ", truncation);
   // Integer PCM comes back divided by 2^(bits-1), as soundfile/librosa read it.
@@ -79,44 +131,67 @@ DecodedAudio decode_open_sndfile(SNDFILE* file, const SF_INFO& info, const std::
 
   DecodedAudio audio;
   audio.sample_rate = info.samplerate;
-  audio.channels = info.channels;
+  audio.source_channels = info.channels;
+  audio.channels = options.mix_to_mono ? 1 : info.channels;
   // Read in blocks until the decoder stops rather than trusting the header's frame count, which
-  // is an estimate for some formats (MP3 without a Xing header).
-  constexpr sf_count_t kBlockFrames = 65536;
-  std::vector<float> block(static_cast<size_t>(kBlockFrames * info.channels));
-  // Reserve what the header announces (capped), so long files do not regrow and re-copy.
-  if (info.frames > 0 && info.frames < (sf_count_t{1} << 32))
-    audio.interleaved.reserve(static_cast<size_t>(info.frames * info.channels));
+  // is an estimate for some formats (MP3 without a Xing header) and absent for streamed FLAC.
+  const sf_count_t block_frames = std::max(1, kBlockSamples / info.channels);
+  std::vector<float> block(static_cast<size_t>(block_frames * info.channels));
+  std::vector<float> mono_block;
+  if (options.mix_to_mono && info.channels > 1) mono_block.reserve(block_frames);
+  const size_t block_bytes = (block.capacity() + mono_block.capacity()) * sizeof(float);
+  // Reserve what the header announces (within the limit and a cap, as headers can lie), so long
+  // files do not regrow and re-copy.
+  if (frames_known(info)) {
+    const int64_t frames = std::min({info.frames, max_frames, kMaxReservedFrames});
+    audio.interleaved.reserve(static_cast<size_t>(frames * audio.channels));
+  }
+  size_t unobserved_peak = 0;
+  size_t& peak = options.peak_decode_bytes ? *options.peak_decode_bytes : unobserved_peak;
+  peak = audio.interleaved.capacity() * sizeof(float) + block_bytes;
+  int64_t decoded = 0;
   for (;;) {
-    const sf_count_t got = sf_readf_float(file, block.data(), kBlockFrames);
+    // One frame past the limit is enough to know that it is passed.
+    const int64_t room = max_frames - decoded;
+    const sf_count_t want = room >= block_frames ? block_frames : room + 1;
+    const sf_count_t got = sf_readf_float(file, block.data(), want);
     if (got <= 0) break;
-    audio.interleaved.insert(audio.interleaved.end(), block.begin(),
-                             block.begin() + got * info.channels);
+    decoded += got;
+    if (decoded > max_frames)
+      fail_too_long(label, options.max_seconds, decoded, info.samplerate, "decoding passed it at");
+    const float* begin = block.data();
+    const float* end = begin + got * info.channels;
+    if (options.mix_to_mono && info.channels > 1) {
+      mix_block(block.data(), got, info.channels, mono_block);
+      begin = mono_block.data();
+      end = begin + got;
+    }
+    append_tracked(audio.interleaved, begin, end, block_bytes, peak);
   }
   const int decode_error = sf_error(file);
   GLMASR_CHECK(decode_error == SF_ERR_NO_ERROR, label,
-               " is damaged or truncated: decoding stopped after ", audio.frames(),
+               " is damaged or truncated: decoding stopped after ", decoded,
                " frames: libsndfile says \"", sf_strerror(file), "\"");
   // A header that promises more frames than the data holds means the file was cut short.
-  const bool frames_known = info.frames > 0 && info.frames != SF_COUNT_MAX;
-  GLMASR_CHECK(!frames_known || audio.frames() >= info.frames, label,
-               " is truncated: the header announces ", info.frames, " frames, only ",
-               audio.frames(), " could be decoded");
-  GLMASR_CHECK(audio.frames() > 0, label, " holds no audio samples");
+  GLMASR_CHECK(!frames_known(info) || decoded >= info.frames, label,
+               " is truncated: the header announces ", info.frames, " frames, only ", decoded,
+               " could be decoded");
+  GLMASR_CHECK(decoded > 0, label, " holds no audio samples");
   return audio;
 }
 
 // libsndfile's virtual I/O over a byte buffer: the server decodes uploads without temp files.
 struct MemoryReader {
-  const std::string* bytes = nullptr;
+  const char* data = nullptr;
+  sf_count_t size = 0;
   sf_count_t position = 0;
 
   static MemoryReader& of(void* user) { return *static_cast<MemoryReader*>(user); }
-  static sf_count_t length(void* user) { return static_cast<sf_count_t>(of(user).bytes->size()); }
+  static sf_count_t length(void* user) { return of(user).size; }
   static sf_count_t seek(sf_count_t offset, int whence, void* user) {
     MemoryReader& reader = of(user);
     const sf_count_t base = whence == SEEK_CUR   ? reader.position
-                            : whence == SEEK_END ? length(user)
+                            : whence == SEEK_END ? reader.size
                                                  : 0;
     const sf_count_t target = base + offset;
     if (target < 0) return -1;
@@ -125,41 +200,110 @@ struct MemoryReader {
   }
   static sf_count_t read(void* destination, sf_count_t count, void* user) {
     MemoryReader& reader = of(user);
-    const sf_count_t available = std::max<sf_count_t>(0, length(user) - reader.position);
+    const sf_count_t available = std::max<sf_count_t>(0, reader.size - reader.position);
     const sf_count_t n = std::min(count, available);
-    if (n > 0) std::memcpy(destination, reader.bytes->data() + reader.position, n);
-    reader.position += n;
-    return n;
+    if (n > 0) std::memcpy(destination, reader.data + reader.position, n);
+    reader.position += std::max<sf_count_t>(n, 0);
+    return std::max<sf_count_t>(n, 0);
   }
   static sf_count_t write(const void*, sf_count_t, void*) { return 0; }
   static sf_count_t tell(void* user) { return of(user).position; }
 };
 
+// libFLAC allocates what a metadata block header declares (up to 16 MB) before reading it, and
+// misreads a STREAMINFO of the wrong size or place: a few hundred bytes of upload made it hold
+// 13 MB (found by the audio fuzzer). A whole FLAC upload is checked against the FLAC format
+// first: STREAMINFO first, once, 34 bytes; every block inside the bytes received.
+void check_flac_metadata(const unsigned char* bytes, size_t size, const std::string& label) {
+  if (size < 4 || std::memcmp(bytes, "fLaC", 4) != 0) return;
+  constexpr size_t kStreamInfoBytes = 34;
+  size_t offset = 4;
+  for (int index = 0;; ++index) {
+    if (size - offset < 4)
+      fail_input(label, " is truncated: its FLAC metadata ends inside a block header at byte ",
+                 offset);
+    const bool last = (bytes[offset] & 0x80) != 0;
+    const int type = bytes[offset] & 0x7F;
+    const size_t length = size_t{bytes[offset + 1]} << 16 | size_t{bytes[offset + 2]} << 8 |
+                          size_t{bytes[offset + 3]};
+    offset += 4;
+    if ((type == 0) != (index == 0) || (type == 0 && length != kStreamInfoBytes))
+      fail_input(label, " is not valid FLAC: expected one ", kStreamInfoBytes,
+                 "-byte STREAMINFO block first, got block ", index, " of type ", type, " and ",
+                 length, " bytes");
+    if (type == 127)
+      fail_input(label, " is not valid FLAC: metadata block ", index, " has the invalid type 127");
+    if (length > size - offset)
+      fail_input(label, " is truncated: its FLAC metadata block ", index, " declares ", length,
+                 " bytes, only ", size - offset, " follow");
+    offset += length;
+    if (last) return;
+  }
+}
+
+// An open in-memory decoder; `reader` must outlive it.
+std::unique_ptr<SNDFILE, SndfileCloser> open_memory(MemoryReader& reader, SF_INFO& info) {
+  static SF_VIRTUAL_IO io{&MemoryReader::length, &MemoryReader::seek, &MemoryReader::read,
+                          &MemoryReader::write, &MemoryReader::tell};
+  info = SF_INFO{};
+  return std::unique_ptr<SNDFILE, SndfileCloser>(sf_open_virtual(&io, SFM_READ, &info, &reader));
+}
+
 }  // namespace
 
-DecodedAudio decode_audio_file(const std::string& path) {
+DecodedAudio decode_audio_file(const std::string& path, const DecodeOptions& options) {
   check_is_nonempty_regular_file(path);
   SF_INFO info{};
   std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(path.c_str(), SFM_READ, &info));
   GLMASR_CHECK(file, "audio file '", path, "' cannot be decoded (not a supported audio format, ",
                "or damaged): libsndfile says \"", sf_strerror(nullptr), "\"");
-  return decode_open_sndfile(file.get(), info, cat("audio file '", path, "'"));
+  return decode_open_sndfile(file.get(), info, cat("audio file '", path, "'"), options);
 }
 
-DecodedAudio decode_audio_memory(const std::string& bytes, const std::string& name) {
-  GLMASR_CHECK(!bytes.empty(), "audio '", name, "' is empty (0 bytes)");
-  SF_VIRTUAL_IO io{&MemoryReader::length, &MemoryReader::seek, &MemoryReader::read,
-                   &MemoryReader::write, &MemoryReader::tell};
-  MemoryReader reader{&bytes, 0};
-  SF_INFO info{};
-  std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open_virtual(&io, SFM_READ, &info, &reader));
+DecodedAudio decode_audio_memory(const void* data, size_t size, const std::string& name,
+                                 const DecodeOptions& options) {
+  GLMASR_CHECK(size > 0, "audio '", name, "' is empty (0 bytes)");
+  check_flac_metadata(static_cast<const unsigned char*>(data), size, cat("audio '", name, "'"));
+  MemoryReader reader{.data = static_cast<const char*>(data),
+                      .size = static_cast<sf_count_t>(size)};
+  SF_INFO info;
+  const auto file = open_memory(reader, info);
   GLMASR_CHECK(file, "audio '", name, "' cannot be decoded (not a supported audio format, ",
                "or damaged): libsndfile says \"", sf_strerror(nullptr), "\"");
-  return decode_open_sndfile(file.get(), info, cat("audio '", name, "'"));
+  return decode_open_sndfile(file.get(), info, cat("audio '", name, "'"), options);
+}
+
+DecodedAudio decode_audio_memory(const std::string& bytes, const std::string& name,
+                                 const DecodeOptions& options) {
+  return decode_audio_memory(bytes.data(), bytes.size(), name, options);
+}
+
+AudioInfo probe_audio_memory(const void* data, size_t size) {
+  if (size == 0) fail_input("audio is empty (0 bytes)");
+  check_flac_metadata(static_cast<const unsigned char*>(data), size, "audio");
+  MemoryReader reader{.data = static_cast<const char*>(data),
+                      .size = static_cast<sf_count_t>(size)};
+  SF_INFO info;
+  const auto file = open_memory(reader, info);
+  if (!file)
+    fail_input("audio cannot be decoded (not a supported audio format, or damaged): ",
+               "libsndfile says \"", sf_strerror(nullptr), "\"");
+  if (info.samplerate <= 0 || info.samplerate > kMaxSampleRate)
+    fail_input("audio: expected a sample rate of 1..", kMaxSampleRate, " Hz, got ",
+               info.samplerate);
+  if (info.channels <= 0 || info.channels > kMaxChannels)
+    fail_input("audio: expected 1..", kMaxChannels, " channels, got ", info.channels);
+  SF_FORMAT_INFO format{};
+  format.format = info.format & SF_FORMAT_TYPEMASK;
+  const bool named = sf_command(nullptr, SFC_GET_FORMAT_INFO, &format, sizeof format) == 0;
+  return AudioInfo{.frames = frames_known(info) ? info.frames : -1,
+                   .sample_rate = info.samplerate,
+                   .channels = info.channels,
+                   .format = named && format.name ? format.name : "unknown"};
 }
 
 DecodedAudio decode_raw_s16le(const std::string& bytes, int sample_rate, int channels,
-                              const std::string& source) {
+                              const std::string& source, const DecodeOptions& options) {
   GLMASR_CHECK(sample_rate > 0, "raw PCM from ", source,
                " needs its sample rate (--input-rate HZ): expected a positive rate, got ",
                sample_rate);
@@ -169,28 +313,51 @@ DecodedAudio decode_raw_s16le(const std::string& bytes, int sample_rate, int cha
                kMaxChannels, " channels, got ", channels);
   GLMASR_CHECK(!bytes.empty(), "raw PCM from ", source, " is empty (0 bytes)");
   const size_t frame_bytes = 2 * static_cast<size_t>(channels);
+  // Before the whole-frame check: a stream cut off at the limit need not end on a frame.
+  const int64_t frames = static_cast<int64_t>(bytes.size() / frame_bytes);
+  if (frames > max_frames_of(options, sample_rate))
+    fail_too_long(cat("raw PCM from ", source), options.max_seconds, frames, sample_rate,
+                  "it holds at least");
   GLMASR_CHECK(bytes.size() % frame_bytes == 0, "raw PCM from ", source, ": expected whole ",
                channels, "-channel 16-bit frames (a multiple of ", frame_bytes, " bytes), got ",
                bytes.size(), " bytes");
   DecodedAudio audio;
   audio.sample_rate = sample_rate;
-  audio.channels = channels;
-  audio.interleaved.resize(bytes.size() / 2);
+  audio.source_channels = channels;
+  audio.channels = options.mix_to_mono ? 1 : channels;
   const auto* raw = reinterpret_cast<const unsigned char*>(bytes.data());
-  for (size_t i = 0; i < audio.interleaved.size(); ++i) {
-    // Assembled byte by byte so the result is little-endian on any host.
+  // Assembled byte by byte so the result is little-endian on any host.
+  const auto sample_at = [raw](size_t i) {
     const auto value = static_cast<int16_t>(static_cast<uint16_t>(raw[2 * i]) |
                                             static_cast<uint16_t>(raw[2 * i + 1]) << 8);
-    audio.interleaved[i] = static_cast<float>(value) / 32768.0f;
+    return static_cast<float>(value) / 32768.0f;
+  };
+  audio.interleaved.resize(static_cast<size_t>(frames * audio.channels));
+  if (audio.channels == channels) {
+    for (size_t i = 0; i < audio.interleaved.size(); ++i) audio.interleaved[i] = sample_at(i);
+  } else {
+    for (int64_t frame = 0; frame < frames; ++frame) {
+      double sum = 0;  // as mix_to_mono sums
+      for (int c = 0; c < channels; ++c) sum += sample_at(frame * channels + c);
+      audio.interleaved[frame] = static_cast<float>(sum / channels);
+    }
   }
+  if (options.peak_decode_bytes)
+    *options.peak_decode_bytes = audio.interleaved.capacity() * sizeof(float);
   return audio;
 }
 
-std::string read_all_bytes(std::FILE* in, const std::string& source) {
+std::string read_all_bytes(std::FILE* in, const std::string& source, size_t max_bytes) {
   std::string bytes;
   char buffer[1 << 16];
   size_t got;
-  while ((got = std::fread(buffer, 1, sizeof buffer, in)) > 0) bytes.append(buffer, got);
+  while ((got = std::fread(buffer, 1, sizeof buffer, in)) > 0) {
+    bytes.append(buffer, got);
+    if (max_bytes > 0 && bytes.size() > max_bytes) {
+      bytes.resize(max_bytes + 1);
+      return bytes;
+    }
+  }
   GLMASR_CHECK(!std::ferror(in), "reading ", source, " failed");
   return bytes;
 }

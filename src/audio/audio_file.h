@@ -15,6 +15,10 @@ struct AudioReadOptions {
   // standard input is recognised by its first bytes and decoded as such (no rate needed).
   int raw_sample_rate = 0;
   int raw_channels = 1;
+  // The longest audio accepted, in seconds; 0 accepts any length (the CLI's default). Enforced
+  // from the header and while decoding, so an over-long input is refused with
+  // glmasr::InputError before it is decoded in full.
+  double max_seconds = 0;
 };
 
 struct Audio {
@@ -31,8 +35,9 @@ struct Audio {
 Audio read_audio(const std::string& path, const AudioReadOptions& options = {});
 
 // Decodes an encoded file held in memory (an HTTP upload) the same way; `name` becomes the
-// Audio's source and names the input in errors.
-Audio read_audio_memory(const std::string& bytes, const std::string& name);
+// Audio's source and names the input in errors. The raw_* options do not apply.
+Audio read_audio_memory(const std::string& bytes, const std::string& name,
+                        const AudioReadOptions& options = {});
 
 // Mixes interleaved frames to mono (channel mean) and resamples to 16 kHz.
 std::vector<float> to_model_rate(std::vector<float> interleaved, int channels, int sample_rate);

@@ -20,30 +20,17 @@ FloatTensor up(const TensorView& view) {
 }  // namespace
 
 CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& w) : config_(config) {
-  conv1_weight_ = up(w.conv1_weight);
-  conv1_bias_ = up(w.conv1_bias);
-  conv2_weight_ = up(w.conv2_weight);
-  conv2_bias_ = up(w.conv2_bias);
-  for (const auto& l : w.encoder_layers) {
-    encoder_layers_.push_back(
-        {up(l.attn_norm_weight), up(l.attn_norm_bias), up(l.q_weight), up(l.q_bias), up(l.k_weight),
-         up(l.v_weight), up(l.v_bias), up(l.o_weight), up(l.o_bias), up(l.mlp_norm_weight),
-         up(l.mlp_norm_bias), up(l.fc1_weight), up(l.fc1_bias), up(l.fc2_weight), up(l.fc2_bias)});
-  }
-  encoder_norm_weight_ = up(w.encoder_norm_weight);
-  encoder_norm_bias_ = up(w.encoder_norm_bias);
-  projector1_weight_ = up(w.projector1_weight);
-  projector1_bias_ = up(w.projector1_bias);
-  projector2_weight_ = up(w.projector2_weight);
-  projector2_bias_ = up(w.projector2_bias);
-  embed_tokens_ = up(w.embed_tokens);
-  for (const auto& l : w.decoder_layers) {
-    decoder_layers_.push_back({up(l.attn_norm_weight), up(l.q_weight), up(l.k_weight),
-                               up(l.v_weight), up(l.o_weight), up(l.mlp_norm_weight),
-                               up(l.gate_weight), up(l.up_weight), up(l.down_weight)});
-  }
-  final_norm_weight_ = up(w.final_norm_weight);
-  lm_head_ = up(w.lm_head);
+  // Both walks visit the same tensors in the same order: the i-th of one is the i-th of the other.
+  std::vector<const TensorView*> views;
+  for_each_tensor(w, config, [&](const std::string&, const Shape&, const TensorView& view) {
+    views.push_back(&view);
+  });
+  w_.encoder_layers.resize(w.encoder_layers.size());
+  w_.decoder_layers.resize(w.decoder_layers.size());
+  size_t next = 0;
+  for_each_tensor(w_, config, [&](const std::string&, const Shape&, FloatTensor& tensor) {
+    tensor = up(*views.at(next++));
+  });
 }
 
 std::unique_ptr<CpuModel> CpuModel::load(const std::string& model_dir) {
@@ -58,11 +45,11 @@ FloatTensor CpuModel::conv_stem(const float* mel) const {
   const EncoderConfig& c = config_.encoder;
   const int64_t frames = 2 * int64_t{c.frames_per_window};
   FloatTensor h1({c.hidden_size, frames});
-  conv1d_k3(mel, c.num_mel_bins, frames, conv1_weight_.data(), conv1_bias_.data(), c.hidden_size, 1,
-            h1.data());
+  conv1d_k3(mel, c.num_mel_bins, frames, w_.conv1_weight.data(), w_.conv1_bias.data(),
+            c.hidden_size, 1, h1.data());
   gelu(h1.data(), h1.numel());
   FloatTensor h2({c.hidden_size, c.frames_per_window});
-  conv1d_k3(h1.data(), c.hidden_size, frames, conv2_weight_.data(), conv2_bias_.data(),
+  conv1d_k3(h1.data(), c.hidden_size, frames, w_.conv2_weight.data(), w_.conv2_bias.data(),
             c.hidden_size, 2, h2.data());
   gelu(h2.data(), h2.numel());
   FloatTensor out({c.frames_per_window, c.hidden_size});  // transpose to [T, H]
@@ -74,7 +61,7 @@ FloatTensor CpuModel::conv_stem(const float* mel) const {
 
 void CpuModel::encoder_layer(int index, FloatTensor& hidden) const {
   const EncoderConfig& c = config_.encoder;
-  const EncoderLayer& l = encoder_layers_.at(index);
+  const EncoderLayer& l = w_.encoder_layers.at(index);
   const int64_t T = hidden.dim(0), H = c.hidden_size;
   const int64_t q_width = int64_t{c.num_heads} * c.head_dim;
   const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
@@ -113,8 +100,8 @@ FloatTensor CpuModel::encode_window(const float* mel, FloatTensor* layer0) const
     if (i == 0 && layer0) *layer0 = hidden;
   }
   FloatTensor out(hidden.shape());
-  layer_norm(hidden.data(), hidden.dim(0), hidden.dim(1), encoder_norm_weight_.data(),
-             encoder_norm_bias_.data(), config_.encoder.layer_norm_eps, out.data());
+  layer_norm(hidden.data(), hidden.dim(0), hidden.dim(1), w_.encoder_norm_weight.data(),
+             w_.encoder_norm_bias.data(), config_.encoder.layer_norm_eps, out.data());
   return out;
 }
 
@@ -124,11 +111,11 @@ FloatTensor CpuModel::project(const FloatTensor& encoded) const {
   const FloatTensor merged = encoded.reshaped({encoded.numel() / p.input_size, p.input_size});
   const int64_t rows = merged.dim(0);
   FloatTensor hidden({rows, p.hidden_size});
-  linear(merged.data(), rows, p.input_size, projector1_weight_.data(), projector1_bias_.data(),
+  linear(merged.data(), rows, p.input_size, w_.projector1_weight.data(), w_.projector1_bias.data(),
          p.hidden_size, hidden.data());
   gelu(hidden.data(), hidden.numel());
   FloatTensor out({rows, p.output_size});
-  linear(hidden.data(), rows, p.hidden_size, projector2_weight_.data(), projector2_bias_.data(),
+  linear(hidden.data(), rows, p.hidden_size, w_.projector2_weight.data(), w_.projector2_bias.data(),
          p.output_size, out.data());
   return out;
 }
@@ -164,7 +151,7 @@ FloatTensor CpuModel::embed(const std::vector<int32_t>& ids, const FloatTensor& 
     GLMASR_CHECK(ids[t] >= 0 && ids[t] < c.vocab_size, "token id ", ids[t],
                  " outside the vocabulary (", c.vocab_size, ")");
     const float* src = ids[t] == config_.audio_token_id ? audio.data() + D * next_audio++
-                                                        : embed_tokens_.data() + D * ids[t];
+                                                        : w_.embed_tokens.data() + D * ids[t];
     std::copy(src, src + D, out.data() + D * t);
   }
   return out;
@@ -193,7 +180,7 @@ FloatTensor CpuModel::decode(const FloatTensor& x, KvCache& cache, FloatTensor* 
   FloatTensor a({T, D}), q({T, q_width}), attended({T, q_width}), o({T, D});
   FloatTensor gate({T, F}), upv({T, F}), act({T, F});
   for (int i = 0; i < c.num_layers; ++i) {
-    const DecoderLayer& l = decoder_layers_[i];
+    const DecoderLayer& l = w_.decoder_layers[i];
     rms_norm(hidden.data(), T, D, l.attn_norm_weight.data(), c.rms_norm_eps, a.data());
     linear(a.data(), T, D, l.q_weight.data(), nullptr, q_width, q.data());
     float* k = cache.keys[i].data() + start * kv_width;
@@ -217,65 +204,18 @@ FloatTensor CpuModel::decode(const FloatTensor& x, KvCache& cache, FloatTensor* 
   }
   cache.length = start + T;
   FloatTensor last({1, D});
-  rms_norm(hidden.data() + (T - 1) * D, 1, D, final_norm_weight_.data(), c.rms_norm_eps,
+  rms_norm(hidden.data() + (T - 1) * D, 1, D, w_.final_norm_weight.data(), c.rms_norm_eps,
            last.data());
   FloatTensor logits({c.vocab_size});
-  linear(last.data(), 1, D, lm_head_.data(), nullptr, c.vocab_size, logits.data());
+  linear(last.data(), 1, D, w_.lm_head.data(), nullptr, c.vocab_size, logits.data());
   return logits;
 }
 
 std::vector<std::pair<std::string, FloatTensor*>> CpuModel::named_parameters() {
-  std::vector<std::pair<std::string, FloatTensor*>> out = {
-      {"audio_tower.conv1.weight", &conv1_weight_},
-      {"audio_tower.conv1.bias", &conv1_bias_},
-      {"audio_tower.conv2.weight", &conv2_weight_},
-      {"audio_tower.conv2.bias", &conv2_bias_},
-      {"audio_tower.norm.weight", &encoder_norm_weight_},
-      {"audio_tower.norm.bias", &encoder_norm_bias_},
-      {"multi_modal_projector.linear_1.weight", &projector1_weight_},
-      {"multi_modal_projector.linear_1.bias", &projector1_bias_},
-      {"multi_modal_projector.linear_2.weight", &projector2_weight_},
-      {"multi_modal_projector.linear_2.bias", &projector2_bias_},
-      {"language_model.model.embed_tokens.weight", &embed_tokens_},
-      {"language_model.model.norm.weight", &final_norm_weight_},
-      {"language_model.lm_head.weight", &lm_head_},
-  };
-  for (size_t i = 0; i < encoder_layers_.size(); ++i) {
-    EncoderLayer& l = encoder_layers_[i];
-    const std::string p = "audio_tower.layers." + std::to_string(i) + ".";
-    for (auto [name, tensor] : std::initializer_list<std::pair<const char*, FloatTensor*>>{
-             {"input_layernorm.weight", &l.attn_norm_weight},
-             {"input_layernorm.bias", &l.attn_norm_bias},
-             {"self_attn.q_proj.weight", &l.q_weight},
-             {"self_attn.q_proj.bias", &l.q_bias},
-             {"self_attn.k_proj.weight", &l.k_weight},
-             {"self_attn.v_proj.weight", &l.v_weight},
-             {"self_attn.v_proj.bias", &l.v_bias},
-             {"self_attn.o_proj.weight", &l.o_weight},
-             {"self_attn.o_proj.bias", &l.o_bias},
-             {"post_attention_layernorm.weight", &l.mlp_norm_weight},
-             {"post_attention_layernorm.bias", &l.mlp_norm_bias},
-             {"mlp.fc1.weight", &l.fc1_weight},
-             {"mlp.fc1.bias", &l.fc1_bias},
-             {"mlp.fc2.weight", &l.fc2_weight},
-             {"mlp.fc2.bias", &l.fc2_bias}})
-      out.emplace_back(p + name, tensor);
-  }
-  for (size_t i = 0; i < decoder_layers_.size(); ++i) {
-    DecoderLayer& l = decoder_layers_[i];
-    const std::string p = "language_model.model.layers." + std::to_string(i) + ".";
-    for (auto [name, tensor] : std::initializer_list<std::pair<const char*, FloatTensor*>>{
-             {"input_layernorm.weight", &l.attn_norm_weight},
-             {"self_attn.q_proj.weight", &l.q_weight},
-             {"self_attn.k_proj.weight", &l.k_weight},
-             {"self_attn.v_proj.weight", &l.v_weight},
-             {"self_attn.o_proj.weight", &l.o_weight},
-             {"post_attention_layernorm.weight", &l.mlp_norm_weight},
-             {"mlp.gate_proj.weight", &l.gate_weight},
-             {"mlp.up_proj.weight", &l.up_weight},
-             {"mlp.down_proj.weight", &l.down_weight}})
-      out.emplace_back(p + name, tensor);
-  }
+  std::vector<std::pair<std::string, FloatTensor*>> out;
+  for_each_tensor(w_, config_, [&](const std::string& name, const Shape&, FloatTensor& tensor) {
+    out.emplace_back(name, &tensor);
+  });
   return out;
 }
 

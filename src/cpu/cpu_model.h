@@ -15,16 +15,8 @@
 
 namespace glmasr::cpu {
 
-struct EncoderLayer {
-  FloatTensor attn_norm_weight, attn_norm_bias, q_weight, q_bias, k_weight, v_weight, v_bias;
-  FloatTensor o_weight, o_bias, mlp_norm_weight, mlp_norm_bias, fc1_weight, fc1_bias, fc2_weight,
-      fc2_bias;
-};
-
-struct DecoderLayer {
-  FloatTensor attn_norm_weight, q_weight, k_weight, v_weight, o_weight;
-  FloatTensor mlp_norm_weight, gate_weight, up_weight, down_weight;
-};
+using EncoderLayer = EncoderLayerTensors<FloatTensor>;
+using DecoderLayer = DecoderLayerTensors<FloatTensor>;
 
 // Keys and values of every decoder layer for one sequence: [capacity, kv_heads, head_dim] each.
 struct KvCache {
@@ -64,13 +56,7 @@ class CpuModel {
 
  private:
   ModelConfig config_;
-  FloatTensor conv1_weight_, conv1_bias_, conv2_weight_, conv2_bias_;
-  std::vector<EncoderLayer> encoder_layers_;
-  FloatTensor encoder_norm_weight_, encoder_norm_bias_;
-  FloatTensor projector1_weight_, projector1_bias_, projector2_weight_, projector2_bias_;
-  FloatTensor embed_tokens_;
-  std::vector<DecoderLayer> decoder_layers_;
-  FloatTensor final_norm_weight_, lm_head_;
+  ModelTensors<FloatTensor> w_;  // float32 copies of the checkpoint's tensors
 };
 
 }  // namespace glmasr::cpu

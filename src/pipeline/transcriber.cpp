@@ -9,54 +9,10 @@
 #include "audio/mel.h"
 #include "core/error.h"
 #include "core/parallel.h"
-#include "core/strings.h"
 #include "model/audio_tokens.h"
 #include "text/prompt.h"
-#include "text/utf8.h"
 
 namespace glmasr {
-
-namespace {
-
-// Whether a code point is a CJK ideograph or kana, which take no spaces.
-bool is_cjk(char32_t cp) {
-  return (cp >= 0x3040 && cp <= 0x30ff) || (cp >= 0x3400 && cp <= 0x9fff) ||
-         (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xff00 && cp <= 0xffef) ||
-         (cp >= 0x3000 && cp <= 0x303f);
-}
-
-// The first (or last) code point of well-formed UTF-8 text; 0 for empty or ill-formed text.
-char32_t first_code_point(std::string_view s) {
-  if (s.empty()) return 0;
-  const Utf8Sequence seq = next_utf8_sequence(s, 0);
-  return seq.kind == Utf8Sequence::Kind::kValid ? decode_code_point(s, 0, seq.length) : 0;
-}
-
-char32_t last_code_point(std::string_view s) {
-  size_t i = s.size();
-  while (i > 0 && (static_cast<unsigned char>(s[i - 1]) & 0xc0) == 0x80) --i;
-  return i == 0 ? 0 : first_code_point(s.substr(i - 1));
-}
-
-}  // namespace
-
-std::string join_segment_texts(const std::vector<std::string>& texts) {
-  // A lone segment is the model's text verbatim, exactly what the reference pipeline returns.
-  const auto non_empty =
-      std::count_if(texts.begin(), texts.end(), [](const std::string& t) { return !t.empty(); });
-  if (non_empty == 1)
-    return *std::find_if(texts.begin(), texts.end(),
-                         [](const std::string& t) { return !t.empty(); });
-  std::string out;
-  for (const auto& raw : texts) {
-    const std::string_view text = trim(raw);
-    if (text.empty()) continue;
-    if (!out.empty() && !(is_cjk(last_code_point(out)) && is_cjk(first_code_point(text))))
-      out += ' ';
-    out += text;
-  }
-  return out;
-}
 
 // One input on its way through the loop: its transcript fills in as segments finish.
 struct Transcriber::InputJob {
@@ -69,10 +25,53 @@ struct Transcriber::InputJob {
   std::function<void(InputResult)> done;
   AudioProgress* progress = nullptr;
 
+  // Streaming (when the caller asked for text deltas or segments as they are decoded): the
+  // segments' texts go through the joiner in segment order; a segment decoding ahead of an
+  // earlier one waits in live_text until the earlier one is complete.
+  std::unique_ptr<TextJoiner> joiner;
+  std::function<void(const TranscriptSegment&)> on_segment;
+  std::vector<std::string> live_text;  // per segment: its text decoded so far
+  std::vector<size_t> streamed;        // per segment: bytes of live_text given to the joiner
+  std::vector<bool> segment_final;     // per segment: decoded (or skipped)
+  size_t stream_next = 0;              // the segment being streamed
+
+  bool streaming() const { return joiner || on_segment; }
+
+  void start_stream(std::function<void(std::string_view)> on_delta,
+                    std::function<void(const TranscriptSegment&)> segment_done) {
+    on_segment = std::move(segment_done);
+    if (on_delta) joiner = std::make_unique<TextJoiner>(std::move(on_delta));
+    const size_t n = result.transcript->segments.size();
+    live_text.assign(n, {});
+    streamed.assign(n, 0);
+    segment_final.assign(n, false);
+    for (size_t i = 0; i < n; ++i)  // skipped (silent, too short) segments are final already
+      segment_final[i] = !result.transcript->segments[i].stop_reason.empty();
+  }
+
+  // Passes on what has become streamable. Lock held.
+  void pump() {
+    if (!streaming() || !result.transcript) return;
+    const auto& segments = result.transcript->segments;
+    while (stream_next < segments.size()) {
+      const size_t s = stream_next;
+      if (joiner && streamed[s] < live_text[s].size()) {
+        joiner->append(std::string_view(live_text[s]).substr(streamed[s]));
+        streamed[s] = live_text[s].size();
+      }
+      if (!segment_final[s]) return;
+      if (joiner) joiner->end_segment();
+      if (on_segment) on_segment(segments[s]);
+      ++stream_next;
+    }
+  }
+
   // Calls done once everything is in (with the lock held by the caller released first).
   void finish_if_complete(std::unique_lock<std::mutex>& lock) {
     if (reported || !planned || segments_left > 0) return;
     reported = true;
+    pump();
+    if (joiner && result.transcript) joiner->finish();
     if (result.transcript) {
       std::vector<std::string> texts;
       for (const auto& segment : result.transcript->segments) texts.push_back(segment.text);
@@ -161,6 +160,8 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
         if (!segment.stop_reason.empty()) progress->add_done(segment.end - segment.start);
     }
     input->result.transcript = std::move(transcript);
+    if (input_options.on_text_delta || input_options.on_segment)
+      input->start_stream(input_options.on_text_delta, input_options.on_segment);
   } catch (const Error& e) {
     input->result.error = e.what();
     input->result.client_error = true;
@@ -206,10 +207,10 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
                      " tokens (audio and text) leaves no room in the ", loop_.kv_positions(),
                      " positions a sequence may use; use a shorter prompt text");
         prompt_tokens += static_cast<int64_t>(job->prompt.size());
-        if (options_.loop_guard) {
+        if (options_.loop_guard)
           job->guard = std::make_unique<LoopGuard>(options_.loop_guard_options);
+        if (options_.loop_guard || input->streaming())
           job->text_so_far_decoder = std::make_unique<IncrementalDecoder>(tokenizer_, true);
-        }
         submit_segment(input, std::move(job), input_options);
       }
     }
@@ -244,18 +245,27 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
                            max_positions - static_cast<int64_t>(segment->prompt.size()))));
   SegmentJob* s = segment.get();  // alive: on_done below holds it
   InputJob* in = input.get();     // alive: on_done below holds it
-  if (s->guard || input_options.on_first_token) {
-    request.on_token = [s, in, on_first = input_options.on_first_token](int32_t token) {
+  const bool streaming = input->streaming();
+  if (s->guard || input_options.on_first_token || streaming) {
+    request.on_token = [s, in, streaming, on_first = input_options.on_first_token](int32_t token) {
       if (on_first && !in->first_token.exchange(true)) on_first();
+      std::string piece;
+      if (s->text_so_far_decoder) piece = s->text_so_far_decoder->push(token);
+      if (streaming && !piece.empty()) {
+        std::lock_guard<std::mutex> lock(in->mutex);
+        in->live_text[s->index] += piece;
+        in->pump();
+      }
       if (!s->guard) return true;
       if (s->guard->push(token)) return false;
-      s->text_so_far += s->text_so_far_decoder->push(token);
+      s->text_so_far += piece;
       // The compression test needs a long text; checking every 16 tokens keeps it cheap.
       if (s->guard->tokens_seen() % 16 == 0 && s->guard->check_text(s->text_so_far)) return false;
       return true;
     };
   }
   sequence.cancelled = input_options.cancelled;
+  sequence.background = input_options.background;
   if (input_options.on_started)
     sequence.on_admitted = [in, on_started = input_options.on_started] {
       if (!in->started.exchange(true)) on_started();
@@ -281,6 +291,11 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
       out.avg_logprob = g.logprobs.empty() ? 0.0 : sum / static_cast<double>(g.logprobs.size());
       out.loop_detected = g.stop == StopReason::kStopped;
       out.stop_reason = out.loop_detected ? "loop" : stop_reason_name(g.stop);
+      if (input->streaming()) {  // the final text settles what streamed (a held-back character)
+        input->live_text[segment->index] = out.text;
+        input->segment_final[segment->index] = true;
+        input->pump();
+      }
     }
     input->finish_if_complete(lock);
   };

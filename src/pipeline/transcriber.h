@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "pipeline/loop_guard.h"
 #include "pipeline/segmenter.h"
+#include "pipeline/text_joiner.h"
 #include "pipeline/transcript.h"
 #include "runtime/engine_loop.h"
 #include "text/tokenizer.h"
@@ -58,6 +59,13 @@ struct InputOptions {
   std::function<void()> on_started;                      // the input's first segment was admitted
   std::function<void()> on_first_token;                  // its first token was decoded
   std::function<void(int64_t tokens)> on_prompt_tokens;  // the prompt tokens of all segments
+  // Streaming, on the loop's thread: the input's text as it is decoded, in whole UTF-8
+  // characters and in segment order (the deltas joined equal the final transcript text), and
+  // each segment once it is final, in order. Not called after the input failed.
+  std::function<void(std::string_view delta)> on_text_delta;
+  std::function<void(const TranscriptSegment& segment)> on_segment;
+  // Lower priority in the engine loop (see Sequence::background).
+  bool background = false;
 };
 
 class Transcriber {
@@ -101,10 +109,5 @@ class Transcriber {
   TranscribeOptions options_;
   LogMelExtractor mel_;
 };
-
-// Joins segment texts (a single one is returned verbatim): a space between two pieces unless either
-// side already has whitespace there or the join is between CJK characters, which are written
-// without spaces.
-std::string join_segment_texts(const std::vector<std::string>& texts);
 
 }  // namespace glmasr

@@ -32,7 +32,15 @@ BatchDecoder::~BatchDecoder() {
 }
 
 void BatchDecoder::enqueue(Sequence sequence) {
-  waiting_.push_back(std::move(sequence));
+  // The queue holds every normal sequence before every background one, FIFO within each: a
+  // background sequence (an interim hypothesis) is admitted only when no normal one waits.
+  if (sequence.background) {
+    waiting_.push_back(std::move(sequence));
+    return;
+  }
+  auto first_background = std::find_if(waiting_.begin(), waiting_.end(),
+                                       [](const Sequence& s) { return s.background; });
+  waiting_.insert(first_background, std::move(sequence));
 }
 
 void BatchDecoder::iterate() {

@@ -32,6 +32,9 @@ struct Sequence {
   std::shared_ptr<const std::atomic<bool>> cancelled;
   // Called when the sequence has been prefilled into its slot (it left the queue). May be empty.
   std::function<void()> on_admitted;
+  // Background work (a live session's interim hypothesis): admitted only when no other
+  // sequence waits.
+  bool background = false;
 };
 
 class BatchDecoder {

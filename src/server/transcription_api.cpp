@@ -221,7 +221,8 @@ void TranscriptionApi::start_job(const std::shared_ptr<Pending>& pending,
   pending->response_format = upload.response_format;
   TranscriptionJob job;
   try {
-    job.audio = read_audio_memory(upload.audio_bytes, upload.filename);
+    job.audio = read_audio_memory(upload.audio_bytes, upload.filename,
+                                  {.max_seconds = options_.max_audio_seconds});
   } catch (const Error& e) {
     // Undecodable uploads are the client's problem; the message says what the decoder saw.
     throw HttpError(400, e.what());

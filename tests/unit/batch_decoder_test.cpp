@@ -234,6 +234,24 @@ TEST(BatchDecoderTest, CancellationEndsASequenceWithinOneStep) {
   EXPECT_TRUE(engine.occupied.empty());
 }
 
+TEST(BatchDecoderTest, BackgroundSequencesWaitWhileOthersWait) {
+  ScriptedEngine engine(1, 64);
+  const MelWindows mel = one_window();
+  BatchDecoder decoder(engine, 1);
+  std::vector<int> finished;
+  auto add = [&](int stop, bool background) {
+    decoder.enqueue({.request = request(mel, stop),
+                     .on_done = [&finished, stop](GenerationResult) { finished.push_back(stop); },
+                     .background = background});
+  };
+  add(4, true);
+  add(5, false);
+  add(6, true);
+  add(7, false);
+  while (!decoder.idle()) decoder.iterate();
+  EXPECT_EQ(finished, (std::vector<int>{5, 7, 4, 6}));
+}
+
 TEST(BatchDecoderTest, KvUsageCountsTheReservedPositions) {
   ScriptedEngine engine(2, 50);
   const MelWindows mel = one_window();
