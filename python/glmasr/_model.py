@@ -45,6 +45,11 @@ class TranscriptionInfo:
         self._job = job
 
     @property
+    def done(self):
+        """Whether the transcription has finished (every segment decoded, or it failed)."""
+        return self._job._done.is_set()
+
+    @property
     def text(self):
         return self._job.wait().text
 

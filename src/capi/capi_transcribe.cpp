@@ -40,24 +40,6 @@ TranscribeOptions transcribe_options(const glmasr_model& model,
   return options;
 }
 
-// Streams segments through the pipeline's on_segment hook where it exists; with a pipeline
-// that has none, run() hands the finished transcript's segments over at the end instead.
-template <typename Options>
-constexpr bool kHasSegmentHook = requires(Options options) {
-  options.on_segment;
-};
-
-template <typename Options>
-void stream_segments(Options& input, const std::shared_ptr<Handoff>& handoff) {
-  if constexpr (kHasSegmentHook<Options>) {
-    input.on_segment = [handoff](const TranscriptSegment& segment) {
-      std::lock_guard<std::mutex> lock(handoff->mutex);
-      handoff->segments.push_back(segment);
-      handoff->changed.notify_all();
-    };
-  }
-}
-
 glmasr_status run(glmasr_model& model, const Audio& audio, const glmasr_transcribe_options& given,
                   glmasr_result** out) {
   const auto start = std::chrono::steady_clock::now();
@@ -66,7 +48,12 @@ glmasr_status run(glmasr_model& model, const Audio& audio, const glmasr_transcri
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   InputOptions input;
   input.cancelled = cancelled;
-  if (given.on_segment) stream_segments(input, handoff);
+  if (given.on_segment)
+    input.on_segment = [handoff](const TranscriptSegment& segment) {
+      std::lock_guard<std::mutex> lock(handoff->mutex);
+      handoff->segments.push_back(segment);
+      handoff->changed.notify_all();
+    };
   transcriber.submit(audio, input, [handoff](InputResult result) {
     std::lock_guard<std::mutex> lock(handoff->mutex);
     handoff->result = std::move(result);
@@ -77,11 +64,6 @@ glmasr_status run(glmasr_model& model, const Audio& audio, const glmasr_transcri
   std::unique_lock<std::mutex> lock(handoff->mutex);
   for (;;) {
     handoff->changed.wait(lock, [&] { return handoff->result || !handoff->segments.empty(); });
-    if (!kHasSegmentHook<InputOptions> && handoff->result && handoff->result->transcript &&
-        given.on_segment && !stopped_by_callback) {
-      for (const TranscriptSegment& segment : handoff->result->transcript->segments)
-        handoff->segments.push_back(segment);
-    }
     while (!handoff->segments.empty()) {
       const TranscriptSegment segment = std::move(handoff->segments.front());
       handoff->segments.pop_front();

@@ -120,6 +120,21 @@ def test_bad_input_raises_and_the_model_stays_usable(model, audio_dir, tmp_path)
     assert segments
 
 
+def test_segments_are_yielded_while_later_ones_are_still_decoding(model_dir, audio_dir):
+    samples, rate = read_wav_int16(audio_dir / "jfk.wav")
+    gap = np.zeros(2 * rate, dtype=np.int16)
+    long = np.concatenate([samples[:, 0], gap] * 6)  # 78 s: several segments of <= 30 s
+    # One sequence at a time: the last segment is decoded well after the first is final.
+    with glmasr.Model(model_dir, device="cpu", max_batch=1) as one_at_a_time:
+        segments, info = one_at_a_time.transcribe(long, rate=rate)
+        first = next(segments)
+        assert first.id == 0
+        assert not info.done
+        rest = list(segments)
+        assert info.done
+        assert rest and [s.id for s in rest] == list(range(1, len(rest) + 1))
+
+
 def test_an_abandoned_iterator_leaves_the_model_usable(model, audio_dir):
     segments, _ = model.transcribe(audio_dir / "jfk.wav")
     next(segments)
