@@ -1,6 +1,8 @@
 // call_guarded's body (a template, so it lives in a header).
 #pragma once
 
+#include <cxxabi.h>
+
 #include <exception>
 #include <new>
 
@@ -23,6 +25,8 @@ glmasr_status call_guarded(Body&& body, glmasr_status error_status) {
     return set_error(GLMASR_ERROR_DEVICE, e.what());
   } catch (const std::bad_alloc&) {
     return set_error(GLMASR_ERROR_OUT_OF_MEMORY, "out of memory");
+  } catch (abi::__forced_unwind&) {
+    throw;  // a thread being cancelled (an interpreter exiting under a daemon thread) must unwind
   } catch (const std::exception& e) {
     return set_error(GLMASR_ERROR_INTERNAL, e.what());
   } catch (...) {

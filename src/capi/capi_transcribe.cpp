@@ -43,7 +43,10 @@ TranscribeOptions transcribe_options(const glmasr_model& model,
 glmasr_status run(glmasr_model& model, const Audio& audio, const glmasr_transcribe_options& given,
                   glmasr_result** out) {
   const auto start = std::chrono::steady_clock::now();
-  Transcriber transcriber(*model.loop, *model.tokenizer, transcribe_options(model, given));
+  // Shared with the input's done callback: the loop's sequences refer to the transcriber until
+  // the input is done, even if this thread unwinds before then.
+  auto transcriber = std::make_shared<Transcriber>(*model.loop, *model.tokenizer,
+                                                   transcribe_options(model, given));
   auto handoff = std::make_shared<Handoff>();
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   InputOptions input;
@@ -54,7 +57,7 @@ glmasr_status run(glmasr_model& model, const Audio& audio, const glmasr_transcri
       handoff->segments.push_back(segment);
       handoff->changed.notify_all();
     };
-  transcriber.submit(audio, input, [handoff](InputResult result) {
+  transcriber->submit(audio, input, [handoff, transcriber](InputResult result) {
     std::lock_guard<std::mutex> lock(handoff->mutex);
     handoff->result = std::move(result);
     handoff->changed.notify_all();
