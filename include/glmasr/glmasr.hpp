@@ -68,16 +68,21 @@ struct Segment {
   std::string stop_reason;
 
   static Segment from(const glmasr_segment& s) {
-    return Segment{s.id,
-                   s.start,
-                   s.end,
-                   s.text,
-                   std::vector<int32_t>(s.tokens, s.tokens + s.token_count),
-                   s.avg_logprob,
-                   s.loop_detected != 0,
-                   s.stop_reason};
+    Segment out;  // field by field: designated initialisers would need C++20 of every user
+    out.id = s.id;
+    out.start = s.start;
+    out.end = s.end;
+    out.text = s.text;
+    out.tokens.assign(s.tokens, s.tokens + s.token_count);
+    out.avg_logprob = s.avg_logprob;
+    out.loop_detected = s.loop_detected != 0;
+    out.stop_reason = s.stop_reason;
+    return out;
   }
 };
+}
+}
+;
 
 struct ModelOptions {
   std::string device = "auto";   // "auto", "cpu", "cuda"
