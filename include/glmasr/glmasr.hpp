@@ -80,9 +80,6 @@ struct Segment {
     return out;
   }
 };
-}
-}
-;
 
 struct ModelOptions {
   std::string device = "auto";   // "auto", "cpu", "cuda"
