@@ -17,6 +17,8 @@ packages=(
   python3 sox                                 # test helpers: local HTTP server, long-audio synthesis
   curl                                        # tests: glmasr serve end-to-end (HTTP client)
   libboost-dev                                # glmasr serve: Boost.Beast HTTP on Boost.Asio
+  python3-setuptools python3-pip python3-venv # python/: pip install --no-build-isolation ./python
+  python3-numpy python3-pytest                # python/ tests: NumPy input, pytest (tests/python)
 )
 
 # tests/sdk runs the official OpenAI Node SDK against glmasr serve (node --test, npm ci). A
