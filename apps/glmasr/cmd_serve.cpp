@@ -60,7 +60,8 @@ constexpr const char* kUsage =
     "  --body-timeout S         whole request body (default 120)\n"
     "  --request-timeout S      answer within S seconds or cancel with 504 (default: none)\n"
     "  --quiet                  no log line per request\n"
-    "Endpoints: POST /v1/audio/transcriptions (multipart field 'file', or an audio/* body),\n"
+    "Endpoints: POST /v1/audio/transcriptions (multipart field 'file', or an audio/* body;\n"
+    "           stream=true: server-sent events as the text is decoded),\n"
     "           GET /v1/models, /v1/models/{id}, /health, /ready, /metrics\n";
 
 int seconds_to_ms(double seconds) {

@@ -1,5 +1,5 @@
 // The official OpenAI Node SDK against `glmasr serve` on the CPU with the tiny checkpoint:
-// every response_format, models.list / retrieve, and client mistakes arriving as the SDK's
+// every response_format, streaming (stream: true, the SDK's event iterator), models.list / retrieve, and client mistakes arriving as the SDK's
 // typed exceptions. Run by ctest (label e2e): GLMASR_BINARY, GLMASR_MODEL_DIR and GLMASR_AUDIO
 // name the binary, the checkpoint and a speech file.
 import { spawn } from 'node:child_process';
@@ -75,6 +75,35 @@ describe('glmasr serve through the OpenAI SDK', () => {
     assert.ok(result.duration > 10 && result.duration < 12, `duration ${result.duration}`);
     assert.ok(Array.isArray(result.segments) && result.segments.length >= 1);
     assert.equal(typeof result.segments[0].text, 'string');
+  });
+
+  test('stream: true yields deltas, then done with usage; joined deltas = done.text = the non-streamed text', async () => {
+    const plain = await transcribe({});
+    const stream = await transcribe({ stream: true });
+    const deltas = [];
+    let done;
+    for await (const event of stream) {
+      if (event.type === 'transcript.text.delta') {
+        assert.equal(done, undefined, 'a delta after done');
+        deltas.push(event.delta);
+      } else {
+        assert.equal(event.type, 'transcript.text.done');
+        done = event;
+      }
+    }
+    assert.ok(done, 'no transcript.text.done event');
+    assert.ok(plain.text.length > 0, 'the tiny checkpoint transcribes to something');
+    assert.ok(deltas.length >= 1, 'no transcript.text.delta event');
+    assert.equal(deltas.join(''), done.text);
+    assert.equal(done.text, plain.text);
+    assert.equal(done.usage.type, 'tokens');
+    assert.ok(done.usage.input_tokens > 0 && done.usage.output_tokens > 0, JSON.stringify(done.usage));
+    assert.equal(done.usage.total_tokens, done.usage.input_tokens + done.usage.output_tokens);
+  });
+
+  test('stream: true with response_format srt is a BadRequestError', async () => {
+    await assert.rejects(transcribe({ stream: true, response_format: 'srt' }),
+                         (error) => error instanceof OpenAI.BadRequestError && /srt/.test(error.message));
   });
 
   test('models.list and models.retrieve name the served model', async () => {
