@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "server/http_server.h"
@@ -240,6 +241,57 @@ TEST_F(RealtimeSocketTest, ShutdownClosesSessionsWith1001) {
     EXPECT_EQ(client.ws.reason().code, websocket::close_code::going_away);
   }
   thread_.join();
+}
+
+TEST(TurnTranscriber, ATurnIsABackendJobAndItsOutcomeATurnResult) {
+  TranscriptionJob seen;
+  TranscriptionDone finish;
+  const stream::TranscribeTurnFn transcribe =
+      turn_transcriber([&](TranscriptionJob job, TranscriptionDone done) {
+        seen = std::move(job);
+        finish = std::move(done);
+      });
+  stream::TurnRequest request;
+  request.audio.samples.assign(1600, 0.25f);
+  request.prompt = "names";
+  request.background = true;
+  request.cancelled = std::make_shared<std::atomic<bool>>(false);
+  std::string deltas;
+  request.on_delta = [&](std::string_view delta) { deltas += delta; };
+  std::optional<stream::TurnResult> result;
+  transcribe(request, [&](stream::TurnResult r) { result = std::move(r); });
+  EXPECT_EQ(seen.audio.samples.size(), 1600u);
+  EXPECT_EQ(seen.prompt, "names");
+  EXPECT_TRUE(seen.background);
+  EXPECT_EQ(seen.cancelled, request.cancelled);
+  ASSERT_TRUE(seen.on_text_delta);
+  seen.on_text_delta("ab");
+  EXPECT_EQ(deltas, "ab");
+  seen.events.prompt_tokens(40);
+  TranscriptionOutcome outcome;
+  Transcript transcript;
+  transcript.text = "ab";
+  transcript.segments.push_back({.id = 0,
+                                 .start = 0,
+                                 .end = 1,
+                                 .text = "ab",
+                                 .tokens = {1, 2, 3},
+                                 .avg_logprob = 0,
+                                 .loop_detected = false,
+                                 .stop_reason = "eos"});
+  outcome.result.transcript = transcript;
+  finish(outcome);
+  ASSERT_TRUE(result && result->transcript);
+  EXPECT_EQ(*result->transcript, "ab");
+  EXPECT_EQ(result->input_tokens, 40);
+  EXPECT_EQ(result->output_tokens, 3);
+
+  transcribe(request, [&](stream::TurnResult r) { result = std::move(r); });
+  finish({.result = {},
+          .failure = std::make_exception_ptr(HttpError(503, "too many")),
+          .cancelled = false});
+  EXPECT_FALSE(result->transcript);
+  EXPECT_EQ(result->error, "too many");
 }
 
 }  // namespace
