@@ -19,6 +19,7 @@
 #include "runtime/engine_loop.h"
 #include "server/engine_backend.h"
 #include "server/http_server.h"
+#include "server/realtime_socket.h"
 #include "server/transcription_api.h"
 #include "server/work_pool.h"
 #include "text/tokenizer.h"
@@ -59,8 +60,12 @@ constexpr const char* kUsage =
     "  --head-timeout S         whole request head (default 10)\n"
     "  --body-timeout S         whole request body (default 120)\n"
     "  --request-timeout S      answer within S seconds or cancel with 504 (default: none)\n"
+    "  --max-session-seconds S  audio one realtime session may send (default 3600)\n"
+    "  --max-realtime-sessions N  open realtime WebSocket sessions (default 256)\n"
     "  --quiet                  no log line per request\n"
-    "Endpoints: POST /v1/audio/transcriptions (multipart field 'file', or an audio/* body),\n"
+    "Endpoints: POST /v1/audio/transcriptions (multipart field 'file', or an audio/* body;\n"
+    "           stream=true: server-sent events as the text is decoded),\n"
+    "           GET /v1/realtime?intent=transcription (WebSocket: OpenAI Realtime transcription),\n"
     "           GET /v1/models, /v1/models/{id}, /health, /ready, /metrics\n";
 
 int seconds_to_ms(double seconds) {
@@ -88,6 +93,8 @@ int run_serve(const CommandArgs& argv) {
                          {"--head-timeout", true},
                          {"--body-timeout", true},
                          {"--request-timeout", true},
+                         {"--max-session-seconds", true},
+                         {"--max-realtime-sessions", true},
                          {"--quiet", false},
                          {"--help", false, "-h"}});
   if (args.has("--help")) {
@@ -185,14 +192,26 @@ int run_serve(const CommandArgs& argv) {
     std::fprintf(stderr, "glmasr serve: device fault, stopping: %s\n", message.c_str());
     if (server::HttpServer* server = running.load()) server->request_stop();
   };
-  const server::TranscriptionApi api(
-      api_options,
-      [&](server::TranscriptionJob job, server::TranscriptionDone done) {
-        backend.submit(std::move(job), std::move(done));
-      },
-      state, registry);
+  const server::TranscribeFn submit = [&](server::TranscriptionJob job,
+                                          server::TranscriptionDone done) {
+    backend.submit(std::move(job), std::move(done));
+  };
+  const server::TranscriptionApi api(api_options, submit, state, registry);
+  server::RealtimeServerOptions realtime_options;
+  realtime_options.model_id = api_options.model_id;
+  realtime_options.limits.max_session_seconds =
+      args.get_double("--max-session-seconds", 3600, 1, 1e7);
+  realtime_options.max_sessions =
+      static_cast<size_t>(args.get_int("--max-realtime-sessions", 256, 1, 1 << 20));
+  server::RealtimeServer realtime(realtime_options, server::turn_transcriber(submit));
 
-  server_options.on_stop = [&] { state.draining = true; };
+  server_options.on_upgrade = [&](std::unique_ptr<server::UpgradeRequest> upgrade) {
+    realtime.accept(std::move(upgrade));
+  };
+  server_options.on_stop = [&] {
+    state.draining = true;
+    realtime.close_all();
+  };
   server::HttpServer http(server_options,
                           [&](server::HttpRequest request, server::ResponderPtr responder) {
                             api.handle(std::move(request), std::move(responder));

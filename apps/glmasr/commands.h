@@ -18,6 +18,7 @@ int run_compare(const CommandArgs& args);     // cmd_compare.cpp: engine vs refe
 int run_bench(const CommandArgs& args);       // cmd_bench.cpp
 int run_download(const CommandArgs& args);    // cmd_download.cpp
 int run_serve(const CommandArgs& args);       // cmd_serve.cpp
+int run_stream(const CommandArgs& args);      // cmd_stream.cpp: live audio, VAD turns
 int run_info(const CommandArgs& args);        // cmd_info.cpp: model folder summary
 
 }  // namespace glmasr::cli

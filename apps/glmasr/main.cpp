@@ -31,6 +31,7 @@ const Command kCommands[] = {
     {"bench", glmasr::cli::run_bench, "time the engine on random weights"},
     {"download", glmasr::cli::run_download, "fetch the model folder from the Hugging Face hub"},
     {"serve", glmasr::cli::run_serve, "HTTP transcription service"},
+    {"stream", glmasr::cli::run_stream, "live PCM (stdin) or --realtime FILE: a line per turn"},
     {"info", glmasr::cli::run_info, "--model DIR: what a model folder holds"},
 };
 

@@ -54,6 +54,8 @@ void EngineBackend::submit(TranscriptionJob job, TranscriptionDone done) {
     options.on_started = shared->events.started;
     options.on_first_token = shared->events.first_token;
     options.on_prompt_tokens = shared->events.prompt_tokens;
+    options.on_text_delta = shared->on_text_delta;
+    options.background = shared->background;
     if (shared->cancelled->load()) {
       pending_.fetch_sub(1);
       done({.result = {}, .failure = nullptr, .cancelled = true});

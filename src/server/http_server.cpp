@@ -25,6 +25,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "server/upgrade_request.h"
+
 namespace glmasr::server {
 
 namespace net = boost::asio;
@@ -148,6 +150,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_body(const error_code& error);
   void refuse_request(const error_code& error);
   void dispatch();
+  void hand_over();
   void start_watch();
   void on_watch(const error_code& error, size_t bytes);
   void answer_now(HttpResponse response);
@@ -287,12 +290,17 @@ void Connection::on_head(const error_code& error) {
   method_ = std::string(request.method_string());
   target_ = std::string(request.target());
   keep_alive_ = request.keep_alive();
-  // WebSocket hook (issue 11, GET /v1/realtime): this is where the socket, buffer_ and
-  // parser_->release() go to a beast::websocket::stream session instead of the HTTP handler.
+  // A WebSocket upgrade (GET /v1/realtime) leaves HTTP: the socket and the parsed head go to
+  // the upgrade handler, which answers the handshake itself.
   if (beast::iequals(request[http::field::upgrade], "websocket")) {
     keep_alive_ = false;
-    return answer_now(error_response(
-        501, cat("WebSocket upgrade on ", target_, " is not supported yet: expected plain HTTP")));
+    if (!server_->options.on_upgrade)
+      return answer_now(error_response(
+          501, cat("WebSocket upgrade on ", target_, " is not supported: expected plain HTTP")));
+    if (server_->stopping) return answer_now(error_response(503, "the server is shutting down"));
+    if (!parser_->is_done())
+      return answer_now(error_response(400, "a WebSocket upgrade request has no body"));
+    return hand_over();
   }
   if (parser_->is_done()) return dispatch();
   if (request.version() == 11 && beast::iequals(request[http::field::expect], "100-continue")) {
@@ -390,6 +398,23 @@ void Connection::dispatch() {
   } catch (const std::exception& e) {
     responder->respond(error_response(500, e.what()));
   }
+}
+
+void Connection::hand_over() {
+  auto upgrade = std::make_unique<UpgradeRequest>(
+      UpgradeRequest{.socket = std::move(socket_), .message = parser_->release(), .request = {}});
+  parser_.reset();
+  upgrade->request = make_request(method_, target_);
+  for (const auto& field : upgrade->message)
+    upgrade->request.headers.emplace_back(std::string(field.name_string()),
+                                          std::string(field.value()));
+  // Bytes the client sent after the head (it should wait for the 101) are not carried over.
+  log(101);
+  phase_ = Phase::kClosed;
+  disarm();
+  request_deadline_.cancel();
+  server_->remove(this);
+  server_->options.on_upgrade(std::move(upgrade));
 }
 
 // While the route works, a read on the socket notices the client going away. Bytes that do

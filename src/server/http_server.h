@@ -17,6 +17,10 @@
 
 namespace glmasr::server {
 
+struct UpgradeRequest;  // upgrade_request.h
+// Takes over a connection that asked for a WebSocket upgrade (the socket moves with it).
+using UpgradeHandler = std::function<void(std::unique_ptr<UpgradeRequest> upgrade)>;
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                // 0: any free port (see HttpServer::port())
@@ -35,6 +39,7 @@ struct HttpServerOptions {
   bool stop_on_signals = false;   // SIGINT/SIGTERM call request_stop()
   bool log_requests = false;      // one line per request on stderr
   std::function<void()> on_stop;  // runs once when stopping starts (marks the service draining)
+  UpgradeHandler on_upgrade;      // WebSocket upgrades; unset: answered 501
 };
 
 // Handles one request. Runs on an I/O thread: it must not block (hand slow work elsewhere and

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -10,6 +11,7 @@
 #include "audio/audio_decode.h"
 #include "pipeline/subtitles.h"
 #include "server/multipart.h"
+#include "server/sse_transcription.h"
 
 namespace glmasr::server {
 
@@ -71,6 +73,13 @@ std::string finished_reason(const Transcript& transcript) {
   return "stop";
 }
 
+// The stream option: "true"/"false" as the SDKs send it (form field or query).
+bool parse_stream_flag(const std::string& value) {
+  if (value == "true" || value == "1") return true;
+  if (value == "false" || value == "0" || value.empty()) return false;
+  throw HttpError(400, cat("stream '", value, "' is not a boolean: expected true or false"));
+}
+
 }  // namespace
 
 // One request on its way through the routes; shared with the backend's completion.
@@ -79,6 +88,8 @@ struct TranscriptionApi::Pending {
   HttpRequest request;  // without its body (moved into the upload): CORS reads the headers
   Clock::time_point start = Clock::now();
   std::string response_format;
+  std::shared_ptr<SseTranscription> sse;  // set when the answer is streamed
+  std::atomic<int64_t> prompt_tokens{0};
 };
 
 TranscriptionRequest parse_transcription_request(HttpRequest& request) {
@@ -96,6 +107,11 @@ TranscriptionRequest parse_transcription_request(HttpRequest& request) {
     if (const FormPart* format = find_part(parts, "response_format"))
       parsed.response_format = format->data;
     if (const FormPart* prompt = find_part(parts, "prompt")) parsed.prompt = prompt->data;
+    const auto query = parse_query(request.query);
+    if (const FormPart* stream = find_part(parts, "stream"))
+      parsed.stream = parse_stream_flag(stream->data);
+    else if (auto it = query.find("stream"); it != query.end())
+      parsed.stream = parse_stream_flag(it->second);
     request.body.clear();
     request.body.shrink_to_fit();
   } else if (type.value.rfind("audio/", 0) == 0 || type.value == "application/octet-stream") {
@@ -105,11 +121,16 @@ TranscriptionRequest parse_transcription_request(HttpRequest& request) {
     if (auto it = query.find("response_format"); it != query.end())
       parsed.response_format = it->second;
     if (auto it = query.find("prompt"); it != query.end()) parsed.prompt = it->second;
+    if (auto it = query.find("stream"); it != query.end())
+      parsed.stream = parse_stream_flag(it->second);
   } else {
     throw HttpError(415, cat("unsupported Content-Type '", content_type,
                              "': expected multipart/form-data or audio/*"));
   }
   check_response_format(parsed.response_format);
+  if (parsed.stream && parsed.response_format != "json" && parsed.response_format != "text")
+    throw HttpError(400, cat("stream=true with response_format '", parsed.response_format,
+                             "': a stream carries text events, expected json or text"));
   if (parsed.audio_bytes.empty())
     throw HttpError(400, cat("the uploaded audio '", parsed.filename, "' is empty (0 bytes)"));
   return parsed;
@@ -247,9 +268,17 @@ void TranscriptionApi::start_job(const std::shared_ptr<Pending>& pending,
   job.events.first_token = [metrics, start = pending->start] {
     metrics->time_to_first_token.observe(seconds_since(start));
   };
-  job.events.prompt_tokens = [metrics](int64_t count) {
+  job.events.prompt_tokens = [metrics, pending](int64_t count) {
     metrics->prompt_tokens.add(static_cast<double>(count));
+    pending->prompt_tokens += count;
   };
+  if (upload.stream) {
+    HttpResponse cors_headers;
+    options_.cors.decorate(pending->request, cors_headers);
+    pending->sse =
+        std::make_shared<SseTranscription>(pending->responder, std::move(cors_headers.headers));
+    job.on_text_delta = [sse = pending->sse](std::string_view delta) { sse->delta(delta); };
+  }
   transcribe_(std::move(job), [this, pending](TranscriptionOutcome outcome) {
     try {
       finish(pending, std::move(outcome));
@@ -265,8 +294,10 @@ void TranscriptionApi::finish(const std::shared_ptr<Pending>& pending,
   if (outcome.cancelled) return metrics_->count_failure("cancelled");
   if (!outcome.result.transcript) {
     metrics_->count_failure("server_error");
+    HttpResponse response = error_response(500, outcome.result.error);
+    if (pending->sse && pending->sse->fail(response)) return;
     return send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
-                error_response(500, outcome.result.error));
+                std::move(response));
   }
   const Transcript& transcript = *outcome.result.transcript;
   metrics_->e2e_latency.observe(seconds_since(pending->start));
@@ -275,6 +306,9 @@ void TranscriptionApi::finish(const std::shared_ptr<Pending>& pending,
   for (const TranscriptSegment& segment : transcript.segments) generated += segment.tokens.size();
   metrics_->generation_tokens.add(static_cast<double>(generated));
   metrics_->count_success(finished_reason(transcript));
+  if (pending->sse)
+    return pending->sse->done(transcript.text, pending->prompt_tokens.load(),
+                              static_cast<int64_t>(generated));
   send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
        render(transcript, pending->response_format));
 }
@@ -307,8 +341,9 @@ void TranscriptionApi::fail(const std::shared_ptr<Pending>& pending,
     metrics_->count_failure(response.status == 503 && fault.empty() ? "overloaded"
                             : response.status < 500                 ? "client_error"
                                                                     : "server_error");
-  send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
-       std::move(response));
+  if (!(pending->sse && pending->sse->fail(response)))
+    send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
+         std::move(response));
   if (!fault.empty() && options_.on_device_fault) options_.on_device_fault(fault);
 }
 

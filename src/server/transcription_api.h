@@ -35,12 +35,14 @@ struct TranscriptionRequest {
   std::string audio_bytes;
   std::string filename;  // names the upload in errors and verbose_json "file"
   std::string response_format = "json";
-  std::string prompt;  // empty: the default instruction
+  std::string prompt;   // empty: the default instruction
+  bool stream = false;  // server-sent events as the text is decoded (json and text formats)
 };
 
 // Reads the upload out of a POST request: multipart/form-data fields file (required), prompt,
-// response_format, model and language (accepted, ignored), or a raw audio/* (or
-// application/octet-stream) body with response_format and prompt in the query string. The
+// response_format, stream, model and language (accepted, ignored), or a raw audio/* (or
+// application/octet-stream) body with response_format, prompt and stream in the query string
+// (stream may also be in the query of a multipart request). The
 // body is moved out of `request`. Throws HttpError 400 naming the missing or malformed piece,
 // 415 for another Content-Type.
 TranscriptionRequest parse_transcription_request(HttpRequest& request);

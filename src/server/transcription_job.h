@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "audio/audio_file.h"
 #include "pipeline/transcriber.h"
@@ -28,6 +29,11 @@ struct TranscriptionJob {
   // then calls done with a cancelled outcome) instead of finishing it.
   std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
   JobEvents events;
+  // Streaming (the engine loop's thread): the text as it is decoded, in whole UTF-8 characters
+  // and segment order; the deltas joined equal the transcript's text. Unset: not streamed.
+  std::function<void(std::string_view delta)> on_text_delta;
+  // Lower priority than other jobs in the engine loop (realtime interim hypotheses).
+  bool background = false;
 };
 
 struct TranscriptionOutcome {

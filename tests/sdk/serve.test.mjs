@@ -1,39 +1,14 @@
 // The official OpenAI Node SDK against `glmasr serve` on the CPU with the tiny checkpoint:
-// every response_format, models.list / retrieve, and client mistakes arriving as the SDK's
-// typed exceptions. Run by ctest (label e2e): GLMASR_BINARY, GLMASR_MODEL_DIR and GLMASR_AUDIO
+// every response_format, streaming (stream: true, the SDK's event iterator), models.list /
+// retrieve, and client mistakes arriving as the SDK's typed exceptions. Run by ctest (label e2e): GLMASR_BINARY, GLMASR_MODEL_DIR and GLMASR_AUDIO
 // name the binary, the checkpoint and a speech file.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
+import { binary, modelDir, startServer, stopServer } from './glmasr_server.mjs';
 
-const binary = process.env.GLMASR_BINARY;
-const modelDir = process.env.GLMASR_MODEL_DIR;
 const audioPath = process.env.GLMASR_AUDIO;
-
-// Starts the server on a free port and resolves with it once the log names the port.
-function startServer() {
-  const child = spawn(binary, ['serve', '--device', 'cpu', '--model', modelDir, '--port', '0',
-                               '--max-new-tokens', '8', '--quiet'],
-                      { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  const port = new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`glmasr serve did not listen within 60 s:\n${log}`)), 60000);
-    timer.unref();  // never keeps the test process alive
-    child.stderr.on('data', (chunk) => {
-      log += chunk;
-      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(log);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`glmasr serve exited (${code}) before listening:\n${log}`)));
-  });
-  return { child, port, log: () => log };
-}
 
 describe('glmasr serve through the OpenAI SDK', () => {
   let server;
@@ -48,9 +23,7 @@ describe('glmasr serve through the OpenAI SDK', () => {
 
   after(async () => {
     if (!server) return;
-    const exited = new Promise((resolve) => server.child.on('exit', (code) => resolve(code)));
-    server.child.kill('SIGTERM');
-    assert.equal(await exited, 0, `glmasr serve did not exit cleanly:\n${server.log()}`);
+    assert.equal(await stopServer(server), 0, `glmasr serve did not exit cleanly:\n${server.log()}`);
   });
 
   const transcribe = (extra) => client.audio.transcriptions.create({
@@ -75,6 +48,35 @@ describe('glmasr serve through the OpenAI SDK', () => {
     assert.ok(result.duration > 10 && result.duration < 12, `duration ${result.duration}`);
     assert.ok(Array.isArray(result.segments) && result.segments.length >= 1);
     assert.equal(typeof result.segments[0].text, 'string');
+  });
+
+  test('stream: true yields deltas, then done with usage; joined deltas = done.text = the non-streamed text', async () => {
+    const plain = await transcribe({});
+    const stream = await transcribe({ stream: true });
+    const deltas = [];
+    let done;
+    for await (const event of stream) {
+      if (event.type === 'transcript.text.delta') {
+        assert.equal(done, undefined, 'a delta after done');
+        deltas.push(event.delta);
+      } else {
+        assert.equal(event.type, 'transcript.text.done');
+        done = event;
+      }
+    }
+    assert.ok(done, 'no transcript.text.done event');
+    assert.ok(plain.text.length > 0, 'the tiny checkpoint transcribes to something');
+    assert.ok(deltas.length >= 1, 'no transcript.text.delta event');
+    assert.equal(deltas.join(''), done.text);
+    assert.equal(done.text, plain.text);
+    assert.equal(done.usage.type, 'tokens');
+    assert.ok(done.usage.input_tokens > 0 && done.usage.output_tokens > 0, JSON.stringify(done.usage));
+    assert.equal(done.usage.total_tokens, done.usage.input_tokens + done.usage.output_tokens);
+  });
+
+  test('stream: true with response_format srt is a BadRequestError', async () => {
+    await assert.rejects(transcribe({ stream: true, response_format: 'srt' }),
+                         (error) => error instanceof OpenAI.BadRequestError && /srt/.test(error.message));
   });
 
   test('models.list and models.retrieve name the served model', async () => {

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Streaming latency of a running `glmasr serve` (standard library only).
+
+SSE: POST /v1/audio/transcriptions with stream=true; time from the end of the upload to the
+first transcript.text.delta, and to transcript.text.done.
+Realtime: N WebSocket sessions on /v1/realtime?intent=transcription with manual turns, each fed
+at real-time speed in 100 ms appends; time from input_audio_buffer.commit to
+conversation.item.input_audio_transcription.completed, p50/p95 over every turn of every session.
+
+  python3 bench/stream_bench.py --url http://127.0.0.1:8080 --audio speech.wav \
+      --sse 20 --sessions 1,64 --turn-seconds 5 --turns 5
+"""
+import argparse
+import base64
+import http.client
+import json
+import os
+import socket
+import statistics
+import struct
+import threading
+import time
+import urllib.parse
+import uuid
+import wave
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def report(name, values_ms):
+    print(f"{name}: n={len(values_ms)} p50={percentile(values_ms, 50):.1f} ms "
+          f"p95={percentile(values_ms, 95):.1f} ms mean={statistics.fmean(values_ms):.1f} ms"
+          if values_ms else f"{name}: no samples")
+
+
+def sse_once(host, port, audio_bytes):
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+            f"Content-Type: audio/wav\r\n\r\n").encode() + audio_bytes + (
+            f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"stream\"\r\n\r\ntrue\r\n"
+            f"--{boundary}--\r\n").encode()
+    conn = http.client.HTTPConnection(host, port, timeout=300)
+    conn.request("POST", "/v1/audio/transcriptions", body=body,
+                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    uploaded = time.perf_counter()
+    response = conn.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"SSE request failed: {response.status} {response.read()[:200]!r}")
+    first = done = None
+    while True:
+        line = response.readline()
+        if not line:
+            break
+        if not line.startswith(b"data: "):
+            continue
+        data = line[6:].strip()
+        if data == b"[DONE]":
+            break
+        event = json.loads(data)
+        if event.get("type") == "transcript.text.delta" and first is None:
+            first = time.perf_counter()
+        if event.get("type") == "transcript.text.done":
+            done = time.perf_counter()
+    conn.close()
+    return (first - uploaded) * 1000 if first else None, (done - uploaded) * 1000
+
+
+class WebSocket:
+    """A minimal RFC 6455 client: text frames, masking, no extensions."""
+
+    def __init__(self, host, port, path):
+        self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self._recv()
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"WebSocket upgrade refused: {head[:200]!r}")
+        self.lock = threading.Lock()
+
+    def _recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed")
+        return data
+
+    def send(self, event):
+        payload = json.dumps(event).encode()
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else
+                                bytes([0x80 | 126]) + struct.pack("!H", n) if n < 65536 else
+                                bytes([0x80 | 127]) + struct.pack("!Q", n))
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        with self.lock:
+            self.sock.sendall(head + mask + masked)
+
+    def _need(self, n):
+        while len(self.buffer) < n:
+            self.buffer += self._recv()
+
+    def receive(self):
+        while True:
+            self._need(2)
+            opcode, length = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F
+            at = 2
+            if length == 126:
+                self._need(4)
+                length, at = struct.unpack("!H", self.buffer[2:4])[0], 4
+            elif length == 127:
+                self._need(10)
+                length, at = struct.unpack("!Q", self.buffer[2:10])[0], 10
+            self._need(at + length)
+            payload, self.buffer = self.buffer[at:at + length], self.buffer[at + length:]
+            if opcode == 0x8:
+                raise ConnectionError(f"closed by the server: {payload[:2].hex()} {payload[2:]!r}")
+            if opcode == 0x1:
+                return json.loads(payload)
+
+    def close(self):
+        self.sock.close()
+
+
+def realtime_session(host, port, pcm, rate, turns, latencies, errors):
+    try:
+        ws = WebSocket(host, port, "/v1/realtime?intent=transcription")
+        ws.receive()  # session.created
+        ws.send({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+            "format": {"type": "audio/pcm", "rate": rate}, "turn_detection": None}}}})
+        while ws.receive()["type"] != "session.updated":
+            pass
+        committed_at = {}
+        done = threading.Event()
+        results = []
+
+        def reader():
+            try:
+                while len(results) < turns:
+                    event = ws.receive()
+                    kind = event["type"]
+                    if kind == "conversation.item.input_audio_transcription.completed":
+                        results.append((time.perf_counter() - committed_at["t"]) * 1000)
+                    elif kind in ("conversation.item.input_audio_transcription.failed", "error"):
+                        errors.append(event)
+                        results.append(None)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+            done.set()
+
+        threading.Thread(target=reader, daemon=True).start()
+        chunk = rate // 10 * 2
+        for turn in range(turns):
+            start = time.perf_counter()
+            for i, at in enumerate(range(0, len(pcm), chunk)):
+                time.sleep(max(0.0, start + i * 0.1 - time.perf_counter()))
+                ws.send({"type": "input_audio_buffer.append",
+                         "audio": base64.b64encode(pcm[at:at + chunk]).decode()})
+            committed_at["t"] = time.perf_counter()
+            ws.send({"type": "input_audio_buffer.commit"})
+            while len(results) <= turn and not done.is_set():
+                time.sleep(0.001)
+        done.wait(60)
+        latencies.extend(r for r in results if r is not None)
+        ws.close()
+    except Exception as e:  # noqa: BLE001
+        errors.append(repr(e))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--audio", required=True, help="16-bit mono WAV, 16 or 24 kHz")
+    parser.add_argument("--sse", type=int, default=10, help="SSE requests, one at a time (0: skip)")
+    parser.add_argument("--sse-seconds", type=float, default=10, help="seconds of the clip uploaded")
+    parser.add_argument("--sessions", default="1,64", help="comma-separated realtime session counts")
+    parser.add_argument("--turn-seconds", type=float, default=5)
+    parser.add_argument("--turns", type=int, default=5, help="turns per session")
+    args = parser.parse_args()
+    url = urllib.parse.urlparse(args.url)
+    host, port = url.hostname, url.port or 80
+
+    with wave.open(args.audio, "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1 or w.getframerate() not in (16000, 24000):
+            raise SystemExit(f"{args.audio}: expected a 16-bit mono WAV at 16 or 24 kHz")
+        rate, frames = w.getframerate(), w.readframes(w.getnframes())
+
+    def clip(seconds):  # repeated as needed to the length asked for
+        need = int(seconds * rate) * 2
+        return (frames * (need // len(frames) + 1))[:need]
+
+    if args.sse:
+        sse_pcm = clip(args.sse_seconds)
+        wav_path = "/tmp/stream_bench_sse.wav"
+        with wave.open(wav_path, "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate), w.writeframes(sse_pcm)
+        audio_bytes = open(wav_path, "rb").read()
+        sse_once(host, port, audio_bytes)  # warm-up
+        firsts, dones = [], []
+        for _ in range(args.sse):
+            first, done = sse_once(host, port, audio_bytes)
+            if first is not None:
+                firsts.append(first)
+            dones.append(done)
+        report(f"SSE {args.sse_seconds:g} s clip, upload end -> first delta", firsts)
+        report(f"SSE {args.sse_seconds:g} s clip, upload end -> done", dones)
+
+    turn_pcm = clip(args.turn_seconds)
+    for count in [int(n) for n in args.sessions.split(",") if n]:
+        latencies, errors = [], []
+        threads = [threading.Thread(target=realtime_session,
+                                    args=(host, port, turn_pcm, rate, args.turns, latencies, errors))
+                   for _ in range(count)]
+        for t in threads:
+            t.start()
+            time.sleep(0.1 / max(1, count) * 10)  # stagger the starts over about a second
+        for t in threads:
+            t.join()
+        report(f"realtime {count} session(s), {args.turn_seconds:g} s turns, commit -> completed", latencies)
+        if errors:
+            print(f"  {len(errors)} errors, first: {errors[0]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+// A WebSocket upgrade request as the HTTP server hands it over (GET with Upgrade: websocket):
+// the connection's socket and the parsed head, taken out of the HTTP connection so that a
+// WebSocket session (realtime_socket.h) owns them from here on.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "server/http_message.h"
+
+namespace glmasr::server {
+
+struct UpgradeRequest {
+  boost::asio::ip::tcp::socket socket;
+  boost::beast::http::request<boost::beast::http::string_body> message;  // for the handshake
+  HttpRequest request;  // the same head as the routes see it (path, query, headers)
+};
+
+}  // namespace glmasr::server
