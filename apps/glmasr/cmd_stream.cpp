@@ -21,6 +21,7 @@
 #include "model/model_location.h"
 #include "pipeline/transcriber.h"
 #include "runtime/engine_loop.h"
+#include "server/work_pool.h"
 #include "stream/realtime_session.h"
 #include "text/tokenizer.h"
 
@@ -71,9 +72,12 @@ class Outstanding {
   int count_ = 0;
 };
 
-// A turn as one input of the transcriber (planned on the calling thread, decoded on the loop).
-stream::TranscribeTurnFn local_transcriber(Transcriber& transcriber) {
-  return [&transcriber](stream::TurnRequest request, std::function<void(stream::TurnResult)> done) {
+// A turn as one input of the transcriber, planned on `planner` (a turn may be handed over from
+// the engine loop's own thread, when an interim result starts the next one) and decoded on the
+// loop.
+stream::TranscribeTurnFn local_transcriber(Transcriber& transcriber, server::WorkPool& planner) {
+  return [&transcriber, &planner](stream::TurnRequest request,
+                                  std::function<void(stream::TurnResult)> done) {
     InputOptions options;
     if (!request.prompt.empty()) options.prompt_text = request.prompt;
     options.cancelled = request.cancelled;
@@ -81,19 +85,22 @@ stream::TranscribeTurnFn local_transcriber(Transcriber& transcriber) {
     options.background = request.background;
     auto prompt_tokens = std::make_shared<int64_t>(0);
     options.on_prompt_tokens = [prompt_tokens](int64_t n) { *prompt_tokens += n; };
-    transcriber.submit(std::move(request.audio), options,
-                       [prompt_tokens, done = std::move(done)](InputResult result) {
-                         stream::TurnResult turn;
-                         if (result.transcript) {
-                           turn.transcript = result.transcript->text;
-                           for (const auto& segment : result.transcript->segments)
-                             turn.output_tokens += static_cast<int64_t>(segment.tokens.size());
-                           turn.input_tokens = *prompt_tokens;
-                         } else {
-                           turn.error = result.error;
-                         }
-                         done(std::move(turn));
-                       });
+    auto audio = std::make_shared<Audio>(std::move(request.audio));
+    planner.post([&transcriber, options, audio, prompt_tokens, done = std::move(done)] {
+      transcriber.submit(std::move(*audio), options,
+                         [prompt_tokens, done = std::move(done)](InputResult result) {
+                           stream::TurnResult turn;
+                           if (result.transcript) {
+                             turn.transcript = result.transcript->text;
+                             for (const auto& segment : result.transcript->segments)
+                               turn.output_tokens += static_cast<int64_t>(segment.tokens.size());
+                             turn.input_tokens = *prompt_tokens;
+                           } else {
+                             turn.error = result.error;
+                           }
+                           done(std::move(turn));
+                         });
+    });
   };
 }
 
@@ -154,6 +161,7 @@ int run_stream(const CommandArgs& argv) {
   auto engine = create_engine(model.dir, engine_options);
   EngineLoop loop(*engine, engine_options.max_batch);
   Transcriber transcriber(loop, tokenizer, options);
+  server::WorkPool planner(1);
 
   const bool terminal = format == "text" && ::isatty(STDOUT_FILENO);
   Outstanding outstanding;
@@ -187,7 +195,7 @@ int run_stream(const CommandArgs& argv) {
   auto session = stream::RealtimeSession::create(
       "glmasr",
       {.max_session_seconds = 1e12, .max_append_bytes = 15u << 20, .max_buffer_seconds = 600},
-      local_transcriber(transcriber), {.send = print, .close = nullptr});
+      local_transcriber(transcriber, planner), {.send = print, .close = nullptr});
   session->start();
   json input = {
       {"format", {{"type", "audio/pcm"}, {"rate", rate}}},
@@ -228,6 +236,7 @@ int run_stream(const CommandArgs& argv) {
   }
   session->finish_input();
   outstanding.wait_all();
+  planner.stop();  // interim runs still queued end here (cancelled), then the loop drains
   loop.stop();
   if (interim_shown) std::fputs("\r\x1b[K", stdout);
   return 0;

@@ -143,6 +143,33 @@ TEST_F(StreamCli, RealtimeFileIsFedAtRealTimeSpeedAndPrintsALinePerTurn) {
   EXPECT_EQ(result.out.back(), '\n');
 }
 
+TEST_F(StreamCli, InterimHypothesesOfARealtimeFileAsJsonLines) {
+  std::vector<int16_t> speech = speech_samples();
+  speech.resize(3 * kRate);
+  speech.insert(speech.end(), kRate / 2, 0);
+  write_wav16(dir_ + "/three.wav", speech);
+  const auto result =
+      testing::run_command(glmasr("stream") + " --format jsonl --interim 500 --realtime " +
+                           shell_quote(dir_ + "/three.wav"));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  size_t interim = 0, completed = 0;
+  std::string item;
+  for (const json& event : json_lines(result.out)) {
+    if (event["type"] == "conversation.item.input_audio_transcription.interim") {
+      ++interim;
+      const std::string transcript = event["transcript"], agreed = event["agreed"];
+      EXPECT_EQ(transcript.rfind(agreed, 0), 0u) << event;
+      item = event["item_id"];
+    }
+    if (event["type"] == "conversation.item.input_audio_transcription.completed") {
+      ++completed;
+      EXPECT_EQ(event["item_id"], item);  // the interim results were of this turn
+    }
+  }
+  EXPECT_GE(interim, 2u) << result.out;
+  EXPECT_EQ(completed, 1u) << result.out;
+}
+
 TEST_F(StreamCli, UsageErrorsExit2) {
   EXPECT_EQ(testing::run_command(glmasr("stream")).exit_code, 2);
   EXPECT_EQ(testing::run_command(glmasr("stream") + " --rate 44100 - < /dev/null").exit_code, 2);
