@@ -228,15 +228,27 @@ def main():
     ap.add_argument("--soak-seconds", type=float, default=60)
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--max-new-tokens", default="100")
+    ap.add_argument("--soak-only", action="store_true", help="only the soak (a long one)")
     ap.add_argument("--json")
     a = ap.parse_args()
     common = ["--max-new-tokens", a.max_new_tokens]
     clips = make_clips(a.audio, 48)
-    out = {"cli": cli_rtf(a.glmasr, a.model, clips, common + ["--max-batch", "128"])}
-    print("cli:", out["cli"], flush=True)
+    out = {}
+    if not a.soak_only:
+        out["cli"] = cli_rtf(a.glmasr, a.model, clips, common + ["--max-batch", "128"])
+        print("cli:", out["cli"], flush=True)
     server = Server(a.glmasr, a.model, common + ["--max-batch", "128"])
     try:
         load_run(server.port, clips[:4], 4, 5)  # warm-up (graphs captured, pools filled)
+        if a.soak_only:
+            load_run(server.port, clips, a.clients, 60, malformed=0.1, seed=4)  # the first minute
+            rss0 = server.rss_mb()
+            out["soak"] = load_run(server.port, clips, a.clients, a.soak_seconds, malformed=0.1,
+                                   seed=3)
+            out["soak"].update(rss_after_first_minute_mb=rss0, rss_end_mb=server.rss_mb())
+            print("soak:", out["soak"], flush=True)
+            return
+
         out["load"] = load_run(server.port, clips, a.clients, a.seconds)
         print("load:", out["load"], flush=True)
         one = [c for c in clips if 9 <= clip_seconds(c) <= 12] or clips[:1]
@@ -278,8 +290,8 @@ def main():
             print("bomb:", out["bomb"], flush=True)
     finally:
         server.stop()
-    if a.json:
-        json.dump(out, open(a.json, "w"), indent=1)
+        if a.json:
+            json.dump(out, open(a.json, "w"), indent=1)
 
 
 if __name__ == "__main__":

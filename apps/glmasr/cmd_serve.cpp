@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "engine/engine_factory.h"
+#include "engine/kv_budget.h"
 #include "model/config.h"
 #include "model/model_location.h"
 #include "pipeline/transcriber.h"
@@ -27,16 +28,6 @@
 namespace glmasr::cli {
 
 namespace {
-
-// Audio tokens of one 30 s window (375 for the real model) plus the template around them, with
-// room to spare; and the prompt text a request may bring, in tokens.
-constexpr int kSegmentAudioAndTemplateTokens = 400;
-constexpr int kMaxPromptTextTokens = 224;
-
-double kv_bytes_per_position(const ModelConfig& config) {
-  const DecoderConfig& d = config.decoder;
-  return 2.0 * d.num_layers * d.num_kv_heads * d.head_dim * 2;  // K and V, 16-bit elements
-}
 
 constexpr const char* kUsage =
     "usage: glmasr serve [--model DIR] [options]\n"
@@ -150,16 +141,16 @@ int run_serve(const CommandArgs& argv) {
   // audio tokens of one window, the template, the prompt text and the new tokens: sized by
   // need instead of the model's 8192 positions (longer prompts are refused with 400).
   engine_options.max_sequence =
-      std::min(config.decoder.max_positions, kSegmentAudioAndTemplateTokens + kMaxPromptTextTokens +
-                                                 transcribe_options.max_new_tokens);
+      segment_sequence_positions(config, transcribe_options.max_new_tokens);
   if (args.has("--kv-cache-gb")) {
-    const double budget = args.get_double("--kv-cache-gb", 0, 0.001, 1e6) * double(1 << 30);
-    const double per_slot = double(engine_options.max_sequence) * kv_bytes_per_position(config);
-    const int slots = static_cast<int>(budget / per_slot);
+    const double budget = args.get_double("--kv-cache-gb", 0, 0.001, 1e6);
+    const int slots = kv_slots_in_budget(config, engine_options.max_sequence, budget);
     if (slots < 1)
-      throw UsageError(cat("--kv-cache-gb: ", budget / double(1 << 30), " GB holds no KV slot of ",
-                           engine_options.max_sequence, " positions (", per_slot / double(1 << 30),
-                           " GB each)"));
+      throw UsageError(
+          cat("--kv-cache-gb: ", budget, " GB holds no KV slot of ", engine_options.max_sequence,
+              " positions (",
+              engine_options.max_sequence * kv_bytes_per_position(config) / double(1 << 30),
+              " GB each)"));
     engine_options.max_batch = std::min(engine_options.max_batch, slots);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(folder.tokenizer_path());

@@ -7,23 +7,13 @@
 #include "capi/capi_status.h"
 #include "core/error.h"
 #include "engine/engine_factory.h"
+#include "engine/kv_budget.h"
 #include "model/config.h"
 #include "model/model_location.h"
 
 namespace glmasr::capi {
 
 namespace {
-
-// A KV slot holds one segment of at most 30 s: its audio tokens and the template around them
-// (375 + 15 for the real model, with room to spare), a prompt text of up to this many tokens,
-// and the new tokens. Sized by need, as `glmasr serve` does, instead of the model's 8192.
-constexpr int kSegmentAudioAndTemplateTokens = 400;
-constexpr int kMaxPromptTextTokens = 224;
-
-double kv_bytes_per_position(const ModelConfig& config) {
-  const DecoderConfig& d = config.decoder;
-  return 2.0 * d.num_layers * d.num_kv_heads * d.head_dim * 2;  // K and V, 16-bit elements
-}
 
 std::string choice(const char* given, const char* fallback, std::initializer_list<const char*> ok,
                    const char* what) {
@@ -93,19 +83,17 @@ glmasr_status glmasr_model_open(const char* model_dir, const glmasr_model_option
         const ModelFolder folder{location.dir};
         const ModelConfig config =
             load_model_config(folder.config_path(), folder.generation_config_path());
-        engine_options.max_sequence =
-            std::min(config.decoder.max_positions,
-                     kSegmentAudioAndTemplateTokens + kMaxPromptTextTokens + max_new_tokens);
+        engine_options.max_sequence = segment_sequence_positions(config, max_new_tokens);
         if (given.kv_cache_gb > 0) {
           const double per_slot =
               double(engine_options.max_sequence) * kv_bytes_per_position(config);
-          const double slots = given.kv_cache_gb * double(1 << 30) / per_slot;
+          const int slots =
+              kv_slots_in_budget(config, engine_options.max_sequence, given.kv_cache_gb);
           if (slots < 1)
             fail_argument(cat("glmasr_model_options.kv_cache_gb: ", given.kv_cache_gb,
                               " GB holds no KV slot of ", engine_options.max_sequence,
                               " positions (", per_slot / double(1 << 30), " GB each)"));
-          engine_options.max_batch =
-              static_cast<int>(std::min<double>(engine_options.max_batch, slots));
+          engine_options.max_batch = std::min(engine_options.max_batch, slots);
         }
 
         auto out = std::make_unique<glmasr_model>();

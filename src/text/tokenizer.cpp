@@ -330,13 +330,23 @@ Tokenizer Tokenizer::from_json(const json& root, const std::string& source) {
   return Tokenizer(std::move(impl));
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+namespace {
+
+// Checks that `text` can be tokenized and returns an id buffer sized for it.
+std::vector<int32_t> start_ids_for(std::string_view text) {
   const size_t invalid_at = first_invalid_utf8(text);
   GLMASR_CHECK(invalid_at == text.size(),
                "text to tokenize: expected UTF-8, got an invalid byte sequence at offset ",
                invalid_at);
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3 + 4);
+  return ids;
+}
+
+}  // namespace
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
+  std::vector<int32_t> ids = start_ids_for(text);
   for (const TextSegment& segment : impl_->added_splitter.split(text)) {
     if (segment.token_id >= 0)
       ids.push_back(segment.token_id);
@@ -347,12 +357,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
 }
 
 std::vector<int32_t> Tokenizer::encode_plain_text(std::string_view text) const {
-  const size_t invalid_at = first_invalid_utf8(text);
-  GLMASR_CHECK(invalid_at == text.size(),
-               "text to tokenize: expected UTF-8, got an invalid byte sequence at offset ",
-               invalid_at);
-  std::vector<int32_t> ids;
-  ids.reserve(text.size() / 3 + 4);
+  std::vector<int32_t> ids = start_ids_for(text);
   impl_->encode_plain(text, ids);
   return ids;
 }
