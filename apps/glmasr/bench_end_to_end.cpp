@@ -9,7 +9,6 @@
 #include <random>
 #include <vector>
 
-#include "model/audio_tokens.h"
 #include "audio/features.h"
 #include "audio/mel.h"
 #include "bench_common.h"
@@ -19,6 +18,7 @@
 #include "cuda/engine/device_model.h"
 #include "cuda/engine/encoder_runner.h"
 #include "cuda/kernels/gemm.h"
+#include "model/audio_tokens.h"
 
 namespace glmasr::cli::bench {
 

@@ -16,8 +16,8 @@ std::string write_raw(const std::string& dir, const std::string& name, const std
                       size_t data_bytes, int64_t declared_length = -1) {
   const std::string path = dir + "/" + name;
   std::ofstream out(path, std::ios::binary);
-  const uint64_t length = declared_length >= 0 ? static_cast<uint64_t>(declared_length)
-                                               : header.size();
+  const uint64_t length =
+      declared_length >= 0 ? static_cast<uint64_t>(declared_length) : header.size();
   out.write(reinterpret_cast<const char*>(&length), 8);
   out << header;
   out << std::string(data_bytes, '\x01');
@@ -102,9 +102,7 @@ TEST(Safetensors, RejectsBrokenFiles) {
                 .find("reversed"),
             std::string::npos);
   // Too short to hold the length, and a file that does not exist.
-  {
-    std::ofstream(dir + "/tiny.st") << "abc";
-  }
+  { std::ofstream(dir + "/tiny.st") << "abc"; }
   EXPECT_NE(error_of(dir + "/tiny.st").find("not a safetensors file"), std::string::npos);
   EXPECT_NE(error_of(dir + "/absent.st").find("cannot open"), std::string::npos);
 }
