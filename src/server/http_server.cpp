@@ -401,8 +401,10 @@ void Connection::dispatch() {
 }
 
 void Connection::hand_over() {
-  auto upgrade = std::make_unique<UpgradeRequest>(
-      UpgradeRequest{.socket = std::move(socket_), .message = parser_->release(), .request = {}});
+  auto upgrade = std::make_unique<UpgradeRequest>(UpgradeRequest{.io_owner = server_,
+                                                                 .socket = std::move(socket_),
+                                                                 .message = parser_->release(),
+                                                                 .request = {}});
   parser_.reset();
   upgrade->request = make_request(method_, target_);
   for (const auto& field : upgrade->message)
@@ -700,6 +702,11 @@ HttpServer::~HttpServer() {
   // Not serving (run() returned or never ran): stop here, since a handler posted to an
   // io_context that no thread runs would never run.
   if (!state_->running) state_->stop();
+  // Answers that came after run() returned (work finishing for connections already closed)
+  // wait in the io_context, each holding its connection, which holds the State: a cycle that
+  // would never be freed. They are no-ops on closed connections; run them out here.
+  state_->ioc.restart();
+  state_->ioc.poll();
 }
 
 int HttpServer::port() const {
@@ -726,7 +733,11 @@ void HttpServer::run() {
 }
 
 void HttpServer::request_stop() {
-  net::post(state_->acceptor.get_executor(), [state = state_] { state->stop(); });
+  // Weak: after run() returned nothing runs this, and a strong reference queued in the State's
+  // own io_context would keep the State alive for ever.
+  net::post(state_->acceptor.get_executor(), [weak = std::weak_ptr<State>(state_)] {
+    if (auto state = weak.lock()) state->stop();
+  });
 }
 
 }  // namespace glmasr::server

@@ -77,8 +77,12 @@ namespace {
 
 class WsConnection : public std::enable_shared_from_this<WsConnection> {
  public:
-  WsConnection(std::shared_ptr<RealtimeServer::Shared> shared, tcp::socket socket)
-      : shared_(std::move(shared)), ws_(std::move(socket)), close_timer_(ws_.get_executor()) {}
+  WsConnection(std::shared_ptr<RealtimeServer::Shared> shared, std::shared_ptr<void> io_owner,
+               tcp::socket socket)
+      : io_owner_(std::move(io_owner)),
+        shared_(std::move(shared)),
+        ws_(std::move(socket)),
+        close_timer_(ws_.get_executor()) {}
   ~WsConnection() {
     std::lock_guard lock(shared_->mutex);
     shared_->open.erase(this);
@@ -100,33 +104,47 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
     });
   }
 
-  // From any thread.
+  // From any thread. Weak: queued in an io_context that no longer runs, a strong reference
+  // would keep this (and through io_owner_ that context) alive for ever.
   void close_from_outside(int code, std::string reason) {
-    net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)] {
-      self->start_close(code, reason);
+    net::post(ws_.get_executor(), [weak = weak_from_this(), code, reason = std::move(reason)] {
+      if (auto self = weak.lock()) self->start_close(code, reason);
     });
   }
 
  private:
+  // How the session's events reach this connection's strand, in the order produced, from any
+  // thread. The session (and so this) may outlive the connection while a turn finishes, so it
+  // holds the io_context's owner, declared first so that the executor is destroyed before it.
+  struct StrandPoster {
+    std::shared_ptr<void> io_owner;
+    decltype(std::declval<websocket::stream<tcp::socket>&>().get_executor()) executor;
+    std::weak_ptr<WsConnection> connection;
+
+    template <typename Work>
+    void post(Work work) const {
+      net::post(executor, [connection = connection, work = std::move(work)]() mutable {
+        if (auto self = connection.lock()) work(*self);
+      });
+    }
+  };
+
   void on_accept(const error_code& error) {
     if (error) return;  // a failed handshake: nothing was started
-    std::weak_ptr<WsConnection> weak = weak_from_this();
-    const auto executor = ws_.get_executor();
-    // The session's events are posted onto this connection's strand in the order produced.
+    const StrandPoster poster{
+        .io_owner = io_owner_, .executor = ws_.get_executor(), .connection = weak_from_this()};
     stream::RealtimeOutput output{
         .send =
-            [weak, executor](const nlohmann::json& event) {
+            [poster](const nlohmann::json& event) {
               std::string text =
                   event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-              net::post(executor, [weak, text = std::move(text)]() mutable {
-                if (auto self = weak.lock()) self->enqueue(std::move(text));
+              poster.post([text = std::move(text)](WsConnection& self) mutable {
+                self.enqueue(std::move(text));
               });
             },
         .close =
-            [weak, executor](int code, const std::string& reason) {
-              net::post(executor, [weak, code, reason] {
-                if (auto self = weak.lock()) self->start_close(code, reason);
-              });
+            [poster](int code, const std::string& reason) {
+              poster.post([code, reason](WsConnection& self) { self.start_close(code, reason); });
             },
     };
     session_ = stream::RealtimeSession::create(shared_->options.model_id, shared_->options.limits,
@@ -228,6 +246,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
     beast::get_lowest_layer(ws_).close(ignored);
   }
 
+  std::shared_ptr<void> io_owner_;  // first: outlives the socket and timer (upgrade_request.h)
   std::shared_ptr<RealtimeServer::Shared> shared_;
   websocket::stream<tcp::socket> ws_;
   beast::flat_buffer read_buffer_;
@@ -308,7 +327,8 @@ void RealtimeServer::accept(std::unique_ptr<UpgradeRequest> upgrade) {
       busy.headers.emplace_back("Retry-After", "1");
       return refuse(std::move(upgrade), std::move(busy));
     }
-    connection = std::make_shared<WsConnection>(shared_, std::move(upgrade->socket));
+    connection =
+        std::make_shared<WsConnection>(shared_, upgrade->io_owner, std::move(upgrade->socket));
     shared_->open.emplace(connection.get(), connection);
   }
   connection->run(std::move(upgrade->message));
