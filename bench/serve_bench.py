@@ -104,11 +104,16 @@ class Server:
             self.proc.kill()
 
 
-def post(conn, clip, extra=None):
+def post(conn, clip, extra=None, timing=None):
     body, ctype = multipart(clip, extra)
     conn.request("POST", "/v1/audio/transcriptions", body=body, headers={"Content-Type": ctype})
     r = conn.getresponse()
     data = r.read()
+    if timing is not None:  # Server-Timing: "audio;dur=1.2, queue;dur=0.1, engine;dur=40.0, ..."
+        for item in (r.getheader("Server-Timing") or "").split(","):
+            name, _, dur = item.strip().partition(";dur=")
+            if dur:
+                timing[name] = float(dur)
     return r.status, data
 
 
@@ -253,14 +258,24 @@ def main():
         print("load:", out["load"], flush=True)
         one = [c for c in clips if 9 <= clip_seconds(c) <= 12] or clips[:1]
         conn = http.client.HTTPConnection("127.0.0.1", server.port)
-        lat = []
+        lat, engine, overhead = [], [], []
         for _ in range(10):
+            timing = {}
             t0 = time.time()
-            post(conn, one[0])
+            post(conn, one[0], timing=timing)
             lat.append(time.time() - t0)
+            # What the service adds to the engine's own time for the request: upload, form
+            # parsing, decoding, queueing, rendering and the answer's way back.
+            engine.append(timing.get("engine", float("nan")))
+            overhead.append(lat[-1] * 1000 - engine[-1])
         out["single_client_10s_clip_ms"] = statistics.median(lat) * 1000
+        out["single_client_engine_ms"] = statistics.median(engine)
+        out["single_client_overhead_ms"] = statistics.median(overhead)
+        out["single_client_server_timing"] = timing
         out["single_clip_cli"] = cli_rtf(a.glmasr, a.model, [one[0]], common)
-        print("single:", out["single_client_10s_clip_ms"], out["single_clip_cli"], flush=True)
+        print("single:", out["single_client_10s_clip_ms"], "engine", out["single_client_engine_ms"],
+              "overhead", out["single_client_overhead_ms"], out["single_client_server_timing"],
+              out["single_clip_cli"], flush=True)
         socks, stop = idle_and_slow(server.port, 1000, 16, a.seconds)
         health = {}
         h = threading.Thread(target=health_latency, args=(server.port, a.seconds, health))

@@ -186,6 +186,9 @@ def main():
     parser.add_argument("--sessions", default="1,64", help="comma-separated realtime session counts")
     parser.add_argument("--turn-seconds", type=float, default=5)
     parser.add_argument("--turns", type=int, default=5, help="turns per session")
+    parser.add_argument("--phase-spread", type=float, default=None,
+                        help="seconds over which the sessions' starts are spread (default: one turn,"
+                             " as independent speakers are; 1 puts every turn within a second)")
     args = parser.parse_args()
     url = urllib.parse.urlparse(args.url)
     host, port = url.hostname, url.port or 80
@@ -221,12 +224,17 @@ def main():
         threads = [threading.Thread(target=realtime_session,
                                     args=(host, port, turn_pcm, rate, args.turns, latencies, errors))
                    for _ in range(count)]
+        # Independent speakers finish their turns at unrelated times: the starts are spread
+        # evenly over `spread` seconds (one turn by default). A small spread is the worst case,
+        # every session committing at once.
+        spread = args.turn_seconds if args.phase_spread is None else args.phase_spread
         for t in threads:
             t.start()
-            time.sleep(0.1 / max(1, count) * 10)  # stagger the starts over about a second
+            time.sleep(spread / max(1, count))
         for t in threads:
             t.join()
-        report(f"realtime {count} session(s), {args.turn_seconds:g} s turns, commit -> completed", latencies)
+        report(f"realtime {count} session(s), {args.turn_seconds:g} s turns, starts spread over "
+               f"{spread:g} s, commit -> completed", latencies)
         if errors:
             print(f"  {len(errors)} errors, first: {errors[0]}")
 

@@ -15,6 +15,8 @@ done
 ldd "$build/glmasr" "$build/tests/gpu_tests" | awk '/=> \//{print $3}' | sort -u |
   grep -Ev '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|ld-linux[^/]*|libcuda|libcublas[^/]*|libcudart)\.so' |
   while read -r lib; do cp -L "$lib" "$out/lib/"; done
+# The C library, for the Python package there (GLMASR_LIBRARY=$out/lib/libglmasr.so.0).
+cp -L "$build"/libglmasr.so.0 "$out/lib/"
 script_dir=$(cd "$(dirname "$0")" && pwd)
 cp -r "$script_dir/../../shared/audio" "$out/shared/" 2>/dev/null || cp -r "$script_dir/../../../shared/audio" "$out/shared/"
 # The device tool carries at most 64 MiB with the tracked files: carry this archive instead and

@@ -90,7 +90,33 @@ struct TranscriptionApi::Pending {
   std::string response_format;
   std::shared_ptr<SseTranscription> sse;  // set when the answer is streamed
   std::atomic<int64_t> prompt_tokens{0};
+  // For the Server-Timing header: when the audio was decoded and when the engine loop admitted
+  // its first segment (the engine's thread writes this one).
+  Clock::time_point decoded;
+  std::atomic<Clock::rep> admitted{0};
 };
+
+namespace {
+
+double millis_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// W3C Server-Timing: where a request's time went, so a client (or bench/serve_bench.py) can
+// tell the service's own cost from the engine's. audio: receipt to decoded audio (form parsing,
+// decoding, resampling); queue: to admission by the engine loop; engine: admission to the last
+// token; total: receipt to the answer.
+std::string server_timing(Clock::time_point start, Clock::time_point decoded,
+                          Clock::time_point admitted, Clock::time_point now) {
+  char text[160];
+  std::snprintf(text, sizeof text,
+                "audio;dur=%.3f, queue;dur=%.3f, engine;dur=%.3f, total;dur=%.3f",
+                millis_between(start, decoded), millis_between(decoded, admitted),
+                millis_between(admitted, now), millis_between(start, now));
+  return text;
+}
+
+}  // namespace
 
 TranscriptionRequest parse_transcription_request(HttpRequest& request) {
   const std::string content_type = request.header("Content-Type").value_or("");
@@ -252,6 +278,7 @@ void TranscriptionApi::start_job(const std::shared_ptr<Pending>& pending,
     throw HttpError(400, e.what());
   }
   upload.audio_bytes = std::string();  // the decoded audio is what stays in memory from here
+  pending->decoded = Clock::now();
   if (job.audio.seconds() > options_.max_audio_seconds) {
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.1f", job.audio.seconds());
@@ -262,7 +289,8 @@ void TranscriptionApi::start_job(const std::shared_ptr<Pending>& pending,
   job.cancelled = pending->responder->cancelled_flag();
   const Clock::time_point submitted = Clock::now();
   auto metrics = metrics_;
-  job.events.started = [metrics, submitted] {
+  job.events.started = [metrics, submitted, pending] {
+    pending->admitted = Clock::now().time_since_epoch().count();
     metrics->queue_time.observe(seconds_since(submitted));
   };
   job.events.first_token = [metrics, start = pending->start] {
@@ -309,8 +337,13 @@ void TranscriptionApi::finish(const std::shared_ptr<Pending>& pending,
   if (pending->sse)
     return pending->sse->done(transcript.text, pending->prompt_tokens.load(),
                               static_cast<int64_t>(generated));
+  HttpResponse response = render(transcript, pending->response_format);
+  const Clock::time_point admitted{Clock::duration(pending->admitted.load())};
+  response.headers.emplace_back("Server-Timing",
+                                server_timing(pending->start, pending->decoded,
+                                              std::max(admitted, pending->decoded), Clock::now()));
   send(options_.cors, options_.retry_after_seconds, pending->request, *pending->responder,
-       render(transcript, pending->response_format));
+       std::move(response));
 }
 
 // Every failure becomes an OpenAI error body; the status says whose fault it was.

@@ -2,6 +2,8 @@
 // shapes, every error a client can cause, health/readiness, metrics, models and CORS.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -229,6 +231,36 @@ TEST(TranscriptionApi, RawAudioBodyWithQueryOptions) {
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.body, "hello \"world\"\n");
   EXPECT_EQ(calls.prompts.at(0), "hi there");
+}
+
+// Server-Timing names where a request's time went: the engine's share is the time from its
+// admission to its answer, inside the total.
+TEST(TranscriptionApi, ServerTimingSplitsTheServiceFromTheEngine) {
+  Calls calls;
+  calls.hold = true;
+  Api api(calls);
+  auto responder = api.start(multipart({}, test_audio::wav_bytes(1.0)));
+  ASSERT_EQ(calls.held.size(), 1u);
+  auto& [job, done] = calls.held.front();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // waiting in the queue
+  job.events.started();
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));  // the engine at work
+  TranscriptionOutcome outcome;
+  outcome.result.transcript = fake_transcript(job.audio);
+  done(std::move(outcome));
+  const HttpResponse response = responder->wait();
+  ASSERT_EQ(response.status, 200) << response.body;
+  const std::string timing = header(response, "Server-Timing");
+  std::map<std::string, double> ms;
+  for (const std::string name : {"audio", "queue", "engine", "total"}) {
+    const size_t at = timing.find(name + ";dur=");
+    ASSERT_NE(at, std::string::npos) << name << " missing in: " << timing;
+    ms[name] = std::stod(timing.substr(at + name.size() + 5));
+  }
+  EXPECT_GE(ms["queue"], 20.0) << timing;
+  EXPECT_GE(ms["engine"], 40.0) << timing;
+  EXPECT_LT(ms["engine"], ms["total"]) << timing;
+  EXPECT_NEAR(ms["audio"] + ms["queue"] + ms["engine"], ms["total"], 0.01) << timing;
 }
 
 TEST(TranscriptionApi, ClientErrorsNameTheProblem) {
