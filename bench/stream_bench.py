@@ -7,14 +7,22 @@ Realtime: N WebSocket sessions on /v1/realtime?intent=transcription with manual 
 at real-time speed in 100 ms appends; time from input_audio_buffer.commit to
 conversation.item.input_audio_transcription.completed, p50/p95 over every turn of every session.
 
+Server VAD (--vad-seconds): held-out speech with pauses, made here from the clip: pieces of
+1.5-4 s of it separated by pauses of 0.2-2 s, fed to one server_vad session at real-time speed;
+the share of pauses longer than silence_duration_ms that ended a turn (speech_stopped inside the
+pause), and speech end -> completed for those turns.
+Batch cost (--batch-clients): the aggregate real-time factor of N keep-alive clients posting
+the clip (bench/serve_bench.py's load), alone and again while the realtime sessions run.
+
   python3 bench/stream_bench.py --url http://127.0.0.1:8080 --audio speech.wav \
-      --sse 20 --sessions 1,64 --turn-seconds 5 --turns 5
+      --sse 20 --sessions 1,64 --turn-seconds 5 --turns 5 --vad-seconds 60 --batch-clients 32
 """
 import argparse
 import base64
 import http.client
 import json
 import os
+import random
 import socket
 import statistics
 import struct
@@ -177,6 +185,73 @@ def realtime_session(host, port, pcm, rate, turns, latencies, errors):
         errors.append(repr(e))
 
 
+def speech_with_pauses(frames, rate, seconds, seed=11):
+    """Pieces of the clip with pauses between them; returns (pcm, [(pause_start_s, pause_end_s)])."""
+    rng = random.Random(seed)
+    samples = len(frames) // 2
+    pcm, pauses, at = bytearray(), [], 0
+    while at < seconds * rate:
+        length = int(rng.uniform(1.5, 4.0) * rate)
+        start = rng.randrange(0, max(1, samples - length))
+        pcm += frames[2 * start:2 * (start + length)]
+        at += length
+        pause = int(rng.choice([0.2, 0.3, 0.8, 1.0, 1.5, 2.0]) * rate)
+        pauses.append((at / rate, (at + pause) / rate))
+        pcm += b"\0\0" * pause
+        at += pause
+    return bytes(pcm), pauses
+
+
+def vad_run(host, port, pcm, pauses, rate, silence_ms):
+    """One server_vad session fed at real-time speed; returns (found, eligible, latencies_ms)."""
+    ws = WebSocket(host, port, "/v1/realtime?intent=transcription")
+    ws.receive()
+    ws.send({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+        "format": {"type": "audio/pcm", "rate": rate},
+        "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                           "silence_duration_ms": silence_ms}}}}})
+    while ws.receive()["type"] != "session.updated":
+        pass
+    stopped, completed_at, start = {}, {}, time.perf_counter()
+    finished = threading.Event()
+
+    def reader():
+        try:
+            while True:
+                event = ws.receive()
+                if event["type"] == "input_audio_buffer.speech_stopped":
+                    stopped[event["item_id"]] = event["audio_end_ms"] / 1000
+                elif event["type"] == "conversation.item.input_audio_transcription.completed":
+                    completed_at[event["item_id"]] = time.perf_counter() - start
+        except (ConnectionError, OSError):
+            pass
+        finished.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    chunk = rate // 10 * 2
+    for i, at in enumerate(range(0, len(pcm), chunk)):
+        time.sleep(max(0.0, start + i * 0.1 - time.perf_counter()))
+        ws.send({"type": "input_audio_buffer.append",
+                 "audio": base64.b64encode(pcm[at:at + chunk]).decode()})
+    time.sleep(2.0)  # the last turns finish
+    ws.close()
+    eligible = [p for p in pauses if (p[1] - p[0]) * 1000 > silence_ms and p[1] * rate * 2 <= len(pcm)]
+    found, latencies = 0, []
+    for begin, end in eligible:
+        hits = [item for item, t in stopped.items() if begin - 0.05 <= t <= end]
+        if hits:
+            found += 1
+            if hits[0] in completed_at:  # speech end (the pause's start) -> completed
+                latencies.append((completed_at[hits[0]] - begin) * 1000)
+    return found, len(eligible), latencies
+
+
+def batch_rtf(port, clip_wav, clients, seconds):
+    """Aggregate real-time factor of keep-alive clients posting the clip (serve_bench's load)."""
+    import serve_bench  # noqa: E402 - beside this file
+    return serve_bench.load_run(port, [clip_wav], clients, seconds)["rtf"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8080")
@@ -189,6 +264,11 @@ def main():
     parser.add_argument("--phase-spread", type=float, default=None,
                         help="seconds over which the sessions' starts are spread (default: one turn,"
                              " as independent speakers are; 1 puts every turn within a second)")
+    parser.add_argument("--vad-seconds", type=float, default=0, help="server VAD run (0: skip)")
+    parser.add_argument("--silence-ms", type=int, default=500)
+    parser.add_argument("--batch-clients", type=int, default=0,
+                        help="batch throughput alone and beside the largest session count (0: skip)")
+    parser.add_argument("--batch-seconds", type=float, default=20)
     args = parser.parse_args()
     url = urllib.parse.urlparse(args.url)
     host, port = url.hostname, url.port or 80
@@ -218,8 +298,32 @@ def main():
         report(f"SSE {args.sse_seconds:g} s clip, upload end -> first delta", firsts)
         report(f"SSE {args.sse_seconds:g} s clip, upload end -> done", dones)
 
+    if args.vad_seconds:
+        pcm, pauses = speech_with_pauses(frames, rate, args.vad_seconds)
+        found, eligible, latencies = vad_run(host, port, pcm, pauses, rate, args.silence_ms)
+        print(f"server VAD, {args.vad_seconds:g} s of speech with pauses: {found}/{eligible} pauses "
+              f"> {args.silence_ms} ms ended a turn ({100 * found / max(1, eligible):.0f}%)")
+        report(f"server VAD, speech end -> completed (silence_duration_ms {args.silence_ms})",
+               latencies)
+
     turn_pcm = clip(args.turn_seconds)
-    for count in [int(n) for n in args.sessions.split(",") if n]:
+    counts = [int(n) for n in args.sessions.split(",") if n]
+    batch_clip = None
+    if args.batch_clients:
+        import serve_bench  # noqa: E402 - beside this file
+        batch_clip = serve_bench.wav_bytes(clip(10)) if rate == 16000 else None
+        if batch_clip is None:
+            raise SystemExit("--batch-clients needs a 16 kHz clip (serve_bench's uploads)")
+        alone = batch_rtf(port, batch_clip, args.batch_clients, args.batch_seconds)
+        print(f"batch: {args.batch_clients} clients posting a 10 s clip, alone: {alone:.0f}x real time")
+    for count in counts:
+        beside = {}
+        if batch_clip is not None and count == max(counts):
+            def batch_beside():
+                time.sleep(2.0)  # the sessions are streaming by then
+                beside["rtf"] = batch_rtf(port, batch_clip, args.batch_clients, args.batch_seconds)
+            batch_thread = threading.Thread(target=batch_beside)
+            batch_thread.start()
         latencies, errors = [], []
         threads = [threading.Thread(target=realtime_session,
                                     args=(host, port, turn_pcm, rate, args.turns, latencies, errors))
@@ -237,6 +341,10 @@ def main():
                f"{spread:g} s, commit -> completed", latencies)
         if errors:
             print(f"  {len(errors)} errors, first: {errors[0]}")
+        if beside or (batch_clip is not None and count == max(counts)):
+            batch_thread.join()
+            print(f"batch beside {count} realtime sessions: {beside['rtf']:.0f}x real time "
+                  f"({100 * (1 - beside['rtf'] / alone):.1f}% lower than alone)")
 
 
 if __name__ == "__main__":
