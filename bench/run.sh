@@ -23,15 +23,19 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$glmasr" bench --runs "$runs" --json "$tmp/glmasr.json" | tee "$tmp/glmasr.txt"
+# The same step with fp8 E4M3 weights (projections + lm_head), beside the bf16 one.
+"$glmasr" bench --weights fp8 --runs "$runs" --json "$tmp/glmasr_fp8.json" | tee "$tmp/glmasr_fp8.txt"
 PYTHONUNBUFFERED=1 python3 bench/peers.py --runs "$((runs < 30 ? runs : 30))" --json "$tmp/peers.json" \
   "${peer_flags[@]}" | tee "$tmp/peers.txt"
 gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 || echo unknown)
-python3 - "$tmp/glmasr.json" "$tmp/peers.json" "$out" "$gpu" "$command_line" <<'PY'
+python3 - "$tmp/glmasr.json" "$tmp/peers.json" "$out" "$gpu" "$command_line" "$tmp/glmasr_fp8.json" <<'PY'
 import datetime, json, sys
 ours, peers = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+ours.update({k: v for k, v in json.load(open(sys.argv[6])).items() if k.startswith("decoder_fp8.")})
 out, gpu, command = sys.argv[3], sys.argv[4], sys.argv[5]
 rows = [
     ("decoding step, 28 layers + lm_head, bf16, batch 1, pos 400", "decoder.step_ms", "decoder.step_ms.pytorch_graph", "decoder.step_ms.transformers", 1.30),
+    ("decoding step, fp8 weights (projections + lm_head), batch 1, pos 400", "decoder_fp8.step_ms", None, None, 0.45),
     ("seed shape, 28 layers, fp16, pos 100", "seed.layers_ms", "seed.layers_ms.pytorch_graph", "seed.layers_ms.transformers", 5.5),
     ("seed shape, one layer", "seed.layer_ms", None, None, None),
     ("encoder + projector, one 30 s window", "encoder_ms", None, "encoder_ms.transformers", 8.0),
@@ -45,7 +49,8 @@ def ratio(key, mine):
 lines = [f"Run {datetime.date.today().isoformat()} on {gpu}, command `{command}`.", "",
          f"Device-to-device copy: {ours.get('copy_gbs', 0):.0f} GB/s (read + write). "
          f"Decoding step weights: {ours.get('decoder.step_gbs', 0):.0f} GB/s achieved, floor "
-         f"{ours.get('decoder.floor_ms', 0):.3f} ms; seed shape floor {ours.get('seed.layers_floor_ms', 0):.3f} ms. "
+         f"{ours.get('decoder.floor_ms', 0):.3f} ms; fp8 weights: {ours.get('decoder_fp8.step_gbs', 0):.0f} GB/s, "
+         f"floor {ours.get('decoder_fp8.floor_ms', 0):.3f} ms; seed shape floor {ours.get('seed.layers_floor_ms', 0):.3f} ms. "
          f"Encoder: {ours.get('encoder_tflops', 0):.0f} TFLOP/s.", "",
          "| workload (ms) | glmasr | PyTorch static KV + graph | transformers eager | target | PyTorch+graph / glmasr | transformers / glmasr |",
          "|---|---|---|---|---|---|---|"]

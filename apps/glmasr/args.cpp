@@ -90,6 +90,14 @@ std::string Args::get_choice(const std::string& name, const std::string& fallbac
   fail_usage("option ", name, ": expected ", choices, ", got '", value, "'");
 }
 
+WeightFormat weights_option(const Args& args) {
+  try {
+    return parse_weight_format(args.get_or("--weights", "bf16"));
+  } catch (const InputError& e) {
+    fail_usage(e.what());
+  }
+}
+
 void check_stdin_options(const Args& args) {
   int stdin_inputs = 0;
   for (const auto& input : args.positional()) stdin_inputs += input == "-";

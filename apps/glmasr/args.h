@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engine/engine_options.h"
 
 namespace glmasr::cli {
 
@@ -55,5 +56,8 @@ class Args {
 // For commands that read audio: "-" (standard input) at most once, and --input-rate /
 // --input-channels, which describe raw PCM on standard input, only when "-" is an input.
 void check_stdin_options(const Args& args);
+
+// --weights bf16|fp8 (default bf16) through parse_weight_format; a bad value is a UsageError.
+WeightFormat weights_option(const Args& args);
 
 }  // namespace glmasr::cli

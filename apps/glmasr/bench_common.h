@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "engine/engine_options.h"
 #include "model/config.h"
 
 namespace glmasr::cli::bench {
@@ -56,9 +57,11 @@ double copy_bandwidth_gbs(Timer& timer);
 std::vector<int32_t> text_ids(int count, uint32_t seed);
 
 // The cases (bench_decoder.cpp, bench_end_to_end.cpp, bench_attention.cpp).
-// Decoding step, its components, and the matrix-vector kernel against cuBLASLt.
+// Decoding step, its components, and the matrix-vector kernel against cuBLASLt (fp8 weights:
+// the matrix-vector kernel alone; cuBLASLt has no such bf16 x fp8 product).
 void bench_decoder(const std::string& label, const ModelConfig& config, DType dtype, int position,
-                   bool with_head, int runs, double copy_gbs, Report& report, Timer& timer);
+                   bool with_head, int runs, double copy_gbs, Report& report, Timer& timer,
+                   WeightFormat weights = WeightFormat::kBF16);
 // Encoder + projector on one 30 s window, prefill of 390 tokens, 30 s of audio to 100 tokens.
 void bench_end_to_end(int runs, Report& report, Timer& timer);
 // The attention kernels alone (encoder window, prefill, decode per cluster size); returns false

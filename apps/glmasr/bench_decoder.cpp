@@ -44,9 +44,11 @@ void bench_step_in_context(const std::string& label, cuda::DecoderRunner& decode
 }  // namespace
 
 void bench_decoder(const std::string& label, const ModelConfig& config, DType dtype, int position,
-                   bool with_head, int runs, double copy_gbs, Report& report, Timer& timer) {
+                   bool with_head, int runs, double copy_gbs, Report& report, Timer& timer,
+                   WeightFormat weights) {
   cudaStream_t stream = timer.stream();
-  auto model = cuda::random_model(config, dtype, 1234);
+  const bool fp8 = weights == WeightFormat::kFP8;
+  auto model = cuda::random_model(config, dtype, 1234, weights);
   cuda::Gemm gemm(dtype);
   cuda::DecoderRunner decoder(*model, gemm, 1, 1024, 512, stream);
   // Fill the cache up to `position` with a real prefill so attention reads written keys.
@@ -54,14 +56,18 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
   decoder.upload_step({{0, 1000, position}});
   const DecoderConfig& dec = config.decoder;
   const double layer_bytes = double(model->decoder_bytes);  // decoder layers + final norm + lm_head
-  const double head_bytes = double(dec.vocab_size) * dec.hidden_size * 2 + dec.hidden_size * 2;
+  const double head_bytes = double(model->lm_head_bytes) + dec.hidden_size * 2;
   const double layers_bytes = layer_bytes - head_bytes;
   const unsigned layer_stages = cuda::kStageQkv | cuda::kStageRope | cuda::kStageAttention |
                                 cuda::kStageOProj | cuda::kStageGateUp | cuda::kStageDown;
-  std::printf("\n== %s: hidden %d, MLP %d, %d/%d heads x %d, %d layers, %s, batch 1, position %d\n",
-              label.c_str(), dec.hidden_size, dec.intermediate_size, dec.num_heads,
-              dec.num_kv_heads, dec.head_dim, dec.num_layers,
-              dtype == DType::kBF16 ? "bf16" : "fp16", position);
+  std::printf(
+      "\n== %s: hidden %d, MLP %d, %d/%d heads x %d, %d layers, %s%s, batch 1, position %d, "
+      "%.3f GB of weights per step\n",
+      label.c_str(), dec.hidden_size, dec.intermediate_size, dec.num_heads, dec.num_kv_heads,
+      dec.head_dim, dec.num_layers, dtype == DType::kBF16 ? "bf16" : "fp16",
+      fp8 ? " activations, fp8 E4M3 weights (projections + lm_head)" : "", position,
+      layer_bytes / 1e9);
+  report.set(label + ".weight_bytes", layer_bytes);
   if (with_head) {
     const double step =
         timer.graph_median_ms([&] { decoder.enqueue_step(1, cuda::kStageAll); }, runs);
@@ -130,16 +136,21 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
     const char* name;
     int64_t out, in;
     std::function<const void*(int)> weight;
+    std::function<const float*(int)> scale;
   };
   const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
   const Shape shapes[] = {
-      {"qkv", width, dec.hidden_size, [&](int l) { return model->decoder_layers[l].qkv_weight; }},
+      {"qkv", width, dec.hidden_size, [&](int l) { return model->decoder_layers[l].qkv_weight; },
+       [&](int l) { return model->decoder_layers[l].qkv_scale; }},
       {"o_proj", dec.hidden_size, int64_t{dec.num_heads} * dec.head_dim,
-       [&](int l) { return model->decoder_layers[l].o_weight; }},
+       [&](int l) { return model->decoder_layers[l].o_weight; },
+       [&](int l) { return model->decoder_layers[l].o_scale; }},
       {"gate|up", 2 * int64_t{dec.intermediate_size}, dec.hidden_size,
-       [&](int l) { return model->decoder_layers[l].gate_up_weight; }},
+       [&](int l) { return model->decoder_layers[l].gate_up_weight; },
+       [&](int l) { return model->decoder_layers[l].gate_up_scale; }},
       {"down", dec.hidden_size, dec.intermediate_size,
-       [&](int l) { return model->decoder_layers[l].down_weight; }},
+       [&](int l) { return model->decoder_layers[l].down_weight; },
+       [&](int l) { return model->decoder_layers[l].down_scale; }},
   };
   for (const Shape& s : shapes) {
     const double ours = timer.graph_median_ms(
@@ -148,6 +159,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
             cuda::GemvParams p;
             p.dtype = dtype;
             p.w = s.weight(l);
+            p.w_scale = s.scale(l);
             p.out = s.out;
             p.in = s.in;
             p.x = x.get();
@@ -156,6 +168,11 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
           }
         },
         runs);
+    if (fp8) {
+      std::printf("%-28s %14.3f %14s\n", s.name, ours, "-");
+      report.set(label + ".gemv." + s.name, ours);
+      continue;
+    }
     gemm.run(x.get(), 1, s.in, s.weight(0), s.out, nullptr, y.get(), false, stream);  // plan
     const double theirs = timer.graph_median_ms(
         [&] {

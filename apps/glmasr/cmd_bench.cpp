@@ -25,8 +25,8 @@ namespace glmasr::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: glmasr bench [--seed-shape] [--attention] [--dtype bf16|fp16] [--runs N] [--json "
-    "FILE]\n"
+    "usage: glmasr bench [--seed-shape] [--attention] [--dtype bf16|fp16] [--weights bf16|fp8]\n"
+    "                    [--runs N] [--json FILE]\n"
     "Times, on random weights of the real GLM-ASR-Nano shapes: the decoding step (28 layers +\n"
     "lm_head, batch 1, position 400) against the device copy bandwidth; the seed report's decoder\n"
     "shape (hidden 3584, MLP 18944, 28/4 heads, head dim 128, fp16, position 100) per layer and\n"
@@ -34,6 +34,8 @@ constexpr const char* kUsage =
     "tokens; and 30 s of audio to exactly 100 tokens. --seed-shape runs only the seed shape.\n"
     "--attention runs only the attention kernels (encoder window, prefill, decode for each\n"
     "cluster size; microseconds) and exits 1 when one is 10x off its target.\n"
+    "--weights fp8 runs only the decoding step (label decoder_fp8) with fp8 E4M3 weights for the\n"
+    "projections and lm_head (per-row scales), activations in --dtype.\n"
     "--json writes the numbers (milliseconds) for bench/run.sh.\n";
 
 #ifdef GLMASR_HAVE_CUDA
@@ -56,17 +58,25 @@ int run_bench(const CommandArgs& argv) {
     return 0;
   }
   try {
-    const Args args(
-        argv,
-        {{"--seed-shape"}, {"--attention"}, {"--dtype", true}, {"--runs", true}, {"--json", true}});
+    const Args args(argv, {{"--seed-shape"},
+                           {"--attention"},
+                           {"--dtype", true},
+                           {"--weights", true},
+                           {"--runs", true},
+                           {"--json", true}});
+    const WeightFormat weights = weights_option(args);
 #ifndef GLMASR_HAVE_CUDA
     (void)args;
+    (void)weights;
     std::fprintf(stderr, "glmasr bench: this glmasr was built without CUDA\n");
     return 1;
 #else
     GLMASR_CHECK(cuda::device_available(), "glmasr bench: no CUDA device is available");
     GLMASR_CHECK(!(args.has("--seed-shape") && args.has("--attention")),
                  "--seed-shape and --attention each choose the only case to run: give one");
+    GLMASR_CHECK(
+        weights == WeightFormat::kBF16 || !(args.has("--seed-shape") || args.has("--attention")),
+        "--weights fp8 times the decoding step only: leave out --seed-shape/--attention");
     const std::string dtype_name = args.get_or("--dtype", "bf16");
     GLMASR_CHECK(dtype_name == "bf16" || dtype_name == "fp16",
                  "--dtype: expected bf16 or fp16, got '", dtype_name, "'");
@@ -81,6 +91,12 @@ int run_bench(const CommandArgs& argv) {
       std::printf("glmasr bench on %s\n", cuda::device_description().c_str());
       if (args.has("--attention")) {
         within_bounds = bench::bench_attention(runs, report, timer);
+      } else if (weights == WeightFormat::kFP8) {
+        const double copy_gbs = bench::copy_bandwidth_gbs(timer);
+        std::printf("device-to-device copy: %.0f GB/s (read + write)\n", copy_gbs);
+        report.set("copy_gbs", copy_gbs);
+        bench::bench_decoder("decoder_fp8", bench::real_config(), dtype, 400, true, runs, copy_gbs,
+                             report, timer, WeightFormat::kFP8);
       } else {
         const double copy_gbs = bench::copy_bandwidth_gbs(timer);
         std::printf("device-to-device copy: %.0f GB/s (read + write)\n", copy_gbs);

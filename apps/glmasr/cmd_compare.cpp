@@ -14,13 +14,15 @@ int run_compare(const CommandArgs& argv) {
                          {"--reference", true},
                          {"--device", true},
                          {"--dtype", true},
+                         {"--weights", true},
                          {"--tolerance", true},
                          {"--margin", true},
                          {"--help", false, "-h"}});
   if (args.has("--help") || !args.has("--model") || !args.has("--reference")) {
     std::fprintf(args.has("--help") ? stdout : stderr,
                  "usage: glmasr compare --model DIR --reference DUMP.safetensors "
-                 "[--device cpu|cuda] [--dtype bf16|fp16] [--tolerance REL] [--margin M]\n"
+                 "[--device cpu|cuda] [--dtype bf16|fp16] [--weights bf16|fp8] [--tolerance REL]\n"
+                 "       [--margin M]\n"
                  "Passes when every stage's relative error is within --tolerance (default 1e-4)\n"
                  "and the greedy tokens agree up to the first step whose reference top-2 margin\n"
                  "is under --margin (default 0.5).\n");
@@ -29,6 +31,7 @@ int run_compare(const CommandArgs& argv) {
   EngineOptions options;
   options.device = args.get_choice("--device", "auto", {"auto", "cpu", "cuda"});
   options.dtype = args.get_choice("--dtype", "bf16", {"bf16", "fp16"});
+  options.weights = weights_option(args);
   const double tolerance = args.get_double("--tolerance", 1e-4, 0, 10);
   const double margin = args.get_double("--margin", 0.5, 0, 1e6);
   const ReferenceDump reference = read_reference_dump(*args.get("--reference"));

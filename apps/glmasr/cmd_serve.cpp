@@ -37,6 +37,7 @@ constexpr const char* kUsage =
     "  --port N                 TCP port (default 8080; 0 picks a free one)\n"
     "  --device cpu|cuda        default: cuda when a GPU is present\n"
     "  --dtype bf16|fp16        GPU precision (default bf16)\n"
+    "  --weights bf16|fp8       decoder weights (default bf16); fp8: E4M3, quantized at load\n"
     "  --max-batch N            sequences decoded together on the GPU (default 64)\n"
     "  --kv-cache-gb G          KV cache budget; fewer sequences run together if it is smaller\n"
     "                           than --max-batch slots (default: --max-batch slots)\n"
@@ -71,6 +72,7 @@ int run_serve(const CommandArgs& argv) {
                          {"--port", true},
                          {"--device", true},
                          {"--dtype", true},
+                         {"--weights", true},
                          {"--max-batch", true},
                          {"--kv-cache-gb", true},
                          {"--max-new-tokens", true},
@@ -101,6 +103,7 @@ int run_serve(const CommandArgs& argv) {
   EngineOptions engine_options;
   engine_options.device = args.get_or("--device", "auto");
   engine_options.dtype = args.get_or("--dtype", "bf16");
+  engine_options.weights = weights_option(args);
   engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 64, 1, 1024));
 
   TranscribeOptions transcribe_options;

@@ -45,7 +45,8 @@ constexpr const char* kUsage =
     "  --interim MS           re-transcribe the open turn every MS of audio (default: off)\n"
     "  --prompt TEXT          replaces the default instruction\n"
     "  --max-new-tokens N     per segment (default 500)\n"
-    "  --device cpu|cuda      default: cuda when a GPU is present\n";
+    "  --device cpu|cuda      default: cuda when a GPU is present\n"
+    "  --weights bf16|fp8     decoder weights (default bf16); fp8: E4M3, quantized at load\n";
 
 constexpr int kChunkMs = 100;  // what one read or one real-time step hands the session
 
@@ -109,6 +110,7 @@ stream::TranscribeTurnFn local_transcriber(Transcriber& transcriber, server::Wor
 int run_stream(const CommandArgs& argv) {
   const Args args(argv, {{"--model", true},
                          {"--device", true},
+                         {"--weights", true},
                          {"--realtime", true},
                          {"--rate", true},
                          {"--format", true},
@@ -153,6 +155,7 @@ int run_stream(const CommandArgs& argv) {
   options.max_new_tokens = static_cast<int>(args.get_int("--max-new-tokens", 500, 1, 8192));
   EngineOptions engine_options;
   engine_options.device = args.get_choice("--device", "auto", {"auto", "cpu", "cuda"});
+  engine_options.weights = weights_option(args);
   engine_options.max_batch = 8;
   engine_options.max_sequence =
       static_cast<int>(512 + options.prompt_text.size() + 224 + options.max_new_tokens);

@@ -32,6 +32,8 @@ constexpr const char* kUsage =
     "~/.cache/glmasr/GLM-ASR-Nano-2512)\n"
     "  --device cpu|cuda     default: cuda when a GPU is present\n"
     "  --dtype bf16|fp16     GPU precision (default bf16)\n"
+    "  --weights bf16|fp8    decoder weights (default bf16); fp8: E4M3 with per-row scales,\n"
+    "                        quantized at load (CPU and GPU)\n"
     "  --format F[,F...]     txt (default), json, verbose_json, srt, vtt\n"
     "  -o, --output-dir DIR  write DIR/<input name>.<ext> per input and format (txt, json,\n"
     "                        verbose.json, srt, vtt) as each input finishes\n"
@@ -74,6 +76,7 @@ int run_transcribe(const CommandArgs& argv) {
   const Args args(argv, {{"--model", true},
                          {"--device", true},
                          {"--dtype", true},
+                         {"--weights", true},
                          {"--format", true},
                          {"--output-dir", true, "-o"},
                          {"--max-new-tokens", true},
@@ -106,6 +109,7 @@ int run_transcribe(const CommandArgs& argv) {
   EngineOptions engine_options;
   engine_options.device = args.get_choice("--device", "auto", {"auto", "cpu", "cuda"});
   engine_options.dtype = args.get_choice("--dtype", "bf16", {"bf16", "fp16"});
+  engine_options.weights = weights_option(args);
   engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 64, 1, 1024));
 
   const std::optional<std::string> output_dir = args.get("--output-dir");

@@ -56,7 +56,9 @@ GLMASR_API const char* glmasr_status_name(glmasr_status status);
 
 typedef struct glmasr_model_options {
   const char* device;  /* "auto" (CUDA when a GPU is present), "cpu" or "cuda"; NULL: "auto" */
-  const char* weights; /* GPU precision: "bf16" or "fp16"; NULL: "bf16" */
+  /* "bf16" or "fp16" (the GPU's precision), or "fp8": the decoder's projections and lm_head
+   * quantized at load to E4M3 with per-row scales, bf16 activations (CPU engine too). NULL: "bf16" */
+  const char* weights;
   int max_batch;       /* sequences decoded together; 0: 32 */
   /* The most new tokens a transcription may ask for per segment: KV slots are sized for one
    * 30 s segment, a prompt of up to 224 tokens and this many new tokens. 0: 500. */

@@ -149,7 +149,8 @@ class _Job:
 
 class Model:
     """A loaded model. model_dir None: $GLMASR_MODEL, else ~/.cache/glmasr/GLM-ASR-Nano-2512.
-    device: "auto", "cpu" or "cuda"; weights: "bf16" or "fp16" (GPU). max_new_tokens: the most
+    device: "auto", "cpu" or "cuda"; weights: "bf16", "fp16" (GPU) or "fp8" (E4M3 decoder
+    weights quantized at load, bf16 activations). max_new_tokens: the most
     a transcribe() call may ask for per segment (the KV cache is sized for it)."""
 
     def __init__(self, model_dir=None, device="auto", weights="bf16", max_batch=0,

@@ -60,8 +60,11 @@ glmasr_status glmasr_model_open(const char* model_dir, const glmasr_model_option
         EngineOptions engine_options;
         engine_options.device =
             choice(given.device, "auto", {"auto", "cpu", "cuda"}, "glmasr_model_options.device");
-        engine_options.dtype =
-            choice(given.weights, "bf16", {"bf16", "fp16"}, "glmasr_model_options.weights");
+        // "fp8": E4M3 decoder weights (quantized at load) with bf16 activations.
+        const std::string weights =
+            choice(given.weights, "bf16", {"bf16", "fp16", "fp8"}, "glmasr_model_options.weights");
+        engine_options.dtype = weights == "fp16" ? "fp16" : "bf16";
+        engine_options.weights = weights == "fp8" ? WeightFormat::kFP8 : WeightFormat::kBF16;
         if (given.max_batch < 0 || given.max_batch > 1024)
           fail_argument(cat("glmasr_model_options.max_batch: expected 0 (default) to 1024, got ",
                             given.max_batch));

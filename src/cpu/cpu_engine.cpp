@@ -18,8 +18,9 @@ namespace {
 class CpuEngine final : public Engine {
  public:
   // `positions` caps a sequence's length like the GPU's slot capacity (0: the model's).
-  CpuEngine(std::unique_ptr<cpu::CpuModel> model, int slots, int positions)
+  CpuEngine(std::unique_ptr<cpu::CpuModel> model, int slots, int positions, WeightFormat weights)
       : model_(std::move(model)),
+        weights_(weights),
         caches_(static_cast<size_t>(std::max(1, slots))),
         positions_(positions > 0 ? std::min(positions, model_->config().decoder.max_positions)
                                  : model_->config().decoder.max_positions) {}
@@ -27,7 +28,8 @@ class CpuEngine final : public Engine {
   const ModelConfig& config() const override { return model_->config(); }
 
   std::string describe() const override {
-    return cat("cpu (float32, ", std::max(1u, std::thread::hardware_concurrency()), " threads)");
+    return cat("cpu (float32", weights_ == WeightFormat::kFP8 ? ", fp8 decoder weights" : "", ", ",
+               std::max(1u, std::thread::hardware_concurrency()), " threads)");
   }
 
   int kv_slots() const override { return static_cast<int>(caches_.size()); }
@@ -115,6 +117,7 @@ class CpuEngine final : public Engine {
   }
 
   std::unique_ptr<cpu::CpuModel> model_;
+  WeightFormat weights_;
   std::vector<std::unique_ptr<cpu::KvCache>> caches_;  // per slot; null while free
   int positions_;
 };
@@ -123,8 +126,8 @@ class CpuEngine final : public Engine {
 
 std::unique_ptr<Engine> make_cpu_engine(const std::string& model_dir,
                                         const EngineOptions& options) {
-  return std::make_unique<CpuEngine>(cpu::CpuModel::load(model_dir), options.max_batch,
-                                     options.max_sequence);
+  return std::make_unique<CpuEngine>(cpu::CpuModel::load(model_dir, options.weights),
+                                     options.max_batch, options.max_sequence, options.weights);
 }
 
 }  // namespace glmasr

@@ -8,6 +8,7 @@
 #include "cpu/ops.h"
 #include "model/audio_tokens.h"
 #include "model/checkpoint.h"
+#include "model/fp8_quantize.h"
 
 namespace glmasr::cpu {
 
@@ -19,7 +20,8 @@ FloatTensor up(const TensorView& view) {
 
 }  // namespace
 
-CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& w) : config_(config) {
+CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& w, WeightFormat format)
+    : config_(config) {
   // Both walks visit the same tensors in the same order: the i-th of one is the i-th of the other.
   std::vector<const TensorView*> views;
   for_each_tensor(w, config, [&](const std::string&, const Shape&, const TensorView& view) {
@@ -31,14 +33,24 @@ CpuModel::CpuModel(const ModelConfig& config, const ModelWeights& w) : config_(c
   for_each_tensor(w_, config, [&](const std::string&, const Shape&, FloatTensor& tensor) {
     tensor = up(*views.at(next++));
   });
+  if (format == WeightFormat::kFP8) {
+    // lm_head is its own copy even when the checkpoint ties it to the embedding, which stays
+    // exact: only matrix products read fp8 weights.
+    auto round_trip = [](FloatTensor& m) { fp8_round_trip_rows(m.data(), m.dim(0), m.dim(1)); };
+    for (DecoderLayer& l : w_.decoder_layers)
+      for (FloatTensor* m : {&l.q_weight, &l.k_weight, &l.v_weight, &l.o_weight, &l.gate_weight,
+                             &l.up_weight, &l.down_weight})
+        round_trip(*m);
+    round_trip(w_.lm_head);
+  }
 }
 
-std::unique_ptr<CpuModel> CpuModel::load(const std::string& model_dir) {
+std::unique_ptr<CpuModel> CpuModel::load(const std::string& model_dir, WeightFormat format) {
   const ModelFolder folder{model_dir};
   const ModelConfig config =
       load_model_config(folder.config_path(), folder.generation_config_path());
   const Checkpoint checkpoint(model_dir);
-  return std::make_unique<CpuModel>(config, load_weights(checkpoint, config));
+  return std::make_unique<CpuModel>(config, load_weights(checkpoint, config), format);
 }
 
 FloatTensor CpuModel::conv_stem(const float* mel) const {

@@ -10,6 +10,7 @@
 
 #include "audio/mel_windows.h"
 #include "core/tensor.h"
+#include "engine/engine_options.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -27,9 +28,13 @@ struct KvCache {
 
 class CpuModel {
  public:
-  CpuModel(const ModelConfig& config, const ModelWeights& weights);
+  // With WeightFormat::kFP8 the decoder's projections and lm_head are replaced by their fp8
+  // round trip (fp8_round_trip_rows): the weights the CUDA engine's fp8 kernels dequantize.
+  CpuModel(const ModelConfig& config, const ModelWeights& weights,
+           WeightFormat format = WeightFormat::kBF16);
   // Reads config.json, generation_config.json and the weights of a model folder.
-  static std::unique_ptr<CpuModel> load(const std::string& model_dir);
+  static std::unique_ptr<CpuModel> load(const std::string& model_dir,
+                                        WeightFormat format = WeightFormat::kBF16);
 
   const ModelConfig& config() const { return config_; }
 

@@ -82,6 +82,23 @@ TEST_F(TranscribeCli, EqualsTheTransformersPipeline) {
   }
 }
 
+// --weights fp8: the CPU engine quantizes the decoder's projections and lm_head at load and
+// transcribes with them (the tiny model's random weights give no meaningful text to compare).
+TEST_F(TranscribeCli, Fp8WeightsLoadAndTranscribe) {
+  const auto run = transcribe("--weights fp8 --timings --format json --max-new-tokens 8",
+                              testing::shell_quote(audio_path("jfk.wav")));
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("fp8 decoder weights"), std::string::npos) << run.err;
+  const auto lines = json_lines(run.out);
+  ASSERT_EQ(lines.size(), 1u) << run.out;
+  EXPECT_TRUE(lines[0]["text"].is_string());
+  EXPECT_FALSE(lines[0]["tokens"].empty());
+  const auto bf16 = transcribe("--timings --format json --max-new-tokens 8",
+                               testing::shell_quote(audio_path("jfk.wav")));
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  EXPECT_EQ(bf16.err.find("fp8"), std::string::npos) << bf16.err;
+}
+
 TEST_F(TranscribeCli, SingleRequestReadsTwoWindowsLikeTheReference) {
   // jfk + 0.5 s + jfk + 0.5 s + jfk: the input of the two-window golden dump.
   const Audio jfk = read_audio(audio_path("jfk.wav"));

@@ -42,7 +42,7 @@ class CudaEngine final : public Engine {
     {
       const Checkpoint checkpoint(model_dir);
       const ModelWeights weights = load_weights(checkpoint, config);
-      model_ = cuda::upload_model(config, weights, dtype_);
+      model_ = cuda::upload_model(config, weights, dtype_, options.weights);
     }
     GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<cuda::Gemm>(dtype_);
@@ -51,8 +51,9 @@ class CudaEngine final : public Engine {
     decoder_ = std::make_unique<cuda::DecoderRunner>(*model_, *gemm_, options.max_batch, max_seq,
                                                      kPrefillChunk, stream_);
     audio_ = cuda::DeviceBuffer(size_t(max_seq) * config.decoder.hidden_size * 2);
-    description_ =
-        cat("cuda ", dtype_ == DType::kBF16 ? "bf16" : "fp16", " on ", cuda::device_description());
+    description_ = cat("cuda ", dtype_ == DType::kBF16 ? "bf16" : "fp16",
+                       options.weights == WeightFormat::kFP8 ? " (fp8 decoder weights)" : "",
+                       " on ", cuda::device_description());
   }
 
   ~CudaEngine() override {

@@ -1,5 +1,6 @@
 #include "cuda/engine/decoder_runner.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -8,6 +9,7 @@
 #include "cuda/kernels/argmax.h"
 #include "cuda/kernels/attention/attention.h"
 #include "cuda/kernels/embedding.h"
+#include "cuda/kernels/fp8_weights.h"
 #include "cuda/kernels/gemv.h"
 #include "cuda/kernels/rms_norm.h"
 #include "cuda/kernels/swiglu.h"
@@ -22,9 +24,10 @@ struct DecoderRunner::Projection {
   int64_t in = 0;
   const void* norm_weight = nullptr;  // RMSNorm of x first
   const void* w = nullptr;
-  int64_t out = 0;        // weight rows (2F for the fused gate|up)
-  bool swiglu = false;    // y [batch, out/2] = swiglu(gate|up)
-  bool residual = false;  // y += x W^T (y is the residual stream)
+  const float* w_scale = nullptr;  // fp8 weights: per-row scales
+  int64_t out = 0;                 // weight rows (2F for the fused gate|up)
+  bool swiglu = false;             // y [batch, out/2] = swiglu(gate|up)
+  bool residual = false;           // y += x W^T (y is the residual stream)
   void* y = nullptr;
   int shared_carveout = -1;  // the launch's shared-memory carveout (matrix-vector kernel only)
 };
@@ -100,6 +103,14 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   GLMASR_CUDA_CHECK(cudaMemset(argmax_workspace_.get(), 0, argmax_workspace_.bytes()));
   attention_workspace_ = DeviceBuffer(
       decode_attention_workspace_bytes(max_slots, dec.num_heads, dec.head_dim, max_seq));
+  if (model.weights == WeightFormat::kFP8) {
+    // Every projection that may take the GEMM path: all of them in prefill; lm_head only where
+    // a step's batch exceeds the matrix-vector kernel (prefill's last row takes it).
+    int64_t largest = std::max({width * d, d * q, 2 * f * d, d * f});
+    if (max_slots > kGemvMaxBatch || !gemv_supported(1, d, true))
+      largest = std::max(largest, v * d);
+    dequantized_ = DeviceBuffer(size_t(largest) * e);
+  }
   GLMASR_CUDA_CHECK(
       cudaMallocHost(reinterpret_cast<void**>(&host_control_), 4 * s * sizeof(int32_t)));
   GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_token_), s * sizeof(int32_t)));
@@ -124,13 +135,23 @@ RopeQkvParams DecoderRunner::rope_params(int layer, void* qkv, int64_t rows) con
   return rope;
 }
 
+const void* DecoderRunner::gemm_weight(const void* w, const float* scale, int64_t out, int64_t in) {
+  if (!scale) return w;
+  GLMASR_CHECK(size_t(out * in) * element_bytes() <= dequantized_.bytes(), "decoder: a [", out,
+               ", ", in, "] fp8 projection does not fit the ", dequantized_.bytes(),
+               "-byte dequantization scratch");
+  dequantize_fp8_rows(model_.dtype, w, scale, out, in, dequantized_.get(), stream_);
+  return dequantized_.get();
+}
+
 void DecoderRunner::project(const Projection& p) {
   const DType dtype = model_.dtype;
   const float eps = model_.config.decoder.rms_norm_eps;
-  if (gemv_supported(p.batch, p.in)) {
+  if (gemv_supported(p.batch, p.in, p.w_scale != nullptr)) {
     GemvParams g;
     g.dtype = dtype;
     g.w = p.w;
+    g.w_scale = p.w_scale;
     g.out = p.out;
     g.in = p.in;
     g.x = p.x;
@@ -150,11 +171,12 @@ void DecoderRunner::project(const Projection& p) {
              stream_);
     input = step_normed_.get();
   }
+  const void* w = gemm_weight(p.w, p.w_scale, p.out, p.in);
   if (p.swiglu) {
-    gemm_.run(input, p.batch, p.in, p.w, p.out, nullptr, step_gate_up_.get(), false, stream_);
+    gemm_.run(input, p.batch, p.in, w, p.out, nullptr, step_gate_up_.get(), false, stream_);
     swiglu(dtype, step_gate_up_.get(), p.batch, p.out / 2, p.y, stream_);
   } else {
-    gemm_.run(input, p.batch, p.in, p.w, p.out, nullptr, p.y, p.residual, stream_);
+    gemm_.run(input, p.batch, p.in, w, p.out, nullptr, p.y, p.residual, stream_);
   }
 }
 
@@ -197,8 +219,8 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
       const DeviceDecoderLayer& layer = model_.decoder_layers[l];
       rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.attn_norm_weight,
                dec.rms_norm_eps, normed_.get(), stream_);
-      gemm_.run(normed_.get(), rows, d, layer.qkv_weight, width, nullptr, qkv_.get(), false,
-                stream_);
+      gemm_.run(normed_.get(), rows, d, gemm_weight(layer.qkv_weight, layer.qkv_scale, width, d),
+                width, nullptr, qkv_.get(), false, stream_);
       RopeQkvParams rope = rope_params(l, qkv_.get(), rows);
       rope.first_position = static_cast<int>(start);
       rope.slot = slot;
@@ -225,14 +247,16 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
       attention.dtype = dtype;
       flash_attention(attention, stream_);
 
-      gemm_.run(attn_.get(), rows, q_width, layer.o_weight, d, nullptr, hidden_.get(), true,
-                stream_);
+      gemm_.run(attn_.get(), rows, q_width, gemm_weight(layer.o_weight, layer.o_scale, d, q_width),
+                d, nullptr, hidden_.get(), true, stream_);
       rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.mlp_norm_weight,
                dec.rms_norm_eps, normed_.get(), stream_);
-      gemm_.run(normed_.get(), rows, d, layer.gate_up_weight, 2 * f, nullptr, gate_up_.get(), false,
-                stream_);
+      gemm_.run(normed_.get(), rows, d,
+                gemm_weight(layer.gate_up_weight, layer.gate_up_scale, 2 * f, d), 2 * f, nullptr,
+                gate_up_.get(), false, stream_);
       swiglu(dtype, gate_up_.get(), rows, f, act_.get(), stream_);
-      gemm_.run(act_.get(), rows, f, layer.down_weight, d, nullptr, hidden_.get(), true, stream_);
+      gemm_.run(act_.get(), rows, f, gemm_weight(layer.down_weight, layer.down_scale, d, f), d,
+                nullptr, hidden_.get(), true, stream_);
     }
   }
   // Logits of the last prompt position only.
@@ -241,6 +265,7 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
            .in = d,
            .norm_weight = model_.final_norm_weight,
            .w = model_.lm_head,
+           .w_scale = model_.lm_head_scale,
            .out = dec.vocab_size,
            .y = logits_.get()});
   greedy_argmax(dtype, logits_.get(), 1, dec.vocab_size, out_token_.as<int32_t>(),
@@ -294,11 +319,12 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
     const DeviceDecoderLayer& layer = model_.decoder_layers[l];
     // The matrix-vector kernel takes RoPE and the KV-cache write as its epilogue; the rope
     // stage then has nothing left to do. Else (batches beyond it) a separate kernel follows.
-    const bool fused_rope = gemv_supported(batch, d);
+    const bool fused_rope = gemv_supported(batch, d, layer.qkv_scale != nullptr);
     if ((stages & kStageQkv) && fused_rope) {
       GemvParams g;
       g.dtype = dtype;
       g.w = layer.qkv_weight;
+      g.w_scale = layer.qkv_scale;
       g.out = width;
       g.in = d;
       g.x = step_hidden_.get();
@@ -325,6 +351,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .in = d,
                .norm_weight = layer.attn_norm_weight,
                .w = layer.qkv_weight,
+               .w_scale = layer.qkv_scale,
                .out = width,
                .y = step_qkv_.get()});
     }
@@ -359,6 +386,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .batch = batch,
                .in = q_width,
                .w = layer.o_weight,
+               .w_scale = layer.o_scale,
                .out = d,
                .residual = true,
                .y = step_hidden_.get(),
@@ -369,6 +397,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .in = d,
                .norm_weight = layer.mlp_norm_weight,
                .w = layer.gate_up_weight,
+               .w_scale = layer.gate_up_scale,
                .out = 2 * f,
                .swiglu = true,
                .y = step_act_.get(),
@@ -378,6 +407,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .batch = batch,
                .in = f,
                .w = layer.down_weight,
+               .w_scale = layer.down_scale,
                .out = d,
                .residual = true,
                .y = step_hidden_.get(),
@@ -389,6 +419,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
              .in = d,
              .norm_weight = model_.final_norm_weight,
              .w = model_.lm_head,
+             .w_scale = model_.lm_head_scale,
              .out = dec.vocab_size,
              .y = logits_.get()});
   if (stages & kStageArgmax)

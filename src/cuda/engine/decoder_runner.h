@@ -3,6 +3,9 @@
 // and the decoding step of a batch of slots captured once per batch size in one CUDA graph
 // (embedding, 28 layers, final norm, lm_head, greedy argmax) and replayed per token; only the
 // next token ids and their log-probabilities come back to the host.
+// FP8 weights (model.weights): the matrix-vector kernel reads them directly; where it does not
+// take the shape (prefill, steps beyond kGemvMaxBatch, widths not a multiple of 16) each
+// projection is first dequantized into a scratch matrix in the element type for cuBLASLt.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -80,6 +83,8 @@ class DecoderRunner {
  private:
   struct Projection;
   void project(const Projection& p);
+  // w itself, or (fp8: scale set) w dequantized into dequantized_ for cuBLASLt.
+  const void* gemm_weight(const void* w, const float* scale, int64_t out, int64_t in);
   // RoPE over `rows` fused QKV rows of layer `layer`, writing K/V into that layer's cache; the
   // caller says where the rows sit (slot and first position, or per-row slots and positions).
   RopeQkvParams rope_params(int layer, void* qkv, int64_t rows) const;
@@ -95,6 +100,7 @@ class DecoderRunner {
   // decoding step
   DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
       step_act_, logits_, out_token_, out_logprob_, attention_workspace_, argmax_workspace_;
+  DeviceBuffer dequantized_;  // fp8: the largest projection taken by cuBLASLt, in the element type
   int32_t* host_control_ = nullptr;  // pinned [4, max_slots]: tokens, slots, positions, lengths
   int32_t* host_token_ = nullptr;    // pinned [max_slots]
   float* host_logprob_ = nullptr;    // pinned [max_slots]

@@ -8,13 +8,21 @@
 
 #include "core/error.h"
 #include "cuda/check.h"
+#include "cuda/kernels/fp8_weights.h"
 #include "cuda/kernels/random_fill.h"
+#include "model/fp8_quantize.h"
 
 namespace glmasr::cuda {
 namespace {
 
 // Writes `count` elements of a tensor, converted to the engine's dtype, to dst.
 using HostFill = std::function<void(uint16_t* dst)>;
+// Writes the E4M3 codes [rows, count / rows] and the rows' scales of an fp8 matrix.
+using Fp8Fill = std::function<void(uint8_t* codes, float* scales)>;
+
+size_t align256(size_t bytes) {
+  return (bytes + 255) / 256 * 256;
+}
 
 struct Piece {
   const void** target;
@@ -22,6 +30,18 @@ struct Piece {
   HostFill fill;        // upload: converts the checkpoint tensor(s)
   float center, scale;  // random: center + scale * U(-1, 1)
   size_t offset = 0;
+  // fp8 matrices: `rows` codes rows followed (256-aligned) by rows float32 scales.
+  const float** scale_target = nullptr;
+  int64_t rows = 0;
+  Fp8Fill fp8_fill = {};
+  bool fp8() const { return scale_target != nullptr; }
+  size_t scales_offset() const { return align256(static_cast<size_t>(count)); }
+  size_t bytes() const {  // what the arena holds, unaligned at the end
+    return fp8() ? scales_offset() + static_cast<size_t>(rows) * 4 : static_cast<size_t>(count) * 2;
+  }
+  size_t read_bytes() const {  // what a product reads
+    return fp8() ? static_cast<size_t>(count + rows * 4) : static_cast<size_t>(count) * 2;
+  }
 };
 
 uint16_t to_bits(float value, DType dtype) {
@@ -96,13 +116,27 @@ HostFill stack_qkv_bias(const TensorView* q, int64_t k_count, const TensorView* 
   };
 }
 
+// Stacked rows of several matrices quantized to fp8: per-row scales make this the same as
+// quantizing the fused matrix.
+Fp8Fill stack_fp8(std::vector<const TensorView*> parts, std::string what) {
+  return [parts, what](uint8_t* codes, float* scales) {
+    for (const TensorView* part : parts) {
+      quantize_fp8_rows(*part, codes, scales, what.c_str());
+      codes += part->numel();
+      scales += part->dim(0);
+    }
+  };
+}
+
 std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights* weights,
-                                   DType dtype, uint64_t seed) {
+                                   DType dtype, uint64_t seed, WeightFormat format) {
   GLMASR_CHECK(dtype == DType::kBF16 || dtype == DType::kF16,
                "cuda engine dtype: expected bf16 or fp16, got ", dtype_name(dtype));
   auto model = std::make_unique<DeviceModel>();
   model->config = config;
   model->dtype = dtype;
+  model->weights = format;
+  const bool fp8 = format == WeightFormat::kFP8;
   const EncoderConfig& enc = config.encoder;
   const DecoderConfig& dec = config.decoder;
   std::vector<Piece> pieces;
@@ -173,6 +207,24 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   vector(&model->projector2_bias, proj.output_size,
          from([&] { return view(weights->projector2_bias); }), 0.0f, 0.02f);
 
+  // A decoder projection: stacked parts in the element type, or their fp8 quantization.
+  auto projection = [&](const void** target, const float** scale_target, int64_t out, int64_t in,
+                        std::vector<const TensorView*> parts, std::string what) {
+    if (!fp8) {
+      linear(target, out, in, upload ? stack(parts, dtype) : none);
+      return;
+    }
+    pieces.push_back(
+        {.target = target,
+         .count = out * in,
+         .fill = none,
+         .center = 0.0f,
+         .scale = 1.0f / std::sqrt(float(in)),
+         .scale_target = scale_target,
+         .rows = out,
+         .fp8_fill = upload ? stack_fp8(std::move(parts), std::move(what)) : Fp8Fill{}});
+  };
+
   const int64_t d = dec.hidden_size, f = dec.intermediate_size;
   const int64_t dq = int64_t{dec.num_heads} * dec.head_dim,
                 dkv = int64_t{dec.num_kv_heads} * dec.head_dim;
@@ -184,38 +236,66 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
     DeviceDecoderLayer& L = model->decoder_layers[i];
     const DecoderLayerWeights* W = upload ? &weights->decoder_layers[i] : nullptr;
     vector(&L.attn_norm_weight, d, from([&] { return view(W->attn_norm_weight); }), 1.0f, 0.1f);
-    linear(&L.qkv_weight, dq + 2 * dkv, d, from([&] {
-      return stack({&W->q_weight, &W->k_weight, &W->v_weight}, dtype);
-    }));
-    linear(&L.o_weight, d, dq, from([&] { return view(W->o_weight); }));
+    const std::string layer = cat("decoder layer ", i, " ");
+    using Parts = std::vector<const TensorView*>;
+    projection(&L.qkv_weight, &L.qkv_scale, dq + 2 * dkv, d,
+               upload ? Parts{&W->q_weight, &W->k_weight, &W->v_weight} : Parts{},
+               layer + "q|k|v_proj");
+    projection(&L.o_weight, &L.o_scale, d, dq, upload ? Parts{&W->o_weight} : Parts{},
+               layer + "o_proj");
     vector(&L.mlp_norm_weight, d, from([&] { return view(W->mlp_norm_weight); }), 1.0f, 0.1f);
-    linear(&L.gate_up_weight, 2 * f, d, from([&] {
-      return stack({&W->gate_weight, &W->up_weight}, dtype);
-    }));
-    linear(&L.down_weight, d, f, from([&] { return view(W->down_weight); }));
+    projection(&L.gate_up_weight, &L.gate_up_scale, 2 * f, d,
+               upload ? Parts{&W->gate_weight, &W->up_weight} : Parts{}, layer + "gate|up_proj");
+    projection(&L.down_weight, &L.down_scale, d, f, upload ? Parts{&W->down_weight} : Parts{},
+               layer + "down_proj");
   }
   vector(&model->final_norm_weight, d, from([&] { return view(weights->final_norm_weight); }), 1.0f,
          0.1f);
-  const bool share_lm_head = upload && weights->lm_head_is_embedding;
-  if (!share_lm_head)
-    linear(&model->lm_head, dec.vocab_size, d, from([&] { return view(weights->lm_head); }));
+  // fp8: lm_head gets its own quantized copy (weights->lm_head views the embedding when tied).
+  const bool share_lm_head = upload && weights->lm_head_is_embedding && !fp8;
+  if (!share_lm_head) {
+    projection(&model->lm_head, &model->lm_head_scale, dec.vocab_size, d,
+               upload ? std::vector<const TensorView*>{&weights->lm_head}
+                      : std::vector<const TensorView*>{},
+               "lm_head");
+  }
 
   size_t total = 0;
   for (Piece& piece : pieces) {
     piece.offset = total;
-    total += (static_cast<size_t>(piece.count) * 2 + 255) / 256 * 256;
+    total += align256(piece.bytes());
   }
   for (size_t i = first_decoder_piece; i < pieces.size(); ++i)
-    model->decoder_bytes += static_cast<size_t>(pieces[i].count) * 2;
-  if (share_lm_head) model->decoder_bytes += static_cast<size_t>(dec.vocab_size * d) * 2;
+    model->decoder_bytes += pieces[i].read_bytes();
+  model->lm_head_bytes =
+      share_lm_head ? static_cast<size_t>(dec.vocab_size * d) * 2 : pieces.back().read_bytes();
+  if (share_lm_head) model->decoder_bytes += model->lm_head_bytes;
 
   model->arena = DeviceBuffer(total);
   auto* base = model->arena.as<std::byte>();
   std::vector<uint16_t> staging;
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;
   for (size_t i = 0; i < pieces.size(); ++i) {
     Piece& piece = pieces[i];
     void* dst = base + piece.offset;
     *piece.target = dst;
+    if (piece.fp8()) {
+      auto* scale_dst = reinterpret_cast<float*>(base + piece.offset + piece.scales_offset());
+      *piece.scale_target = scale_dst;
+      if (upload) {
+        codes.resize(static_cast<size_t>(piece.count));
+        scales.resize(static_cast<size_t>(piece.rows));
+        piece.fp8_fill(codes.data(), scales.data());
+        GLMASR_CUDA_CHECK(cudaMemcpy(dst, codes.data(), codes.size(), cudaMemcpyHostToDevice));
+        GLMASR_CUDA_CHECK(
+            cudaMemcpy(scale_dst, scales.data(), scales.size() * 4, cudaMemcpyHostToDevice));
+      } else {
+        random_fill_fp8(dst, scale_dst, piece.rows, piece.count / piece.rows, piece.scale, seed + i,
+                        nullptr);
+      }
+      continue;
+    }
     if (upload) {
       staging.resize(static_cast<size_t>(piece.count));
       piece.fill(staging.data());
@@ -233,12 +313,13 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
 }  // namespace
 
 std::unique_ptr<DeviceModel> upload_model(const ModelConfig& config, const ModelWeights& weights,
-                                          DType dtype) {
-  return build(config, &weights, dtype, 0);
+                                          DType dtype, WeightFormat format) {
+  return build(config, &weights, dtype, 0, format);
 }
 
-std::unique_ptr<DeviceModel> random_model(const ModelConfig& config, DType dtype, uint64_t seed) {
-  return build(config, nullptr, dtype, seed);
+std::unique_ptr<DeviceModel> random_model(const ModelConfig& config, DType dtype, uint64_t seed,
+                                          WeightFormat format) {
+  return build(config, nullptr, dtype, seed, format);
 }
 
 }  // namespace glmasr::cuda

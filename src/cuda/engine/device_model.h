@@ -3,6 +3,10 @@
 // q|k|v into one [(heads + 2 kv_heads) * head_dim, in] matrix (with a fused bias whose k part
 // is zero in the encoder), and the decoder's gate|up into one [2F, D] matrix. Conv weights are
 // permuted to [out, 3, in] for the im2col GEMM.
+// With WeightFormat::kFP8 the decoder's projections (fused QKV, o_proj, gate|up, down) and
+// lm_head are E4M3 codes with a float32 scale per row (model/fp8_quantize.h, quantized on the
+// host at load); their *_scale pointers are then set. lm_head then never shares the embedding,
+// which stays in the element type with everything else.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +15,7 @@
 
 #include "core/dtype.h"
 #include "cuda/device_buffer.h"
+#include "engine/engine_options.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -32,11 +37,17 @@ struct DeviceDecoderLayer {
   const void* mlp_norm_weight;
   const void* gate_up_weight;
   const void* down_weight;
+  // fp8 weights: per-row scales of the matrices above; null in the element type.
+  const float* qkv_scale = nullptr;
+  const float* o_scale = nullptr;
+  const float* gate_up_scale = nullptr;
+  const float* down_scale = nullptr;
 };
 
 struct DeviceModel {
   ModelConfig config;
   DType dtype = DType::kBF16;
+  WeightFormat weights = WeightFormat::kBF16;
   DeviceBuffer arena;
   const void *conv1_weight, *conv1_bias, *conv2_weight, *conv2_bias;
   std::vector<DeviceEncoderLayer> encoder_layers;
@@ -46,14 +57,18 @@ struct DeviceModel {
   std::vector<DeviceDecoderLayer> decoder_layers;
   const void* final_norm_weight;
   const void* lm_head;
+  const float* lm_head_scale = nullptr;  // fp8 weights
   size_t decoder_bytes = 0;  // bytes a decoding step reads: decoder layers + final norm + lm_head
+  size_t lm_head_bytes = 0;  // of which lm_head (codes and scales for fp8)
 };
 
-// Uploads checkpoint weights (any float dtype) converted to `dtype` (BF16 or F16).
+// Uploads checkpoint weights (any float dtype) converted to `dtype` (BF16 or F16), the
+// decoder's projections in `weights`.
 std::unique_ptr<DeviceModel> upload_model(const ModelConfig& config, const ModelWeights& weights,
-                                          DType dtype);
+                                          DType dtype, WeightFormat format = WeightFormat::kBF16);
 // Random weights of the config's shapes (for benchmarks): linear weights uniform in
 // +-1/sqrt(in), norm weights near 1, biases and embeddings small. Deterministic in `seed`.
-std::unique_ptr<DeviceModel> random_model(const ModelConfig& config, DType dtype, uint64_t seed);
+std::unique_ptr<DeviceModel> random_model(const ModelConfig& config, DType dtype, uint64_t seed,
+                                          WeightFormat format = WeightFormat::kBF16);
 
 }  // namespace glmasr::cuda

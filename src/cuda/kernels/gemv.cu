@@ -1,3 +1,7 @@
+#include <cuda_fp8.h>
+
+#include <type_traits>
+
 #include "cuda/check.h"
 #include "cuda/kernels/dependent_launch.cuh"
 #include "cuda/kernels/element.cuh"
@@ -17,6 +21,47 @@ __device__ __forceinline__ void copy16_async(void* shared, const void* global) {
 }
 __device__ __forceinline__ void wait_copies_async() {
   asm volatile("cp.async.wait_all;" ::: "memory");
+}
+
+// Weights are streamed once per step: keep them out of L1 so activations stay there.
+__device__ __forceinline__ uint4 load16_stream(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// Weights in one 16-byte load: 8 in the element type, 16 E4M3 codes.
+template <bool kFp8>
+constexpr int kChunkWeights = kFp8 ? 16 : 8;
+
+// acc + the dot product of one 16-byte load of weights with xf, in input order. The weights
+// widen exactly (every E4M3 value is an fp16 value; Hopper converts a pair of codes in one
+// instruction), a pair at a time so that few of them are live at once.
+template <typename T, bool kFp8>
+__device__ __forceinline__ float dot_chunk(const uint4& raw, const float (&xf)[kChunkWeights<kFp8>],
+                                           float acc) {
+  if constexpr (kFp8) {
+    const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        // The lower byte is the earlier weight and becomes the lower half (.x).
+        const auto pair = static_cast<__nv_fp8x2_storage_t>(words[k] >> (16 * h));
+        const float2 v = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
+        acc = fmaf(v.x, xf[4 * k + 2 * h], acc);
+        acc = fmaf(v.y, xf[4 * k + 2 * h + 1], acc);
+      }
+    }
+  } else {
+    Vec8<T> v;
+    v.raw = raw;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc = fmaf(to_float(v.e[i]), xf[i], acc);
+  }
+  return acc;
 }
 
 // What the RoPE epilogue reads for the output a thread finishes (row pair r or v row r of the
@@ -77,18 +122,25 @@ __device__ __forceinline__ int64_t epilogue_column(const GemvParams& p, int r) {
 }
 
 // kMaxBatch is 1 for the batch-1 step (a few registers, so more blocks per SM and more loads in
-// flight) or kGemvMaxBatch.
-template <typename T, int kMaxBatch, GemvEpilogue kEpilogue>
+// flight) or kGemvMaxBatch. kFp8: the weights are E4M3 codes with per-row scales.
+// A chunk is what one 16-byte weight load covers: kElems inputs, read from x (and the norm
+// weight) as kXVecs 16-byte vectors.
+template <typename T, bool kFp8, int kMaxBatch, GemvEpilogue kEpilogue>
 __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(GemvParams p) {
   constexpr bool kSwiglu = kEpilogue == GemvEpilogue::kSwiglu;
+  constexpr int kElems = kChunkWeights<kFp8>, kXVecs = kElems / 8;
   __shared__ float inv_rms[kMaxBatch];
   __shared__ float partial[kWarps][kRows * kMaxBatch];
+  __shared__ float row_scale[kFp8 ? kRows : 1];  // w_scale of the block's rows
   // Every block of the next kernel may start now: it only loads weights until its own wait.
   allow_next_kernel();
-  const T* w = static_cast<const T*>(p.w);
+  // Addressed in weights, as row * in + column, so that the strides stay kernel parameters
+  // instead of live registers.
+  using Weight = std::conditional_t<kFp8, uint8_t, T>;
+  const Weight* w = static_cast<const Weight*>(p.w);
   const T* x = static_cast<const T*>(p.x);
   const T* norm_weight = static_cast<const T*>(p.norm_weight);
-  const int64_t chunks = p.in / 8;
+  const int64_t chunks = p.in / kElems;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int batch = p.batch;
   constexpr bool rope = kEpilogue == GemvEpilogue::kRope;
@@ -131,10 +183,17 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
   const int64_t c0 = threadIdx.x;
   const int t = threadIdx.x;
   const int r = t / kMaxBatch, b = t % kMaxBatch;  // the output this thread finishes
-  Vec8<T> wv[kRows];
+  uint4 wv[kRows];
   if (c0 < chunks) {
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) wv[r] = load8_stream(w + int64_t{row[r]} * p.in + c0 * 8);
+    for (int r = 0; r < kRows; ++r) wv[r] = load16_stream(w + int64_t{row[r]} * p.in + c0 * kElems);
+  }
+  // The scales are weights too: read before the wait (the epilogue reads them after the
+  // block's barrier).
+  if constexpr (kFp8) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+      if (threadIdx.x == r) row_scale[r] = __ldg(p.w_scale + row[r]);
   }
   // So are the norm weight's first chunk, and what the RoPE epilogue reads besides the sums
   // (positions and slots come from the host, cos/sin are tables): after the wait only x and the
@@ -144,13 +203,16 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
   // memory stays as small as each epilogue allows: with the driver's carveouts a 4 KB array in
   // the gate|up kernel cost 4 us per layer on the H100 (0.515 -> 0.647 ms for 28 layers). Which
   // shared-memory/L1 split each launch asks for is the caller's (GemvParams::shared_carveout).
-  __shared__ uint4 shared_norm_weight[rope ? kThreads : 1];
-  Vec8<T> first_norm_weight;
+  __shared__ uint4 shared_norm_weight[rope ? kThreads * kXVecs : 1];
+  Vec8<T> first_norm_weight[kXVecs];
   if (norm_weight && c0 < chunks) {
-    if constexpr (rope)
-      copy16_async(&shared_norm_weight[t], norm_weight + c0 * 8);
-    else
-      first_norm_weight = load8(norm_weight + c0 * 8);
+#pragma unroll
+    for (int v = 0; v < kXVecs; ++v) {
+      if constexpr (rope)
+        copy16_async(&shared_norm_weight[t * kXVecs + v], norm_weight + c0 * kElems + v * 8);
+      else
+        first_norm_weight[v] = load8(norm_weight + c0 * kElems + v * 8);
+    }
   }
 
   // Through shared memory: held in registers across the product they spilled.
@@ -176,10 +238,13 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
 #pragma unroll
       for (int b = 0; b < kMaxBatch; ++b) {
         if (b < batch) {
-          const Vec8<T> v = load8(x + b * p.ldx + c * 8);
 #pragma unroll
-          for (int i = 0; i < 8; ++i)
-            squares[b] = fmaf(to_float(v.e[i]), to_float(v.e[i]), squares[b]);
+          for (int u = 0; u < kXVecs; ++u) {
+            const Vec8<T> v = load8(x + b * p.ldx + c * kElems + u * 8);
+#pragma unroll
+            for (int i = 0; i < 8; ++i)
+              squares[b] = fmaf(to_float(v.e[i]), to_float(v.e[i]), squares[b]);
+          }
         }
       }
     }
@@ -209,34 +274,42 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
   for (int64_t c = c0; c < chunks; c += kThreads) {
     if (c != c0) {
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) wv[r] = load8_stream(w + int64_t{row[r]} * p.in + c * 8);
+      for (int r = 0; r < kRows; ++r)
+        wv[r] = load16_stream(w + int64_t{row[r]} * p.in + c * kElems);
     }
-    Vec8<T> nw;
+    Vec8<T> nw[kXVecs];
     if (norm_weight) {
       if (c == c0) {
         if constexpr (rope) {
           wait_copies_async();
-          first_norm_weight.raw = shared_norm_weight[t];
+#pragma unroll
+          for (int v = 0; v < kXVecs; ++v)
+            first_norm_weight[v].raw = shared_norm_weight[t * kXVecs + v];
         }
-        nw = first_norm_weight;
+#pragma unroll
+        for (int v = 0; v < kXVecs; ++v) nw[v] = first_norm_weight[v];
       } else {
-        nw = load8(norm_weight + c * 8);
+#pragma unroll
+        for (int v = 0; v < kXVecs; ++v) nw[v] = load8(norm_weight + c * kElems + v * 8);
       }
     }
 #pragma unroll
     for (int b = 0; b < kMaxBatch; ++b) {
       if (b < batch) {
-        const Vec8<T> xv = load8(x + b * p.ldx + c * 8);
-        float xf[8];
+        float xf[kElems];
 #pragma unroll
-        for (int i = 0; i < 8; ++i) {
-          xf[i] = to_float(xv.e[i]);
-          if (norm_weight) xf[i] = round_to<T>(to_float(nw.e[i]) * round_to<T>(xf[i] * inv_rms[b]));
+        for (int v = 0; v < kXVecs; ++v) {
+          const Vec8<T> xv = load8(x + b * p.ldx + c * kElems + v * 8);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            float value = to_float(xv.e[i]);
+            if (norm_weight)
+              value = round_to<T>(to_float(nw[v].e[i]) * round_to<T>(value * inv_rms[b]));
+            xf[v * 8 + i] = value;
+          }
         }
 #pragma unroll
-        for (int r = 0; r < kRows; ++r)
-#pragma unroll
-          for (int i = 0; i < 8; ++i) acc[r][b] = fmaf(to_float(wv[r].e[i]), xf[i], acc[r][b]);
+        for (int r = 0; r < kRows; ++r) acc[r][b] = dot_chunk<T, kFp8>(wv[r], xf, acc[r][b]);
       }
     }
   }
@@ -258,6 +331,7 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
     float s = 0.0f;
 #pragma unroll
     for (int k = 0; k < kWarps; ++k) s += partial[k][r * kMaxBatch + b];
+    if constexpr (kFp8) s *= row_scale[r];
     return s;
   };
   T* y = static_cast<T*>(p.y);
@@ -312,27 +386,39 @@ __global__ void __launch_bounds__(kThreads, kMaxBatch == 1 ? 3 : 2) gemv_kernel(
   }
 }
 
-template <typename T, GemvEpilogue kEpilogue>
+template <typename T, bool kFp8, GemvEpilogue kEpilogue>
 void launch_gemv(const GemvParams& p, int64_t blocks, cudaStream_t stream) {
   const DependentLaunch launch{dim3(static_cast<unsigned>(blocks)), kThreads, stream,
                                p.shared_carveout};
   if (p.batch == 1)
-    launch_dependent(gemv_kernel<T, 1, kEpilogue>, launch, p);
+    launch_dependent(gemv_kernel<T, kFp8, 1, kEpilogue>, launch, p);
   else
-    launch_dependent(gemv_kernel<T, kGemvMaxBatch, kEpilogue>, launch, p);
+    launch_dependent(gemv_kernel<T, kFp8, kGemvMaxBatch, kEpilogue>, launch, p);
+}
+
+template <typename T, bool kFp8>
+void launch_gemv_epilogue(const GemvParams& p, int64_t blocks, cudaStream_t stream) {
+  if (p.rope.head_dim > 0)
+    launch_gemv<T, kFp8, GemvEpilogue::kRope>(p, blocks, stream);
+  else if (p.swiglu_width > 0)
+    launch_gemv<T, kFp8, GemvEpilogue::kSwiglu>(p, blocks, stream);
+  else
+    launch_gemv<T, kFp8, GemvEpilogue::kPlain>(p, blocks, stream);
 }
 
 }  // namespace
 
-bool gemv_supported(int batch, int64_t in) {
-  return batch >= 1 && batch <= kGemvMaxBatch && in > 0 && in % 8 == 0;
+bool gemv_supported(int batch, int64_t in, bool fp8_weights) {
+  const int64_t per_load = fp8_weights ? kChunkWeights<true> : kChunkWeights<false>;
+  return batch >= 1 && batch <= kGemvMaxBatch && in > 0 && in % per_load == 0;
 }
 
 void gemv(const GemvParams& given, cudaStream_t stream) {
   GemvParams p = given;
-  GLMASR_CHECK(gemv_supported(p.batch, p.in), "gemv: expected batch 1..", kGemvMaxBatch,
-               " and an input width that is a multiple of 8, got batch ", p.batch, " and width ",
-               p.in);
+  const bool fp8 = p.w_scale != nullptr;
+  GLMASR_CHECK(gemv_supported(p.batch, p.in, fp8), "gemv: expected batch 1..", kGemvMaxBatch,
+               " and an input width that is a multiple of ", fp8 ? 16 : 8,
+               fp8 ? " (fp8 weights)" : "", ", got batch ", p.batch, " and width ", p.in);
   if (p.ldx == 0) p.ldx = p.in;
   const int64_t width = p.swiglu_width > 0 ? p.swiglu_width : p.out;
   if (p.ldy == 0) p.ldy = width;
@@ -358,12 +444,10 @@ void gemv(const GemvParams& given, cudaStream_t stream) {
   }
   if (blocks == 0) return;
   GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
-    if (rope.head_dim > 0)
-      launch_gemv<T, GemvEpilogue::kRope>(p, blocks, stream);
-    else if (p.swiglu_width > 0)
-      launch_gemv<T, GemvEpilogue::kSwiglu>(p, blocks, stream);
+    if (fp8)
+      launch_gemv_epilogue<T, true>(p, blocks, stream);
     else
-      launch_gemv<T, GemvEpilogue::kPlain>(p, blocks, stream);
+      launch_gemv_epilogue<T, false>(p, blocks, stream);
   });
 }
 

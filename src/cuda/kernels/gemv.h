@@ -13,6 +13,9 @@
 // Kernels are launched as programmatic dependent launches: each block loads its first weight
 // tiles before waiting for the previous kernel, hiding the ramp between the step's kernels.
 // Every intermediate is rounded to the element type where the bf16 reference rounds.
+// FP8 weights (w_scale set): w holds OCP E4M3 codes, one byte per weight, so a 16-byte load
+// carries 16 weights; they are widened in registers (cvt e4m3x2 -> f16x2 -> f32, exact) and
+// each row's float32 sum is multiplied by its scale before the epilogue, which is unchanged.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -45,6 +48,9 @@ struct GemvRopeEpilogue {
 struct GemvParams {
   DType dtype = DType::kBF16;
   const void* w = nullptr;  // [out, in] (with swiglu_width: [2 * swiglu_width, in])
+  // Set: w is E4M3 codes [out, in] and row n's weights are code * w_scale[n] (float32 [out];
+  // model/fp8_quantize.h). in must then be a multiple of 16.
+  const float* w_scale = nullptr;
   int64_t out = 0, in = 0;
   const void* x = nullptr;  // [batch, ldx]
   int batch = 1;
@@ -63,8 +69,9 @@ struct GemvParams {
   int shared_carveout = -1;
 };
 
-// Whether gemv() takes this shape (else use Gemm).
-bool gemv_supported(int batch, int64_t in);
+// Whether gemv() takes this shape (else use Gemm): batch 1..kGemvMaxBatch and `in` a multiple
+// of the weights per 16-byte load (8 in the element type, 16 for fp8 weights).
+bool gemv_supported(int batch, int64_t in, bool fp8_weights = false);
 void gemv(const GemvParams& p, cudaStream_t stream);
 
 }  // namespace glmasr::cuda
