@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "engine/engine_factory.h"
+#include "engine/kv_budget.h"
 #include "model/config.h"
 #include "model/model_location.h"
 #include "pipeline/subtitles.h"
@@ -121,13 +122,16 @@ int run_transcribe(const CommandArgs& argv) {
 
   using Clock = std::chrono::steady_clock;
   const auto load_start = Clock::now();
+  const ModelLocation model = locate_model(args.get("--model"));
+  const ModelFolder folder{model.dir};
+  const Tokenizer tokenizer = Tokenizer::from_file(folder.tokenizer_path());
   // Segments never exceed one 30 s window: size each KV slot for that prompt plus the new
   // tokens instead of the model's 8192 positions, so many more sequences fit in a batch.
   if (!options.single_request)
-    engine_options.max_sequence =
-        static_cast<int>(512 + options.prompt_text.size() + options.max_new_tokens);
-  const ModelLocation model = locate_model(args.get("--model"));
-  const Tokenizer tokenizer = Tokenizer::from_file(ModelFolder{model.dir}.tokenizer_path());
+    engine_options.max_sequence = segment_sequence_positions(
+        load_model_config(folder.config_path(), folder.generation_config_path()),
+        options.max_new_tokens,
+        static_cast<int>(tokenizer.encode_plain_text(options.prompt_text).size()));
   auto engine = create_engine(model.dir, engine_options);
   EngineLoop loop(*engine, engine_options.max_batch);
   Transcriber transcriber(loop, tokenizer, options);

@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <system_error>
+#include <vector>
 
 #include "core/error.h"
 
@@ -210,6 +211,32 @@ struct MemoryReader {
   static sf_count_t tell(void* user) { return of(user).position; }
 };
 
+// libsndfile 1.2.0 spins for minutes, reading nothing, on a RIFF/WAVE whose LIST chunk declares
+// more bytes than follow (a 187-byte upload held a decoder thread for over 2 minutes; found by
+// the audio fuzzer). The chunks before the audio are checked first: each must fit in the bytes
+// received. The data chunk may claim more (a WAV written to a pipe cannot know its length).
+// `bytes` holds the first `available` of the input's `size` bytes.
+void check_wav_chunks(const unsigned char* bytes, size_t available, size_t size,
+                      const std::string& label) {
+  if (available < 12 || std::memcmp(bytes, "RIFF", 4) != 0 ||
+      std::memcmp(bytes + 8, "WAVE", 4) != 0)
+    return;
+  size_t offset = 12;
+  while (offset + 8 <= available) {
+    std::string id(reinterpret_cast<const char*>(bytes + offset), 4);
+    for (char& c : id)
+      if (c < 0x20 || c > 0x7e) c = '?';
+    if (id == "data") return;
+    const size_t length = size_t{bytes[offset + 4]} | size_t{bytes[offset + 5]} << 8 |
+                          size_t{bytes[offset + 6]} << 16 | size_t{bytes[offset + 7]} << 24;
+    offset += 8;
+    if (length > size - offset)
+      fail_input(label, " is not valid WAV: its chunk '", id, "' declares ", length,
+                 " bytes, only ", size - offset, " follow");
+    offset += length + (length & 1);  // chunks are padded to an even length
+  }
+}
+
 // libFLAC allocates what a metadata block header declares (up to 16 MB) before reading it, and
 // misreads a STREAMINFO of the wrong size or place: a few hundred bytes of upload made it hold
 // 13 MB (found by the audio fuzzer). A whole FLAC upload is checked against the FLAC format
@@ -253,6 +280,16 @@ std::unique_ptr<SNDFILE, SndfileCloser> open_memory(MemoryReader& reader, SF_INF
 
 DecodedAudio decode_audio_file(const std::string& path, const DecodeOptions& options) {
   check_is_nonempty_regular_file(path);
+  {  // the chunks before a WAV's audio (check_wav_chunks) are in its first bytes
+    std::unique_ptr<FILE, int (*)(FILE*)> head_file(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (head_file) {
+      std::vector<unsigned char> head(1 << 16);
+      head.resize(std::fread(head.data(), 1, head.size(), head_file.get()));
+      check_wav_chunks(head.data(), head.size(),
+                       static_cast<size_t>(std::filesystem::file_size(path)),
+                       cat("audio file '", path, "'"));
+    }
+  }
   SF_INFO info{};
   std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(path.c_str(), SFM_READ, &info));
   GLMASR_CHECK(file, "audio file '", path, "' cannot be decoded (not a supported audio format, ",
@@ -264,6 +301,7 @@ DecodedAudio decode_audio_memory(const void* data, size_t size, const std::strin
                                  const DecodeOptions& options) {
   GLMASR_CHECK(size > 0, "audio '", name, "' is empty (0 bytes)");
   check_flac_metadata(static_cast<const unsigned char*>(data), size, cat("audio '", name, "'"));
+  check_wav_chunks(static_cast<const unsigned char*>(data), size, size, cat("audio '", name, "'"));
   MemoryReader reader{.data = static_cast<const char*>(data),
                       .size = static_cast<sf_count_t>(size)};
   SF_INFO info;
@@ -281,6 +319,7 @@ DecodedAudio decode_audio_memory(const std::string& bytes, const std::string& na
 AudioInfo probe_audio_memory(const void* data, size_t size) {
   if (size == 0) fail_input("audio is empty (0 bytes)");
   check_flac_metadata(static_cast<const unsigned char*>(data), size, "audio");
+  check_wav_chunks(static_cast<const unsigned char*>(data), size, size, "audio");
   MemoryReader reader{.data = static_cast<const char*>(data),
                       .size = static_cast<sf_count_t>(size)};
   SF_INFO info;

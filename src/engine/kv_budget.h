@@ -14,10 +14,13 @@ namespace glmasr {
 inline constexpr int kSegmentAudioAndTemplateTokens = 400;
 inline constexpr int kMaxPromptTextTokens = 224;
 
-// Positions a sequence of one segment may occupy: audio, template, prompt text, new tokens.
-inline int segment_sequence_positions(const ModelConfig& config, int max_new_tokens) {
+// Positions a sequence of one segment may occupy: audio, template, prompt text (room for
+// kMaxPromptTextTokens, or for a known longer prompt), new tokens.
+inline int segment_sequence_positions(const ModelConfig& config, int max_new_tokens,
+                                      int prompt_text_tokens = 0) {
   return std::min(config.decoder.max_positions,
-                  kSegmentAudioAndTemplateTokens + kMaxPromptTextTokens + max_new_tokens);
+                  kSegmentAudioAndTemplateTokens +
+                      std::max(kMaxPromptTextTokens, prompt_text_tokens) + max_new_tokens);
 }
 
 // Bytes one position of one sequence takes on the GPU: K and V of every layer, 16-bit.

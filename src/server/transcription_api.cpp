@@ -103,14 +103,15 @@ double millis_between(Clock::time_point from, Clock::time_point to) {
 }
 
 // W3C Server-Timing: where a request's time went, so a client (or bench/serve_bench.py) can
-// tell the service's own cost from the engine's. audio: receipt to decoded audio (form parsing,
-// decoding, resampling); queue: to admission by the engine loop; engine: admission to the last
-// token; total: receipt to the answer.
+// tell the service's own cost from the pipeline's. audio: receipt to decoded audio (form parsing,
+// decoding, resampling); prepare: segmentation and log-mel (the pipeline's host work, as in
+// `glmasr transcribe`) and the wait for admission by the engine loop; engine: admission to the
+// last token; total: receipt to the answer.
 std::string server_timing(Clock::time_point start, Clock::time_point decoded,
                           Clock::time_point admitted, Clock::time_point now) {
   char text[160];
   std::snprintf(text, sizeof text,
-                "audio;dur=%.3f, queue;dur=%.3f, engine;dur=%.3f, total;dur=%.3f",
+                "audio;dur=%.3f, prepare;dur=%.3f, engine;dur=%.3f, total;dur=%.3f",
                 millis_between(start, decoded), millis_between(decoded, admitted),
                 millis_between(admitted, now), millis_between(start, now));
   return text;

@@ -174,6 +174,12 @@ void Tokenizer::Impl::load_model(const json& model) {
   std::unordered_map<std::string, int32_t> vocab;
   vocab.reserve(vocab_json.size());
   for (const auto& [token, id] : vocab_json.items()) {
+    // Only integers: a float such as 2.9e43 converted to int64_t is undefined behaviour (found by
+    // the tokenizer fuzzer), and unsigned values above INT64_MAX would wrap.
+    GLMASR_CHECK(id.is_number_integer() &&
+                     (!id.is_number_unsigned() || id.get<uint64_t>() < uint64_t{kMaxIdLimit}),
+                 source, ": model.vocab['", token, "']: expected an integer id in 0..",
+                 kMaxIdLimit - 1, ", got ", id.dump());
     const int64_t value = id.get<int64_t>();
     GLMASR_CHECK(value >= 0 && value < kMaxIdLimit, source, ": model.vocab['", token,
                  "']: expected an id in 0..", kMaxIdLimit - 1, ", got ", value);

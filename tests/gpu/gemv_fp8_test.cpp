@@ -58,9 +58,16 @@ TEST_P(GemvFp8Test, MatchesCpuLinearOnTheDequantizedWeights) {
   const Fp8Matrix fp8 = quantize_and_upload(w, out, in);
 
   std::vector<float> input = x;
-  if (norm) {
-    cpu::rms_norm(x.data(), batch, in, norm_w.data(), 1e-5f, input.data());
-    for (float& v : input) v = gpu_test::round_to(dtype, v);
+  if (norm) {  // rounded where the kernel rounds: round(w_n * round(x * rsqrt(mean x^2 + eps)))
+    for (int b = 0; b < batch; ++b) {
+      const float* row = x.data() + size_t(b) * in;
+      double squares = 0;
+      for (int i = 0; i < in; ++i) squares += double(row[i]) * row[i];
+      const float inv_rms = 1.0f / std::sqrt(float(squares / in) + 1e-5f);
+      for (int i = 0; i < in; ++i)
+        input[size_t(b) * in + i] =
+            gpu_test::round_to(dtype, norm_w[i] * gpu_test::round_to(dtype, row[i] * inv_rms));
+    }
   }
   std::vector<float> product(size_t(batch) * out);
   cpu::linear(input.data(), batch, in, fp8.dequantized.data(), nullptr, out, product.data());
@@ -68,8 +75,12 @@ TEST_P(GemvFp8Test, MatchesCpuLinearOnTheDequantizedWeights) {
   std::vector<float> expected(size_t(batch) * width);
   for (int b = 0; b < batch; ++b) {
     if (swiglu) {
-      cpu::silu_mul(product.data() + size_t(b) * out, product.data() + size_t(b) * out + width,
-                    width, expected.data() + size_t(b) * width);
+      // Rounded where the kernel (and the bf16 reference) rounds: round(round(silu(g)) * u).
+      for (int f = 0; f < width; ++f) {
+        const float g = product[size_t(b) * out + f], u = product[size_t(b) * out + width + f];
+        const float silu = gpu_test::round_to(dtype, g / (1.0f + std::exp(-g)));
+        expected[size_t(b) * width + f] = gpu_test::round_to(dtype, silu * u);
+      }
     } else {
       for (int n = 0; n < out; ++n)
         expected[size_t(b) * out + n] =
