@@ -3,7 +3,7 @@
 # fails on any crash, sanitizer report, leak, memory-budget or invariant violation.
 #   usage: scripts/fuzz.sh TARGET [SECONDS]   one target (default: $GLMASR_FUZZ_SECONDS, else 60)
 #          scripts/fuzz.sh all [SECONDS]      each target in turn, SECONDS each
-#   targets: safetensors multipart config tokenizer audio
+#   targets: safetensors multipart config tokenizer audio request realtime stdin
 # Builds only the fuzz targets, in their own directory (build-fuzz, or $GLMASR_FUZZ_BUILD_DIR).
 # Each campaign first replays tests/data/fuzz_regressions/TARGET, then fuzzes from the seeds
 # (tests/fuzz/make_seeds.py, tests/fuzz/corpus/TARGET), the regressions and the corpus grown by
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(safetensors multipart config tokenizer audio)
+all_targets=(safetensors multipart config tokenizer audio request realtime stdin)
 target="${1:-}"
 seconds="${2:-${GLMASR_FUZZ_SECONDS:-60}}"
 build_dir="${GLMASR_FUZZ_BUILD_DIR:-build-fuzz}"
@@ -26,7 +26,7 @@ fi
 
 # Inputs larger than this teach little and slow every execution down.
 declare -A max_len=([safetensors]=16384 [multipart]=4096 [config]=4096 [tokenizer]=8192
-                    [audio]=16384)
+                    [audio]=16384 [request]=20480 [realtime]=16384 [stdin]=32768)
 
 mkdir -p "$build_dir"
 launcher=()

@@ -3,7 +3,7 @@
 # Then, beside it:
 #   - the CPU suite (unit, golden, e2e) built with AddressSanitizer and UBSan in build-asan
 #     (GLMASR_SANITIZE=ON, CUDA off); GLMASR_SANITIZE_SUITE=0 skips it;
-#   - every libFuzzer target for GLMASR_FUZZ_SECONDS each (default 55: five targets stay within
+#   - every libFuzzer target for GLMASR_FUZZ_SECONDS each (default 35: eight targets stay within
 #     5 minutes of fuzzing); 0 skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +29,5 @@ if [[ "${GLMASR_SANITIZE_SUITE:-1}" != 0 ]]; then
   echo "test.sh: sanitizer suite took $((SECONDS - start)) s"
 fi
 
-fuzz_seconds="${GLMASR_FUZZ_SECONDS:-55}"
+fuzz_seconds="${GLMASR_FUZZ_SECONDS:-35}"
 if [[ "$fuzz_seconds" != 0 ]]; then bash scripts/fuzz.sh all "$fuzz_seconds"; fi

@@ -21,6 +21,8 @@ namespace {
 // Beyond any real recording; rejects headers whose rate would overflow the resampler math.
 constexpr int kMaxSampleRate = 1'000'000;
 constexpr int kMaxChannels = 256;
+// Far beyond full scale (1), and far below what overflows float arithmetic downstream.
+constexpr float kMaxSampleMagnitude = 1000;
 // Samples decoded per libsndfile call, whatever the channel count (512 KB of floats).
 constexpr int kBlockSamples = 1 << 17;
 // The most frames reserved from a header (2.3 h at 16 kHz): beyond it the buffer grows as the
@@ -157,11 +159,19 @@ DecodedAudio decode_open_sndfile(SNDFILE* file, const SF_INFO& info, const std::
     const sf_count_t want = room >= block_frames ? block_frames : room + 1;
     const sf_count_t got = sf_readf_float(file, block.data(), want);
     if (got <= 0) break;
+    const float* begin = block.data();
+    const float* end = begin + got * info.channels;
+    // Float PCM can hold NaN, infinity or values that overflow to infinity once filtered
+    // (resampling, the mel spectrum), which would poison the features of the whole input.
+    if (const float* bad =
+            std::find_if(begin, end, [](float x) { return !(std::abs(x) <= kMaxSampleMagnitude); });
+        bad != end)
+      fail_input(label, " holds a sample of ", *bad, " at frame ",
+                 decoded + (bad - begin) / info.channels, ": expected finite samples within +-",
+                 kMaxSampleMagnitude, " (float PCM is nominally within +-1)");
     decoded += got;
     if (decoded > max_frames)
       fail_too_long(label, options.max_seconds, decoded, info.samplerate, "decoding passed it at");
-    const float* begin = block.data();
-    const float* end = begin + got * info.channels;
     if (options.mix_to_mono && info.channels > 1) {
       mix_block(block.data(), got, info.channels, mono_block);
       begin = mono_block.data();

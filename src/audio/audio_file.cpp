@@ -46,10 +46,10 @@ size_t raw_byte_limit(const AudioReadOptions& options) {
 // Standard input is whatever its first bytes say; raw PCM carries no header, so its rate must
 // be given. A rate given for a recognised container is refused rather than ignored, except
 // for a bare MPEG frame header, which raw PCM can begin with: there the rate says "raw".
-DecodedAudio decode_standard_input(const AudioReadOptions& options) {
+DecodedAudio decode_standard_input(std::FILE* in, const AudioReadOptions& options) {
   const char* source = "standard input";
   const bool raw_declared = options.raw_sample_rate > 0;
-  std::string bytes = read_all_bytes(stdin, source, raw_declared ? raw_byte_limit(options) : 0);
+  std::string bytes = read_all_bytes(in, source, raw_declared ? raw_byte_limit(options) : 0);
   const SniffedContainer container = sniff_audio_container(bytes);
   if (!container.name.empty() && (container.certain || !raw_declared)) {
     if (raw_declared && container.certain)
@@ -67,13 +67,12 @@ DecodedAudio decode_standard_input(const AudioReadOptions& options) {
 }  // namespace
 
 Audio read_audio(const std::string& path, const AudioReadOptions& options) {
-  DecodedAudio decoded;
-  if (path == "-") {
-    decoded = decode_standard_input(options);
-  } else {
-    decoded = decode_audio_file(path, decode_options_of(options));
-  }
-  return to_model_audio(std::move(decoded), path);
+  if (path == "-") return read_audio_stream(stdin, options);
+  return to_model_audio(decode_audio_file(path, decode_options_of(options)), path);
+}
+
+Audio read_audio_stream(std::FILE* in, const AudioReadOptions& options) {
+  return to_model_audio(decode_standard_input(in, options), "-");
 }
 
 Audio read_audio_memory(const std::string& bytes, const std::string& name,

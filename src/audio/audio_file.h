@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct Audio {
 // Decodes, mixes down and resamples. Throws glmasr::Error naming the file for missing,
 // empty, truncated, unreadable or non-audio input.
 Audio read_audio(const std::string& path, const AudioReadOptions& options = {});
+
+// Standard input as read_audio("-") reads it, from `in` (the stdin fuzzer passes a memory
+// stream): the container its first bytes name, else raw PCM by the raw_* options.
+Audio read_audio_stream(std::FILE* in, const AudioReadOptions& options = {});
 
 // Decodes an encoded file held in memory (an HTTP upload) the same way; `name` becomes the
 // Audio's source and names the input in errors. The raw_* options do not apply.

@@ -25,6 +25,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "server/request_parsing.h"
 #include "server/upgrade_request.h"
 
 namespace glmasr::server {
@@ -262,19 +263,8 @@ void Connection::read_head() {
   phase_ = Phase::kHead;
   const HttpServerOptions& options = server_->options;
   parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(options.max_head_bytes));
-  // Checked against Content-Length when the head arrives, so an oversized body is refused
-  // before it is sent; for chunked bodies while they are read.
-  parser_->body_limit(options.max_body_bytes);
-  chunk_extension_too_long_ = false;
-  on_chunk_header_ = [this, limit = options.max_chunk_extension_bytes](
-                         std::uint64_t, beast::string_view extensions, error_code& error) {
-    if (extensions.size() > limit) {
-      chunk_extension_too_long_ = true;
-      error = http::error::bad_chunk_extension;
-    }
-  };
-  parser_->on_chunk_header(on_chunk_header_);
+  limit_request_parser(*parser_, request_limits_of(options), on_chunk_header_,
+                       chunk_extension_too_long_);
   arm(options.head_timeout_ms);
   http::async_read_header(
       socket_, buffer_, *parser_,
@@ -344,36 +334,17 @@ void Connection::refuse_request(const error_code& error) {
     return answer_now(error_response(
         408, cat("the request ", reading_body ? "body" : "head", " did not arrive within ",
                  millis_text(reading_body ? options.body_timeout_ms : options.head_timeout_ms))));
-  if (error == http::error::end_of_stream || error == http::error::partial_message ||
-      error == net::error::eof || error == net::error::connection_reset ||
-      error == net::error::operation_aborted || error == net::error::broken_pipe)
-    return close();
-  if (error == http::error::body_limit)
-    return answer_now(error_response(
-        413, cat("the request body is over the limit of ", options.max_body_bytes, " bytes")));
-  if (error == http::error::header_limit || error == http::error::buffer_overflow)
-    return answer_now(error_response(
-        431, cat(reading_body ? "a chunk line or the trailers are" : "the request head is",
-                 " over the limit of ", options.max_head_bytes, " bytes")));
-  if (error == http::error::bad_version)  // Beast takes HTTP/1.0 and 1.1 only
-    return answer_now(
-        error_response(505, "unsupported HTTP version: expected HTTP/1.0 or HTTP/1.1"));
-  if (chunk_extension_too_long_)
-    return answer_now(error_response(400, cat("a chunk extension is over the limit of ",
-                                              options.max_chunk_extension_bytes, " bytes")));
-  answer_now(error_response(400, cat("malformed HTTP request (", error.message(),
-                                     "): expected HTTP/1.1 with a valid head and framing")));
+  if (auto refusal =
+          refusal_for(error, reading_body, chunk_extension_too_long_, request_limits_of(options)))
+    return answer_now(std::move(*refusal));
+  close();
 }
 
 void Connection::dispatch() {
   phase_ = Phase::kHandling;
   http::request<http::string_body> message = parser_->release();
   parser_.reset();
-  HttpRequest request = make_request(std::move(method_), std::move(target_));
-  for (const auto& field : message)
-    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  request.body = std::move(message.body());
-  request.keep_alive = message.keep_alive();
+  HttpRequest request = to_http_request(std::move(message));
   method_ = request.method;
   target_ = request.target;
 

@@ -1,6 +1,7 @@
 #include "stream/realtime_session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 
 #include "audio/features.h"
@@ -63,6 +64,11 @@ RealtimeSession::RealtimeSession(std::string model_id, RealtimeLimits limits,
 int RealtimeSession::sample_rate() const {
   std::lock_guard lock(mutex_);
   return config_.rate;
+}
+
+size_t RealtimeSession::buffered_samples() const {
+  std::lock_guard lock(mutex_);
+  return buffer_.size();
 }
 
 void RealtimeSession::send_locked(json event) {
@@ -367,17 +373,54 @@ void RealtimeSession::append_locked(std::span<const int16_t> samples) {
     if (output_.close) output_.close(kClosePolicyViolation, "session audio limit reached");
     return;
   }
-  if (!vad_ && double(buffer_.size() + samples.size()) / config_.rate > limits_.max_buffer_seconds)
-    throw Failure{.code = "input_audio_buffer_full",
-                  .message = cat("the uncommitted audio would exceed ", limits_.max_buffer_seconds,
-                                 " s: commit (input_audio_buffer.commit) before appending more"),
-                  .param = "audio"};
-  buffer_.insert(buffer_.end(), samples.begin(), samples.end());
-  total_samples_ += static_cast<int64_t>(samples.size());
   if (!vad_) {
+    if (double(buffer_.size() + samples.size()) / config_.rate > limits_.max_buffer_seconds)
+      throw Failure{
+          .code = "input_audio_buffer_full",
+          .message = cat("the uncommitted audio would exceed ", limits_.max_buffer_seconds,
+                         " s: commit (input_audio_buffer.commit) before appending more"),
+          .param = "audio"};
+    buffer_.insert(buffer_.end(), samples.begin(), samples.end());
+    total_samples_ += static_cast<int64_t>(samples.size());
     open_item_locked();
     return maybe_interim_locked();
   }
+  // The detector sees the audio in pieces that fit the buffer, so that a turn without a pause
+  // is committed at the limit (and the next begins) instead of growing past it.
+  const size_t limit = buffer_limit_samples();
+  while (!samples.empty()) {
+    if (buffer_.size() >= limit) cut_turn_at_limit_locked();
+    const size_t room = limit > buffer_.size() ? limit - buffer_.size() : 1;
+    const size_t piece = std::min(room, samples.size());
+    vad_append_locked(samples.first(piece));
+    samples = samples.subspan(piece);
+  }
+}
+
+size_t RealtimeSession::buffer_limit_samples() const {
+  return std::max<size_t>(
+      1, static_cast<size_t>(std::floor(limits_.max_buffer_seconds * config_.rate)));
+}
+
+// A VAD turn as long as the buffer allows ends there, as if a pause had closed it.
+void RealtimeSession::cut_turn_at_limit_locked() {
+  const int64_t end = buffer_start_ + static_cast<int64_t>(buffer_.size());
+  if (vad_->in_speech()) {
+    send_locked({{"type", "input_audio_buffer.speech_stopped"},
+                 {"audio_end_ms", ms(end)},
+                 {"item_id", open_item_locked()}});
+    vad_->reset();
+    return commit_turn_locked(end);
+  }
+  // Not in a turn: what is kept is prefix padding; keep the newer half.
+  const int64_t drop = static_cast<int64_t>(buffer_.size() / 2);
+  buffer_.erase(buffer_.begin(), buffer_.begin() + drop);
+  buffer_start_ += drop;
+}
+
+void RealtimeSession::vad_append_locked(std::span<const int16_t> samples) {
+  buffer_.insert(buffer_.end(), samples.begin(), samples.end());
+  total_samples_ += static_cast<int64_t>(samples.size());
   for (const VadEvent& event : vad_->push(samples)) {
     const int64_t at = vad_origin_ + event.sample;
     if (event.kind == VadEvent::Kind::kSpeechStarted) {

@@ -55,7 +55,8 @@ using TranscribeTurnFn =
 struct RealtimeLimits {
   double max_session_seconds = 3600;    // audio appended in all; past it: error + close 1008
   size_t max_append_bytes = 15u << 20;  // the base64 text of one append
-  double max_buffer_seconds = 600;      // uncommitted audio (manual turns)
+  // Uncommitted audio: manual turns are refused past it; a VAD turn is committed at it.
+  double max_buffer_seconds = 600;
 };
 
 // WebSocket close codes the session asks for (RFC 6455).
@@ -86,6 +87,8 @@ class RealtimeSession : public std::enable_shared_from_this<RealtimeSession> {
   void close();
 
   int sample_rate() const;
+  // Uncommitted audio held, in samples at sample_rate() (what the buffer limits bound).
+  size_t buffered_samples() const;
 
  private:
   struct Config {
@@ -122,6 +125,9 @@ class RealtimeSession : public std::enable_shared_from_this<RealtimeSession> {
   void update_locked(const nlohmann::json& event);
   void append_event_locked(const nlohmann::json& event);
   void append_locked(std::span<const int16_t> samples);
+  void vad_append_locked(std::span<const int16_t> samples);
+  void cut_turn_at_limit_locked();
+  size_t buffer_limit_samples() const;
   void commit_event_locked();
   void clear_locked();
   // Cuts [buffer_start_, end) out of the buffer as a committed turn and transcribes it.

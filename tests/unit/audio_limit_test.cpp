@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -256,6 +257,30 @@ TEST(AudioLimit, FlacMetadataMustFitTheUpload) {
 
 // Inputs the audio fuzzer once failed on (tests/data/fuzz_regressions/audio) decode within the
 // limit or fail with an Error, as the fuzz target demands.
+// Found by tests/fuzz/stdin_fuzz.cpp (tests/data/fuzz_regressions/stdin): a float WAV sample of
+// 2.5e38 became infinity and NaN when resampled; NaN and infinity themselves pass through too.
+TEST(AudioLimit, NonFiniteOrHugeFloatSamplesAreRefused) {
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(),
+                          -std::numeric_limits<float>::infinity(), 2.5e38f, 1001.0f}) {
+    const std::string path = testing::make_temp_dir("audio-nan") + "/nan.wav";
+    SF_INFO info{.samplerate = 16000, .channels = 2, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+    ASSERT_NE(file, nullptr) << sf_strerror(nullptr);
+    std::vector<float> frames(2 * 1000, 0.1f);
+    frames[2 * 700 + 1] = bad;
+    sf_writef_float(file, frames.data(), 1000);
+    sf_close(file);
+    try {
+      decode_audio_memory(file_bytes(path), "nan.wav", {.max_seconds = 5, .mix_to_mono = true});
+      FAIL() << "a non-finite sample was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("at frame 700: expected finite samples within +-1000"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(AudioLimit, FuzzRegressionsFailCleanly) {
   const std::filesystem::path dir =
       std::filesystem::path(GLMASR_SOURCE_DIR) / "tests/data/fuzz_regressions/audio";

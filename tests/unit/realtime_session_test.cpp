@@ -337,6 +337,28 @@ TEST_F(Session, AppendsOverTheLimitAndAFullBufferAreRefused) {
   EXPECT_LE(fake_.requests[0].audio.samples.size(), 16000u);
 }
 
+// Found by tests/fuzz/realtime_fuzz.cpp (tests/data/fuzz_regressions/realtime): under
+// server_vad, speech without a pause grew the buffer past max_buffer_seconds.
+TEST_F(Session, AVadTurnWithoutAPauseIsCommittedAtTheBufferLimit) {
+  open({.max_session_seconds = 3600, .max_append_bytes = 15u << 20, .max_buffer_seconds = 1});
+  send({{"type", "session.update"},
+        {"session",
+         {{"audio", {{"input", {{"format", {{"type", "audio/pcm"}, {"rate", 16000}}}}}}}}}});
+  append(tone(16000 * 5 / 2));  // 2.5 s of speech in one append
+  EXPECT_LE(session_->buffered_samples(), 16000u);
+  for (int i = 0; i < 10; ++i) {
+    append(tone(1600));  // and on in 100 ms pieces
+    EXPECT_LE(session_->buffered_samples(), 16000u);
+  }
+  const auto committed = of("input_audio_buffer.committed");
+  ASSERT_EQ(committed.size(), 3u);  // 3.5 s: three full turns, half a second still open
+  EXPECT_EQ(of("input_audio_buffer.speech_stopped").size(), 3u);
+  ASSERT_EQ(fake_.requests.size(), 3u);
+  for (const TurnRequest& request : fake_.requests) EXPECT_LE(request.audio.samples.size(), 16000u);
+  // A new turn opens after each cut.
+  EXPECT_EQ(of("input_audio_buffer.speech_started").size(), 4u);
+}
+
 TEST_F(Session, PastTheSessionLimitItClosesWith1008) {
   open({.max_session_seconds = 1, .max_append_bytes = 15u << 20, .max_buffer_seconds = 600});
   manual();
