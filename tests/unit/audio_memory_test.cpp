@@ -33,6 +33,33 @@ TEST(AudioMemory, MatchesReadingTheSameFile) {
   EXPECT_NEAR(from_memory.seconds(), 1.5, 1e-3);
 }
 
+// Found by the audio fuzzer: libsndfile spun for minutes on a WAV whose LIST chunk declares more
+// bytes than follow. Such chunks are refused, in memory and on disk, before libsndfile sees them.
+TEST(AudioMemory, AWavChunkPastTheEndIsRefusedAtOnce) {
+  std::string bytes = server::test_audio::wav_bytes(0.5, 16000);
+  std::string list = "LIST";
+  list += std::string("\x00\x00\x10\x00", 4);  // 1 MiB declared, 4 bytes follow
+  list += "INFO";
+  bytes.insert(12, list);
+  EXPECT_NE(message_of(bytes, "up.wav")
+                .find("audio 'up.wav' is not valid WAV: its chunk 'LIST' "
+                      "declares 1048576 bytes"),
+            std::string::npos)
+      << message_of(bytes, "up.wav");
+  const std::string path = testing::make_temp_dir("audio-memory") + "/list.wav";
+  std::ofstream(path, std::ios::binary) << bytes;
+  try {
+    read_audio(path);
+    ADD_FAILURE() << "read_audio took a WAV with a chunk past its end";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not valid WAV"), std::string::npos) << e.what();
+  }
+  // A data chunk may claim more than follows (WAVs written to pipes): still decoded.
+  std::string streamed = server::test_audio::wav_bytes(0.5, 16000);
+  streamed.replace(40, 4, std::string("\xff\xff\xff\xff", 4));
+  EXPECT_EQ(message_of(streamed, "pipe.wav"), "");
+}
+
 TEST(AudioMemory, DecodesCompressedFormatsToo) {
   if (testing::shared_dir().empty()) GTEST_SKIP() << "../shared/audio not found";
   const std::string path = testing::shared_dir() + "/audio/1272-128104-0000.flac";

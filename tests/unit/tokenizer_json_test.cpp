@@ -88,6 +88,17 @@ std::string error_of(const json& tokenizer_json) {
   return "no error";
 }
 
+// Found by the tokenizer fuzzer: a float id (2.9e43) was converted to int64 (undefined).
+TEST(TokenizerJson, VocabIdsMustBeIntegers) {
+  for (const json& id : {json(2.9e43), json(1.5), json("7"), json(18446744073709551615ull)}) {
+    json tokenizer = glm_style_tokenizer(kMerges);
+    tokenizer["model"]["vocab"]["he"] = id;
+    EXPECT_NE(error_of(tokenizer).find("model.vocab['he']: expected an integer id"),
+              std::string::npos)
+        << id.dump() << ": " << error_of(tokenizer);
+  }
+}
+
 TEST(TokenizerJson, EncodesWordsThroughSplitAndBpe) {
   const Tokenizer tokenizer = Tokenizer::from_json(glm_style_tokenizer(kMerges), "t");
   EXPECT_EQ(tokenizer.encode("hello world"), (Ids{259, 262, 'l', 'd'}));
