@@ -51,6 +51,7 @@ int run_prompt(const CommandArgs& args) {
   const Tokenizer tokenizer = Tokenizer::from_file(folder.tokenizer_path());
   const SegmentPlanner planner(config, tokenizer,
                                {.single_request = parsed.has("--single-request"),
+                                .segmenter = {},
                                 .max_sequence_positions = config.decoder.max_positions});
   const std::string prompt_text = parsed.get_or("--prompt", std::string(kDefaultPromptText));
   AudioReadOptions read_options;

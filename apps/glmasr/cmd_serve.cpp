@@ -128,6 +128,7 @@ int run_serve(const CommandArgs& argv) {
       .stop_on_signals = true,
       .log_requests = !args.has("--quiet"),
       .on_stop = nullptr,
+      .on_upgrade = nullptr,
   };
 
   server::ApiOptions api_options;

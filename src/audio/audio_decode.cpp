@@ -241,8 +241,8 @@ void check_wav_chunks(const unsigned char* bytes, size_t available, size_t size,
                           size_t{bytes[offset + 6]} << 16 | size_t{bytes[offset + 7]} << 24;
     offset += 8;
     if (length > size - offset)
-      fail_input(label, " is not valid WAV: its chunk '", id, "' declares ", length,
-                 " bytes, only ", size - offset, " follow");
+      fail_input(label, " cannot be decoded: it is truncated or not valid WAV, its chunk '", id,
+                 "' declares ", length, " bytes and only ", size - offset, " follow");
     offset += length + (length & 1);  // chunks are padded to an even length
   }
 }

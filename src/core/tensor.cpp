@@ -35,6 +35,30 @@ FloatTensor FloatTensor::reshaped(Shape shape) const {
   return FloatTensor(std::move(shape), values_);
 }
 
+float element_to_float(const TensorView& view, int64_t i, const char* what) {
+  const std::byte* p = view.data + static_cast<size_t>(i) * dtype_size(view.dtype);
+  switch (view.dtype) {
+    case DType::kBF16:
+    case DType::kF16: {
+      uint16_t bits;
+      std::memcpy(&bits, p, 2);
+      return view.dtype == DType::kBF16 ? bf16_to_float(bits) : fp16_to_float(bits);
+    }
+    case DType::kF32: {
+      float value;
+      std::memcpy(&value, p, 4);
+      return value;
+    }
+    case DType::kF64: {
+      double value;
+      std::memcpy(&value, p, 8);
+      return static_cast<float>(value);
+    }
+    default:
+      fail(what, ": expected a floating-point tensor, got ", dtype_name(view.dtype));
+  }
+}
+
 FloatTensor to_float(const TensorView& view, const std::string& what) {
   const int64_t count = view.numel();
   GLMASR_CHECK(view.nbytes == static_cast<size_t>(count) * dtype_size(view.dtype), what,

@@ -54,6 +54,9 @@ class FloatTensor {
   std::vector<float> values_;
 };
 
+// Element i of a floating view (F32, F16, BF16, F64) as float32; throws glmasr::Error naming
+// `what` for integer types.
+float element_to_float(const TensorView& view, int64_t i, const char* what);
 // Converts any floating view (F32, F16, BF16, F64) to float32; throws for integer types.
 FloatTensor to_float(const TensorView& view, const std::string& what);
 // Converts an integer view (I64, I32) to int64 values; throws for floating types.

@@ -31,6 +31,8 @@ const char* stop_reason_name(StopReason reason) {
       return "length";
     case StopReason::kStopped:
       return "stopped";
+    case StopReason::kCancelled:
+      return "cancelled";
     case StopReason::kError:
       return "error";
   }

@@ -27,30 +27,6 @@ float float_of(uint32_t word) {
   return value;
 }
 
-float read_float(const TensorView& view, int64_t i) {
-  const std::byte* p = view.data + static_cast<size_t>(i) * dtype_size(view.dtype);
-  switch (view.dtype) {
-    case DType::kBF16:
-    case DType::kF16: {
-      uint16_t bits;
-      std::memcpy(&bits, p, 2);
-      return view.dtype == DType::kBF16 ? bf16_to_float(bits) : fp16_to_float(bits);
-    }
-    case DType::kF32: {
-      float value;
-      std::memcpy(&value, p, 4);
-      return value;
-    }
-    case DType::kF64: {
-      double value;
-      std::memcpy(&value, p, 8);
-      return static_cast<float>(value);
-    }
-    default:
-      fail("fp8 quantization: expected a floating-point tensor, got ", dtype_name(view.dtype));
-  }
-}
-
 // One row: its scale and codes.
 void quantize_row(const float* w, int64_t cols, int64_t row, uint8_t* codes, float* scale) {
   float amax = 0.0f;
@@ -118,7 +94,8 @@ void quantize_fp8_rows(const TensorView& w, uint8_t* codes, float* scales, const
     parallel_for(rows, 6 * cols, [&](int64_t begin, int64_t end) {
       std::vector<float> row(static_cast<size_t>(cols));
       for (int64_t r = begin; r < end; ++r) {
-        for (int64_t c = 0; c < cols; ++c) row[c] = read_float(w, r * cols + c);
+        for (int64_t c = 0; c < cols; ++c)
+          row[c] = element_to_float(w, r * cols + c, "fp8 quantization");
         quantize_row(row.data(), cols, r, codes + r * cols, scales + r);
       }
     });

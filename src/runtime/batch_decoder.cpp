@@ -220,7 +220,10 @@ std::vector<GenerationResult> generate(Engine& engine,
   BatchDecoder decoder(engine, max_batch);
   for (size_t i = 0; i < requests.size(); ++i)
     decoder.enqueue({.request = requests[i],
-                     .on_done = [&results, i](GenerationResult r) { results[i] = std::move(r); }});
+                     .on_done = [&results, i](GenerationResult r) { results[i] = std::move(r); },
+                     .cancelled = nullptr,
+                     .on_admitted = nullptr,
+                     .background = false});
   while (!decoder.idle()) decoder.iterate();
   return results;
 }

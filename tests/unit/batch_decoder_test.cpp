@@ -313,3 +313,18 @@ TEST(EngineLoopTest, ADeviceFaultFailsEverySequenceAndStopsTheLoop) {
 
 }  // namespace
 }  // namespace glmasr
+
+namespace glmasr {
+namespace {
+
+// Every stop reason has its name in the transcript ("?" meant one was forgotten).
+TEST(StopReasonName, NamesEveryReason) {
+  EXPECT_STREQ(stop_reason_name(StopReason::kEos), "eos");
+  EXPECT_STREQ(stop_reason_name(StopReason::kLength), "length");
+  EXPECT_STREQ(stop_reason_name(StopReason::kStopped), "stopped");
+  EXPECT_STREQ(stop_reason_name(StopReason::kCancelled), "cancelled");
+  EXPECT_STREQ(stop_reason_name(StopReason::kError), "error");
+}
+
+}  // namespace
+}  // namespace glmasr

@@ -48,41 +48,13 @@ uint16_t to_bits(float value, DType dtype) {
   return dtype == DType::kBF16 ? float_to_bf16(value) : float_to_fp16(value);
 }
 
-float read_element(const TensorView& view, int64_t i) {
-  const std::byte* p = view.data + static_cast<size_t>(i) * dtype_size(view.dtype);
-  switch (view.dtype) {
-    case DType::kBF16: {
-      uint16_t bits;
-      std::memcpy(&bits, p, 2);
-      return bf16_to_float(bits);
-    }
-    case DType::kF16: {
-      uint16_t bits;
-      std::memcpy(&bits, p, 2);
-      return fp16_to_float(bits);
-    }
-    case DType::kF32: {
-      float value;
-      std::memcpy(&value, p, 4);
-      return value;
-    }
-    case DType::kF64: {
-      double value;
-      std::memcpy(&value, p, 8);
-      return static_cast<float>(value);
-    }
-    default:
-      fail("cuda upload: expected a float tensor, got ", dtype_name(view.dtype));
-  }
-}
-
 void convert_into(const TensorView& view, DType dtype, uint16_t* dst) {
   if (view.dtype == dtype) {
     std::memcpy(dst, view.data, view.nbytes);
     return;
   }
   const int64_t n = view.numel();
-  for (int64_t i = 0; i < n; ++i) dst[i] = to_bits(read_element(view, i), dtype);
+  for (int64_t i = 0; i < n; ++i) dst[i] = to_bits(element_to_float(view, i, "cuda upload"), dtype);
 }
 
 // Conv1d weight [out, in, 3] -> [out, 3, in].
