@@ -3,7 +3,6 @@
 // proportional to the limit: the heap the whole decode holds at once (libsndfile's state
 // included, measured through the sanitizer allocator's hooks) and the decoder's own sample
 // buffers (peak_decode_bytes) are both checked against what the header's rate allows.
-#include <sanitizer/allocator_interface.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +12,7 @@
 
 #include "audio/audio_decode.h"
 #include "fuzz_util.h"
+#include "heap_peak.h"
 
 namespace {
 
@@ -20,18 +20,6 @@ constexpr const char* kTarget = "audio_fuzz";
 constexpr double kMaxSeconds = 5;
 // libsndfile's own state (FLAC frames, Vorbis/Opus/MPEG decoders) besides the samples.
 constexpr size_t kDecoderStateBytes = size_t{8} << 20;
-
-std::atomic<bool> measuring{false};
-std::atomic<size_t> peak_heap{0};
-
-void on_malloc(const volatile void*, size_t) {
-  if (!measuring.load(std::memory_order_relaxed)) return;
-  const size_t now = __sanitizer_get_current_allocated_bytes();
-  size_t seen = peak_heap.load(std::memory_order_relaxed);
-  while (now > seen && !peak_heap.compare_exchange_weak(seen, now)) {
-  }
-}
-void on_free(const volatile void*) {}
 
 // What a server reserves for one upload of this rate and channel count before decoding: the
 // mono samples the limit allows, three times (a growing buffer holds old and new storage), plus
@@ -44,7 +32,7 @@ size_t budget_for(int sample_rate) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+  glmasr::fuzz::install_heap_peak_hooks();
   return 0;
 }
 
@@ -61,22 +49,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t budget = budget_for(sample_rate);
   size_t peak_samples = 0;
   int64_t decoded_frames = 0;
-  const size_t baseline = __sanitizer_get_current_allocated_bytes();
-  peak_heap = baseline;
-  measuring = true;
-  glmasr::fuzz::expect_only_glmasr_errors(kTarget, [&] {
-    const glmasr::DecodedAudio audio = glmasr::decode_audio_memory(
-        data, size, "fuzz",
-        {.max_seconds = kMaxSeconds, .mix_to_mono = true, .peak_decode_bytes = &peak_samples});
-    if (audio.channels != 1 || audio.sample_rate != sample_rate)
-      glmasr::fuzz::violated(kTarget, "decoded layout differs from the probed header");
-    decoded_frames = audio.frames();
+  const size_t extra = glmasr::fuzz::peak_heap_of([&] {
+    glmasr::fuzz::expect_only_glmasr_errors(kTarget, [&] {
+      const glmasr::DecodedAudio audio = glmasr::decode_audio_memory(
+          data, size, "fuzz",
+          {.max_seconds = kMaxSeconds, .mix_to_mono = true, .peak_decode_bytes = &peak_samples});
+      if (audio.channels != 1 || audio.sample_rate != sample_rate)
+        glmasr::fuzz::violated(kTarget, "decoded layout differs from the probed header");
+      decoded_frames = audio.frames();
+    });
   });
-  measuring = false;
   if (peak_samples > budget)
     glmasr::fuzz::violated(kTarget, "sample buffers " + std::to_string(peak_samples) +
                                         " B over the budget of " + std::to_string(budget) + " B");
-  const size_t extra = peak_heap - std::min(baseline, peak_heap.load());
   if (extra > budget)
     glmasr::fuzz::violated(kTarget, "decoding held " + std::to_string(extra) +
                                         " B of heap, over the budget of " + std::to_string(budget) +

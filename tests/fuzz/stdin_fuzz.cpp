@@ -7,7 +7,6 @@
 // raw PCM keeps its declared rate and channels and yields exactly its whole frames; a rate
 // given for a certain container is refused; the heap the whole read holds stays within a budget
 // proportional to the input and the limit.
-#include <sanitizer/allocator_interface.h>
 
 #include <atomic>
 #include <cmath>
@@ -19,6 +18,7 @@
 #include "audio/audio_sniff.h"
 #include "audio/features.h"
 #include "fuzz_util.h"
+#include "heap_peak.h"
 
 namespace {
 
@@ -31,22 +31,10 @@ constexpr double kMaxSeconds[4] = {1, 0.25, 3, 0.01};
 // libsndfile's and libsoxr's own state besides the samples.
 constexpr size_t kLibraryStateBytes = size_t{16} << 20;
 
-std::atomic<bool> measuring{false};
-std::atomic<size_t> peak_heap{0};
-
-void on_malloc(const volatile void*, size_t) {
-  if (!measuring.load(std::memory_order_relaxed)) return;
-  const size_t now = __sanitizer_get_current_allocated_bytes();
-  size_t seen = peak_heap.load(std::memory_order_relaxed);
-  while (now > seen && !peak_heap.compare_exchange_weak(seen, now)) {
-  }
-}
-void on_free(const volatile void*) {}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+  glmasr::fuzz::install_heap_peak_hooks();
   return 0;
 }
 
@@ -76,22 +64,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                         std::min(limit_samples * channels, 64.0 * count) * 4 * sizeof(float);
   bool decoded = false;
   glmasr::Audio audio;
-  const size_t baseline = __sanitizer_get_current_allocated_bytes();
-  peak_heap = baseline;
-  measuring = true;
-  try {
-    audio = glmasr::read_audio_stream(in, options);
-    decoded = true;
-  } catch (const glmasr::Error& e) {
-    if (std::string(e.what()).find("standard input") == std::string::npos)
-      glmasr::fuzz::violated(kTarget,
-                             std::string("an error not naming standard input: ") + e.what());
-  } catch (const std::exception& e) {
-    glmasr::fuzz::violated(kTarget, std::string("non-glmasr exception escaped: ") + e.what());
-  }
-  measuring = false;
+  const size_t extra = glmasr::fuzz::peak_heap_of([&] {
+    try {
+      audio = glmasr::read_audio_stream(in, options);
+      decoded = true;
+    } catch (const glmasr::Error& e) {
+      if (std::string(e.what()).find("standard input") == std::string::npos)
+        glmasr::fuzz::violated(kTarget,
+                               std::string("an error not naming standard input: ") + e.what());
+    } catch (const std::exception& e) {
+      glmasr::fuzz::violated(kTarget, std::string("non-glmasr exception escaped: ") + e.what());
+    }
+  });
   std::fclose(in);
-  const size_t extra = peak_heap - std::min(baseline, peak_heap.load());
   if (static_cast<double>(extra) > budget)
     glmasr::fuzz::violated(kTarget, "reading held " + std::to_string(extra) +
                                         " B of heap, over the budget of " +
