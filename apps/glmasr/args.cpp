@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "engine/engine_factory.h"
+
 namespace glmasr::cli {
 
 Args::Args(const std::vector<std::string>& argv, const std::vector<OptionSpec>& specs) {
@@ -88,6 +90,14 @@ std::string Args::get_choice(const std::string& name, const std::string& fallbac
   for (size_t i = 0; i < allowed.size(); ++i)
     choices += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ") + allowed[i];
   fail_usage("option ", name, ": expected ", choices, ", got '", value, "'");
+}
+
+std::vector<int> devices_option(const Args& args, const EngineOptions& options) {
+  try {
+    return resolve_devices(args.get_or("--devices", "all"), options);
+  } catch (const InputError& e) {
+    fail_usage(e.what());
+  }
 }
 
 WeightFormat weights_option(const Args& args) {

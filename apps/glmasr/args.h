@@ -60,4 +60,8 @@ void check_stdin_options(const Args& args);
 // --weights bf16|fp8 (default bf16) through parse_weight_format; a bad value is a UsageError.
 WeightFormat weights_option(const Args& args);
 
+// --devices all|LIST (default all: every GPU, one engine on the CPU) through resolve_devices;
+// a bad list or a missing GPU is a UsageError.
+std::vector<int> devices_option(const Args& args, const EngineOptions& options);
+
 }  // namespace glmasr::cli

@@ -17,7 +17,7 @@
 #include "model/config.h"
 #include "model/model_location.h"
 #include "pipeline/transcriber.h"
-#include "runtime/engine_loop.h"
+#include "runtime/engine_dispatcher.h"
 #include "server/engine_backend.h"
 #include "server/http_server.h"
 #include "server/realtime_socket.h"
@@ -36,10 +36,13 @@ constexpr const char* kUsage =
     "  --host ADDR              address to listen on (default 127.0.0.1)\n"
     "  --port N                 TCP port (default 8080; 0 picks a free one)\n"
     "  --device cpu|cuda        default: cuda when a GPU is present\n"
+    "  --devices all|LIST       GPUs to serve with, one engine each, requests' segments to the\n"
+    "                           least loaded: all (default) or ordinals such as 0,2\n"
     "  --dtype bf16|fp16        GPU precision (default bf16)\n"
     "  --weights bf16|fp8       decoder weights (default bf16); fp8: E4M3, quantized at load\n"
     "  --max-batch N            sequences decoded together on the GPU (default 64)\n"
-    "  --kv-cache-gb G          KV cache budget; fewer sequences run together if it is smaller\n"
+    "  --kv-cache-gb G          KV cache budget per engine; fewer sequences run together if it is "
+    "smaller\n"
     "                           than --max-batch slots (default: --max-batch slots)\n"
     "  --max-new-tokens N       per segment (default 500)\n"
     "  --max-upload-mb N        largest request body (default 200)\n"
@@ -71,6 +74,7 @@ int run_serve(const CommandArgs& argv) {
                          {"--host", true},
                          {"--port", true},
                          {"--device", true},
+                         {"--devices", true},
                          {"--dtype", true},
                          {"--weights", true},
                          {"--max-batch", true},
@@ -105,6 +109,7 @@ int run_serve(const CommandArgs& argv) {
   engine_options.dtype = args.get_or("--dtype", "bf16");
   engine_options.weights = weights_option(args);
   engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 64, 1, 1024));
+  const std::vector<int> devices = devices_option(args, engine_options);
 
   TranscribeOptions transcribe_options;
   transcribe_options.max_new_tokens =
@@ -158,20 +163,24 @@ int run_serve(const CommandArgs& argv) {
     engine_options.max_batch = std::min(engine_options.max_batch, slots);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(folder.tokenizer_path());
-  auto engine = create_engine(model.dir, engine_options);
-  std::fprintf(
-      stderr, "glmasr serve: model %s on %s, served as %s; %d KV slots of %d positions (%.2f GB)\n",
-      model.dir.c_str(), engine->describe().c_str(), api_options.model_id.c_str(),
-      engine->kv_slots(), engine->kv_positions(),
-      double(engine->kv_slots()) * engine->kv_positions() * kv_bytes_per_position(config) /
-          double(1 << 30));
+  EngineDispatcher engines(create_engines(model.dir, engine_options, devices),
+                           engine_options.max_batch);
+  for (size_t i = 0; i < engines.engine_count(); ++i) {
+    const Engine& engine = engines.engine(i);
+    std::fprintf(stderr,
+                 "glmasr serve: model %s on %s (%s), served as %s; %d KV slots of %d positions "
+                 "(%.2f GB)\n",
+                 model.dir.c_str(), engine.device().c_str(), engine.describe().c_str(),
+                 api_options.model_id.c_str(), engine.kv_slots(), engine.kv_positions(),
+                 double(engine.kv_slots()) * engine.kv_positions() * kv_bytes_per_position(config) /
+                     double(1 << 30));
+  }
 
   server::ServiceState state;
   server::MetricsRegistry registry;
-  EngineLoop loop(*engine, engine_options.max_batch);
-  Transcriber transcriber(loop, tokenizer, transcribe_options);
+  Transcriber transcriber(engines, tokenizer, transcribe_options);
   server::EngineBackend backend(
-      loop, transcriber,
+      engines, transcriber,
       static_cast<int>(std::clamp(std::thread::hardware_concurrency() / 2, 1u, 4u)),
       /*max_pending=*/1024);
   // Decoding an upload is CPU work measured in milliseconds to seconds: off the I/O threads.
@@ -221,7 +230,7 @@ int run_serve(const CommandArgs& argv) {
   running = nullptr;
   decoders.stop();  // their work ends in the backend's planners; the api they call is still alive
   backend.stop();   // planned work is in the loop now
-  loop.stop();      // decodes it, answering every request still in progress
+  engines.stop();   // decodes it, answering every request still in progress
   if (device_failed) {
     std::fprintf(stderr, "glmasr serve: stopped after a device fault\n");
     return 1;

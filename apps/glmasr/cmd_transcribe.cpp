@@ -17,7 +17,7 @@
 #include "model/model_location.h"
 #include "pipeline/subtitles.h"
 #include "pipeline/transcriber.h"
-#include "runtime/engine_loop.h"
+#include "runtime/engine_dispatcher.h"
 #include "text/tokenizer.h"
 #include "transcribe_outputs.h"
 
@@ -32,6 +32,8 @@ constexpr const char* kUsage =
     "  --model DIR           model folder (else $GLMASR_MODEL, else "
     "~/.cache/glmasr/GLM-ASR-Nano-2512)\n"
     "  --device cpu|cuda     default: cuda when a GPU is present\n"
+    "  --devices all|LIST    GPUs to use, one engine each, segments to the least loaded: all\n"
+    "                        (default) or ordinals such as 0,2 (0,0: two engines on GPU 0)\n"
     "  --dtype bf16|fp16     GPU precision (default bf16)\n"
     "  --weights bf16|fp8    decoder weights (default bf16); fp8: E4M3 with per-row scales,\n"
     "                        quantized at load (CPU and GPU)\n"
@@ -76,6 +78,7 @@ void check_options_apply(const Args& args) {
 int run_transcribe(const CommandArgs& argv) {
   const Args args(argv, {{"--model", true},
                          {"--device", true},
+                         {"--devices", true},
                          {"--dtype", true},
                          {"--weights", true},
                          {"--format", true},
@@ -112,6 +115,7 @@ int run_transcribe(const CommandArgs& argv) {
   engine_options.dtype = args.get_choice("--dtype", "bf16", {"bf16", "fp16"});
   engine_options.weights = weights_option(args);
   engine_options.max_batch = static_cast<int>(args.get_int("--max-batch", 64, 1, 1024));
+  const std::vector<int> devices = devices_option(args, engine_options);
 
   const std::optional<std::string> output_dir = args.get("--output-dir");
   std::vector<std::vector<std::string>> output_paths;
@@ -132,9 +136,9 @@ int run_transcribe(const CommandArgs& argv) {
         load_model_config(folder.config_path(), folder.generation_config_path()),
         options.max_new_tokens,
         static_cast<int>(tokenizer.encode_plain_text(options.prompt_text).size()));
-  auto engine = create_engine(model.dir, engine_options);
-  EngineLoop loop(*engine, engine_options.max_batch);
-  Transcriber transcriber(loop, tokenizer, options);
+  EngineDispatcher engines(create_engines(model.dir, engine_options, devices),
+                           engine_options.max_batch);
+  Transcriber transcriber(engines, tokenizer, options);
 
   ProgressOptions progress_options;
   progress_options.quiet = args.has("--quiet");
@@ -174,7 +178,7 @@ int run_transcribe(const CommandArgs& argv) {
     std::fprintf(stderr,
                  "glmasr transcribe: %s; model load %.2f s; %.1f s of audio in %.2f s "
                  "(%.0fx real time)\n",
-                 engine->describe().c_str(), load, audio, run, run > 0 ? audio / run : 0.0);
+                 engines.describe().c_str(), load, audio, run, run > 0 ? audio / run : 0.0);
   }
   if (!failed.empty()) {
     std::fprintf(stderr, "glmasr transcribe: %zu of %zu inputs failed:\n", failed.size(),

@@ -24,13 +24,18 @@ std::string device_description() {
              static_cast<double>(prop.totalGlobalMem) / (1 << 30), " GiB)");
 }
 
-int sm_count() {
-  // One slot per device, 0 until first queried: a relaxed race only repeats the same query.
-  static std::array<std::atomic<int>, 64> counts{};
+int current_device() {
   int device = 0;
   GLMASR_CUDA_CHECK(cudaGetDevice(&device));
-  GLMASR_CHECK(device >= 0 && device < static_cast<int>(counts.size()),
-               "sm_count: expected a device index below ", counts.size(), ", got ", device);
+  GLMASR_CHECK(device >= 0 && device < kMaxDevices, "expected a CUDA device index below ",
+               kMaxDevices, ", got ", device);
+  return device;
+}
+
+int sm_count() {
+  // One slot per device, 0 until first queried: a relaxed race only repeats the same query.
+  static std::array<std::atomic<int>, kMaxDevices> counts{};
+  const int device = current_device();
   int count = counts[device].load(std::memory_order_relaxed);
   if (count == 0) {
     GLMASR_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));

@@ -9,6 +9,9 @@ namespace glmasr::cuda {
 bool device_available();
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)" for the current device.
 std::string device_description();
+// The calling thread's current device ordinal, below kMaxDevices.
+constexpr int kMaxDevices = 64;
+int current_device();
 // Streaming multiprocessors of the current device, queried once per device (launch-math host
 // functions call it on every launch). Sizes grids that should fill the GPU and no more.
 int sm_count();

@@ -85,6 +85,8 @@ class Engine {
   virtual const ModelConfig& config() const = 0;
   // "cpu (float32, 2 threads)" / "cuda bf16 on NVIDIA H100 80GB HBM3"
   virtual std::string describe() const = 0;
+  // The device it runs on, as logs and /metrics label it: "cpu", "cuda:1".
+  virtual std::string device() const { return "cpu"; }
 
   // KV capacity: sequences resident at once, and positions (prompt + generated) each.
   virtual int kv_slots() const = 0;

@@ -19,6 +19,7 @@ std::string_view weight_format_name(WeightFormat format);
 
 struct EngineOptions {
   std::string device = "auto";  // "cpu", "cuda" or "auto" (cuda when a GPU is present)
+  int device_index = 0;         // cuda: the GPU's ordinal (create_engines sets it per engine)
   std::string dtype = "bf16";   // cuda: "bf16" or "fp16"; cpu always computes in float32
   WeightFormat weights = WeightFormat::kBF16;  // both engines
   int max_batch = 32;                          // sequences decoded together (cuda)

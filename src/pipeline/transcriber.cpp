@@ -103,14 +103,15 @@ struct Transcriber::SegmentJob {
   std::string text_so_far;
 };
 
-Transcriber::Transcriber(EngineLoop& loop, const Tokenizer& tokenizer, TranscribeOptions options)
-    : loop_(loop),
+Transcriber::Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenizer,
+                         TranscribeOptions options)
+    : scheduler_(scheduler),
       tokenizer_(tokenizer),
       options_(std::move(options)),
-      planner_(loop.config(), tokenizer,
+      planner_(scheduler.config(), tokenizer,
                {.single_request = options_.single_request,
                 .segmenter = options_.segmenter,
-                .max_sequence_positions = loop.kv_positions()}) {
+                .max_sequence_positions = scheduler.kv_positions()}) {
   GLMASR_CHECK(options_.max_new_tokens > 0, "max new tokens must be positive, got ",
                options_.max_new_tokens);
 }
@@ -195,7 +196,7 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
     std::lock_guard<std::mutex> lock(input->mutex);
     ++input->segments_left;
   }
-  const int64_t max_positions = loop_.config().decoder.max_positions;
+  const int64_t max_positions = scheduler_.config().decoder.max_positions;
   Sequence sequence;
   GenerationRequest& request = sequence.request;
   request.mel = &segment->planned.mel;
@@ -261,7 +262,7 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
     }
     input->finish_if_complete(lock);
   };
-  loop_.submit(std::move(sequence));
+  scheduler_.submit(std::move(sequence));
 }
 
 std::vector<InputResult> Transcriber::transcribe_files(const std::vector<std::string>& paths,

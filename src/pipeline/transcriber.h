@@ -21,7 +21,7 @@
 #include "pipeline/segmenter.h"
 #include "pipeline/text_joiner.h"
 #include "pipeline/transcript.h"
-#include "runtime/engine_loop.h"
+#include "runtime/sequence_scheduler.h"
 #include "text/tokenizer.h"
 
 namespace glmasr {
@@ -72,9 +72,9 @@ struct InputOptions {
 
 class Transcriber {
  public:
-  // The loop and tokenizer must outlive the transcriber. Thread-safe: several threads may
-  // transcribe at once (the server's planners); they share the loop's batch.
-  Transcriber(EngineLoop& loop, const Tokenizer& tokenizer, TranscribeOptions options);
+  // The scheduler and tokenizer must outlive the transcriber. Thread-safe: several threads may
+  // transcribe at once (the server's planners); they share the engines' batches.
+  Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenizer, TranscribeOptions options);
 
   // Plans `audio` on the calling thread and submits its segments to the loop; `done` is called
   // exactly once, on the loop's thread (or on this one when planning fails), with the result.
@@ -106,7 +106,7 @@ class Transcriber {
   void submit_segment(const std::shared_ptr<InputJob>& input, std::shared_ptr<SegmentJob> segment,
                       const InputOptions& options);
 
-  EngineLoop& loop_;
+  SequenceScheduler& scheduler_;
   const Tokenizer& tokenizer_;
   TranscribeOptions options_;
   SegmentPlanner planner_;

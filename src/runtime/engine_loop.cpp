@@ -44,6 +44,11 @@ EngineLoopStats EngineLoop::stats() const {
   return stats_;
 }
 
+std::vector<EngineStatus> EngineLoop::engines() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {{.device = engine_.device(), .stats = stats_, .fault = fault_}};
+}
+
 std::string EngineLoop::fault() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return fault_;

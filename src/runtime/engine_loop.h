@@ -15,38 +15,34 @@
 
 #include "engine/engine.h"
 #include "runtime/batch_decoder.h"
+#include "runtime/sequence_scheduler.h"
 
 namespace glmasr {
 
-struct EngineLoopStats {
-  int running = 0;            // sequences in the decoding batch
-  int waiting = 0;            // submitted, not yet admitted
-  double kv_cache_usage = 0;  // 0..1, see BatchDecoder::kv_usage
-  uint64_t iterations = 0;    // engine-loop iterations run so far
-};
-
-class EngineLoop {
+class EngineLoop final : public SequenceScheduler {
  public:
   // max_batch as BatchDecoder's. The engine must outlive the loop; only the loop uses it.
   EngineLoop(Engine& engine, int max_batch);
-  ~EngineLoop();  // stop()
+  ~EngineLoop() override;  // stop()
   EngineLoop(const EngineLoop&) = delete;
   EngineLoop& operator=(const EngineLoop&) = delete;
 
-  const ModelConfig& config() const { return engine_.config(); }
-  std::string describe() const { return engine_.describe(); }
-  // Positions (prompt + generated) a sequence may occupy: what its KV slot holds.
-  int kv_positions() const { return engine_.kv_positions(); }
+  const ModelConfig& config() const override { return engine_.config(); }
+  std::string describe() const override { return engine_.describe(); }
+  int kv_positions() const override { return engine_.kv_positions(); }
+  // Sequences the loop decodes together: the batch limit within the engine's KV slots.
+  int capacity() const { return decoder_.max_batch(); }
 
   // Thread-safe. After stop() or a device fault the sequence ends at once with kError.
-  void submit(Sequence sequence);
+  void submit(Sequence sequence) override;
   // Finishes every submitted sequence, then ends the thread. Idempotent.
-  void stop();
+  void stop() override;
 
-  EngineLoopStats stats() const;
+  EngineLoopStats stats() const override;
+  std::vector<EngineStatus> engines() const override;
   // The message of the device fault that stopped the loop (glmasr::DeviceError), or empty. Once
   // set, the engine is not used again: every waiting and later sequence fails with it.
-  std::string fault() const;
+  std::string fault() const override;
 
  private:
   void run();

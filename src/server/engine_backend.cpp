@@ -23,9 +23,9 @@ TranscriptionOutcome outcome_of(InputResult result, const std::string& loop_faul
   return outcome;
 }
 
-EngineBackend::EngineBackend(EngineLoop& loop, Transcriber& transcriber, int planner_threads,
-                             size_t max_pending)
-    : loop_(loop),
+EngineBackend::EngineBackend(SequenceScheduler& scheduler, Transcriber& transcriber,
+                             int planner_threads, size_t max_pending)
+    : scheduler_(scheduler),
       transcriber_(transcriber),
       planners_(planner_threads),
       max_pending_(max_pending) {}
@@ -66,7 +66,7 @@ void EngineBackend::submit(TranscriptionJob job, TranscriptionDone done) {
     try {
       transcriber_.submit(std::move(audio), options, [this, shared, finish](InputResult result) {
         pending_.fetch_sub(1);
-        (*finish)(outcome_of(std::move(result), loop_.fault(), shared->cancelled->load()));
+        (*finish)(outcome_of(std::move(result), scheduler_.fault(), shared->cancelled->load()));
       });
     } catch (...) {  // planning itself broke (out of memory, say): answer, never leak the job
       pending_.fetch_sub(1);
@@ -76,9 +76,18 @@ void EngineBackend::submit(TranscriptionJob job, TranscriptionDone done) {
 }
 
 LoadStats EngineBackend::load() const {
-  const EngineLoopStats stats = loop_.stats();
-  return {
-      .running = stats.running, .waiting = stats.waiting, .kv_cache_usage = stats.kv_cache_usage};
+  const EngineLoopStats stats = scheduler_.stats();
+  LoadStats load{.running = stats.running,
+                 .waiting = stats.waiting,
+                 .kv_cache_usage = stats.kv_cache_usage,
+                 .engines = {}};
+  for (const EngineStatus& engine : scheduler_.engines())
+    load.engines.push_back({.device = engine.device,
+                            .running = engine.stats.running,
+                            .waiting = engine.stats.waiting,
+                            .kv_cache_usage = engine.stats.kv_cache_usage,
+                            .healthy = engine.fault.empty()});
+  return load;
 }
 
 }  // namespace glmasr::server

@@ -9,7 +9,7 @@
 #include <cstddef>
 
 #include "pipeline/transcriber.h"
-#include "runtime/engine_loop.h"
+#include "runtime/sequence_scheduler.h"
 #include "server/service_state.h"
 #include "server/transcription_job.h"
 #include "server/work_pool.h"
@@ -19,7 +19,7 @@ namespace glmasr::server {
 class EngineBackend {
  public:
   // `max_pending` bounds the jobs accepted and not yet answered; more are refused with 503.
-  EngineBackend(EngineLoop& loop, Transcriber& transcriber, int planner_threads,
+  EngineBackend(SequenceScheduler& scheduler, Transcriber& transcriber, int planner_threads,
                 size_t max_pending);
   ~EngineBackend();  // stop()
   EngineBackend(const EngineBackend&) = delete;
@@ -34,7 +34,7 @@ class EngineBackend {
   LoadStats load() const;
 
  private:
-  EngineLoop& loop_;
+  SequenceScheduler& scheduler_;
   Transcriber& transcriber_;
   WorkPool planners_;
   size_t max_pending_;

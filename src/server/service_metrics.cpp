@@ -1,5 +1,6 @@
 #include "server/service_metrics.h"
 
+#include <string>
 #include <vector>
 
 namespace glmasr::server {
@@ -51,6 +52,26 @@ void ServiceMetrics::set_load(const LoadStats& load) {
   running_.set(load.running);
   waiting_.set(load.waiting);
   kv_cache_usage_.set(load.kv_cache_usage);
+  // Per engine under their own names, so that summing a family never counts the total twice;
+  // `engine` tells apart two engines on one GPU.
+  for (size_t i = 0; i < load.engines.size(); ++i) {
+    const EngineLoad& engine = load.engines[i];
+    const MetricLabels labels = {{"engine", std::to_string(i)}, {"device", engine.device}};
+    registry_
+        .gauge("glmasr:engine_num_requests_running", "Sequences in this engine's batch.", labels)
+        .set(engine.running);
+    registry_
+        .gauge("glmasr:engine_num_requests_waiting", "Sequences queued for this engine.", labels)
+        .set(engine.waiting);
+    registry_
+        .gauge("glmasr:engine_kv_cache_usage_perc",
+               "Fraction of this engine's KV cache in use (1 = full).", labels)
+        .set(engine.kv_cache_usage);
+    registry_
+        .gauge("glmasr:engine_healthy",
+               "1 while this engine decodes, 0 once a device fault stopped it.", labels)
+        .set(engine.healthy ? 1 : 0);
+  }
 }
 
 void ServiceMetrics::count_success(const std::string& finished_reason) {

@@ -67,24 +67,13 @@ class ServeE2e : public ::testing::Test {
     if (testing::shared_dir().empty()) return;
     dir_ = testing::make_temp_dir("serve-e2e");
     port_ = free_port();
-    const std::vector<std::string> argv = {testing::glmasr_binary(),
-                                           "serve",
-                                           "--device",
-                                           "cpu",
-                                           "--model",
-                                           model_dir(),
-                                           "--host",
-                                           "127.0.0.1",
-                                           "--port",
-                                           std::to_string(port_),
-                                           "--max-new-tokens",
-                                           std::to_string(kMaxNewTokens),
-                                           "--max-upload-mb",
-                                           "1",
-                                           "--body-timeout",
-                                           "5",
-                                           "--served-model-name",
-                                           "tiny-asr"};
+    const std::vector<std::string> argv = {
+        testing::glmasr_binary(), "serve", "--device", "cpu",
+        // Two engines behind the dispatcher (issue 15): every
+        // answer below must equal the one-engine CLI's.
+        "--devices", "0,0", "--model", model_dir(), "--host", "127.0.0.1", "--port",
+        std::to_string(port_), "--max-new-tokens", std::to_string(kMaxNewTokens), "--max-upload-mb",
+        "1", "--body-timeout", "5", "--served-model-name", "tiny-asr"};
     std::vector<char*> raw;
     for (const auto& arg : argv) raw.push_back(const_cast<char*>(arg.c_str()));
     raw.push_back(nullptr);
@@ -234,6 +223,11 @@ TEST_F(ServeE2e, ReadyMetricsAndTheServedModelName) {
         "glmasr:e2e_request_latency_seconds_count", "glmasr:request_queue_time_seconds_count",
         "glmasr:generation_tokens_total"})
     EXPECT_NE(metrics.body.find(name), std::string::npos) << name;
+  for (const char* engine : {"0", "1"})  // per engine, beside the totals
+    EXPECT_NE(metrics.body.find(std::string("glmasr:engine_healthy{engine=\"") + engine +
+                                "\",device=\"cpu\"} 1\n"),
+              std::string::npos)
+        << metrics.body;
   EXPECT_EQ(metrics.body.find("glmasr:request_success_total{finished_reason=\"stop\"} 0\n"),
             std::string::npos)
       << "the upload above was not counted";

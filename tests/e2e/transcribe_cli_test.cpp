@@ -173,6 +173,40 @@ TEST_F(TranscribeCli, LongAudioIsSegmentedInPauses) {
   }
 }
 
+// Issue 15 without a GPU: two CPU engines behind the dispatcher (--devices 0,0) write what one
+// engine writes, input by input and segment by segment, in order.
+TEST_F(TranscribeCli, TwoEnginesWriteWhatOneEngineWrites) {
+  const Audio jfk = read_audio(audio_path("jfk.wav"));
+  std::vector<float> samples;
+  while (samples.size() < 100 * 16000) {
+    samples.insert(samples.end(), jfk.samples.begin(), jfk.samples.end());
+    samples.insert(samples.end(), 24000, 0.0f);
+  }
+  const std::string dir = testing::make_temp_dir("devices");
+  testing::write_wav(dir + "/long.wav", samples);
+  const std::string files = shell_quote(dir + "/long.wav") + " " +
+                            shell_quote(audio_path("1272-128104-0000.flac")) + " " +
+                            shell_quote(audio_path("jfk.wav"));
+  const auto one = transcribe("--format verbose_json --max-new-tokens 4 --devices 0", files);
+  const auto two =
+      transcribe("--format verbose_json --max-new-tokens 4 --devices 0,0 --timings", files);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  ASSERT_EQ(json_lines(one.out).size(), 3u);
+  ASSERT_GE(json_lines(one.out)[0]["segments"].size(), 4u);
+  EXPECT_EQ(two.out, one.out);
+  EXPECT_NE(two.err.find("2 engines: cpu"), std::string::npos) << two.err;
+
+  const auto gpu_one = transcribe("--devices 1", files);
+  EXPECT_EQ(gpu_one.exit_code, 2);
+  EXPECT_NE(gpu_one.err.find("--devices: there is no GPU to use here"), std::string::npos)
+      << gpu_one.err;
+  const auto malformed = transcribe("--devices 0,,1", files);
+  EXPECT_EQ(malformed.exit_code, 2);
+  EXPECT_NE(malformed.err.find("expected 'all' or device ordinals"), std::string::npos)
+      << malformed.err;
+}
+
 TEST_F(TranscribeCli, EveryFormatGetsItsOwnFile) {
   const std::string dir = testing::make_temp_dir("formats") + "/out";  // created by -o
   const auto run =

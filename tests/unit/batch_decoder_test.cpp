@@ -14,97 +14,15 @@
 #include "core/error.h"
 #include "runtime/engine_loop.h"
 #include "runtime/kv_slot_pool.h"
+#include "testing/scripted_engine.h"
 
 namespace glmasr {
 namespace {
 
-constexpr int32_t kEos = 7;
-
-// Token at position p of a sequence: 100 + p, or kEos once p reaches the prompt's first id (so
-// each request says how long it runs). Records every admission group and step batch.
-class ScriptedEngine final : public Engine {
- public:
-  ScriptedEngine(int slots, int positions, int encoder_windows = 8)
-      : slots_(slots), positions_(positions), encoder_windows_(encoder_windows) {
-    config_.eos_token_ids = {kEos};
-  }
-  const ModelConfig& config() const override { return config_; }
-  std::string describe() const override { return "scripted"; }
-  int kv_slots() const override { return slots_; }
-  int kv_positions() const override { return positions_; }
-  int encoder_batch_windows() const override { return encoder_windows_; }
-
-  std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) override {
-    if (fault_on_admit) throw DeviceError("scripted device fault");
-    std::vector<AdmissionResult> results;
-    std::vector<int> group;
-    for (const SequenceAdmission& a : admissions) {
-      EXPECT_FALSE(occupied.count(a.slot)) << "slot " << a.slot << " handed out twice";
-      group.push_back(a.request->prompt_ids.at(0));
-      AdmissionResult r;
-      occupied.insert(a.slot);  // a failed admission may have written the slot too
-      if (a.request->prompt_ids.at(0) < 0) {
-        r.error = "scripted admission failure";
-      } else {
-        stop_at[a.slot] = a.request->prompt_ids.at(0);
-        r.first = choose(a.slot, static_cast<int>(a.request->prompt_ids.size()));
-      }
-      results.push_back(r);
-    }
-    admitted_groups.push_back(group);
-    return results;
-  }
-
-  std::vector<TokenChoice> step(const std::vector<StepInput>& batch) override {
-    step_sizes.push_back(static_cast<int>(batch.size()));
-    std::vector<TokenChoice> out;
-    for (const StepInput& s : batch) {
-      EXPECT_TRUE(occupied.count(s.slot)) << "step on free slot " << s.slot;
-      out.push_back(choose(s.slot, s.position + 1));
-    }
-    return out;
-  }
-
-  void release(int slot) override {
-    EXPECT_TRUE(occupied.erase(slot)) << "released free slot " << slot;
-    ++releases;
-  }
-
-  FloatTensor encoder_output(const MelWindows&) override { return {}; }
-  FloatTensor audio_embeddings(const MelWindows&) override { return {}; }
-  FloatTensor teacher_forced_logits(const MelWindows&, const std::vector<int32_t>&,
-                                    const std::vector<int32_t>&) override {
-    return {};
-  }
-
-  std::vector<std::vector<int>> admitted_groups;  // first prompt id of each admitted request
-  std::vector<int> step_sizes;
-  std::set<int> occupied;
-  std::map<int, int> stop_at;
-  int releases = 0;
-  bool fault_on_admit = false;
-
- private:
-  TokenChoice choose(int slot, int length) {
-    return {length >= stop_at[slot] ? kEos : 100 + length, -0.5f};
-  }
-  ModelConfig config_;
-  int slots_, positions_, encoder_windows_;
-};
-
-MelWindows one_window() {
-  MelWindows mel;
-  mel.valid_frames = {3000};
-  return mel;
-}
-
-// A request whose sequence reaches eos when its length reaches `stop_length` (prompt of 2).
-GenerationRequest request(const MelWindows& mel, int stop_length, int max_new_tokens = 100) {
-  return {.mel = &mel,
-          .audio_rows = {375},
-          .prompt_ids = {stop_length, 1},
-          .max_new_tokens = max_new_tokens};
-}
+constexpr int32_t kEos = testing::kScriptedEos;
+using testing::one_window;
+using testing::scripted_request;
+using testing::ScriptedEngine;
 
 TEST(KvSlotPoolTest, HandsOutEachSlotOnceAndTakesBackOnlyUsedOnes) {
   KvSlotPool pool(2);
@@ -123,7 +41,8 @@ TEST(KvSlotPoolTest, HandsOutEachSlotOnceAndTakesBackOnlyUsedOnes) {
 TEST(BatchDecoderTest, GivesEveryRequestItsTokensInRequestOrder) {
   ScriptedEngine engine(4, 64);
   const MelWindows mel = one_window();
-  const auto results = generate(engine, {request(mel, 5), request(mel, 3), request(mel, 9, 4)});
+  const auto results = generate(
+      engine, {scripted_request(mel, 5), scripted_request(mel, 3), scripted_request(mel, 9, 4)});
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(results[0].tokens, (std::vector<int32_t>{102, 103, 104}));
   EXPECT_EQ(results[0].stop, StopReason::kEos);
@@ -139,11 +58,11 @@ TEST(BatchDecoderTest, ANewcomerJoinsAtTheNextStepNotWhenTheBatchFinishes) {
   const MelWindows mel = one_window();
   BatchDecoder decoder(engine, 4);
   GenerationResult long_result, late_result;
-  decoder.enqueue({.request = request(mel, 40),
+  decoder.enqueue({.request = scripted_request(mel, 40),
                    .on_done = [&](GenerationResult r) { long_result = std::move(r); }});
   decoder.iterate();  // admits the long one and steps it
   decoder.iterate();
-  decoder.enqueue({.request = request(mel, 4),
+  decoder.enqueue({.request = scripted_request(mel, 4),
                    .on_done = [&](GenerationResult r) { late_result = std::move(r); }});
   decoder.iterate();
   EXPECT_EQ(engine.admitted_groups.size(), 2u);
@@ -157,7 +76,7 @@ TEST(BatchDecoderTest, KeepsTheBatchLimitAndReusesFreedSlots) {
   ScriptedEngine engine(8, 64);
   const MelWindows mel = one_window();
   std::vector<GenerationRequest> requests;
-  for (int i = 0; i < 7; ++i) requests.push_back(request(mel, 4 + i));
+  for (int i = 0; i < 7; ++i) requests.push_back(scripted_request(mel, 4 + i));
   const auto results = generate(engine, requests, /*max_batch=*/3);
   for (int size : engine.step_sizes) EXPECT_LE(size, 3);
   for (int i = 0; i < 7; ++i) EXPECT_EQ(results[i].tokens.size(), size_t(2 + i)) << i;
@@ -166,7 +85,8 @@ TEST(BatchDecoderTest, KeepsTheBatchLimitAndReusesFreedSlots) {
 TEST(BatchDecoderTest, GroupsAdmissionsByTheEncoderBatch) {
   ScriptedEngine engine(8, 64, /*encoder_windows=*/2);
   const MelWindows mel = one_window();
-  generate(engine, {request(mel, 4), request(mel, 4), request(mel, 4), request(mel, 4)});
+  generate(engine, {scripted_request(mel, 4), scripted_request(mel, 4), scripted_request(mel, 4),
+                    scripted_request(mel, 4)});
   ASSERT_EQ(engine.admitted_groups.size(), 2u);
   EXPECT_EQ(engine.admitted_groups[0].size(), 2u);
 }
@@ -174,9 +94,9 @@ TEST(BatchDecoderTest, GroupsAdmissionsByTheEncoderBatch) {
 TEST(BatchDecoderTest, AFailedAdmissionFailsOnlyThatRequestAndFreesItsSlot) {
   ScriptedEngine engine(2, 64);
   const MelWindows mel = one_window();
-  GenerationRequest bad = request(mel, 4);
+  GenerationRequest bad = scripted_request(mel, 4);
   bad.prompt_ids[0] = -1;
-  const auto results = generate(engine, {bad, request(mel, 4), request(mel, 5)});
+  const auto results = generate(engine, {bad, scripted_request(mel, 4), scripted_request(mel, 5)});
   EXPECT_EQ(results[0].stop, StopReason::kError);
   EXPECT_EQ(results[0].error, "scripted admission failure");
   EXPECT_EQ(results[1].tokens.size(), 2u);
@@ -187,12 +107,12 @@ TEST(BatchDecoderTest, AFailedAdmissionFailsOnlyThatRequestAndFreesItsSlot) {
 TEST(BatchDecoderTest, RejectsRequestsThatCannotRunBeforeTheyTakeASlot) {
   ScriptedEngine engine(2, 8);
   const MelWindows mel = one_window();
-  GenerationRequest no_rows = request(mel, 4);
+  GenerationRequest no_rows = scripted_request(mel, 4);
   no_rows.audio_rows.clear();
-  GenerationRequest too_long = request(mel, 4);
+  GenerationRequest too_long = scripted_request(mel, 4);
   too_long.prompt_ids.resize(8, 1);
-  GenerationRequest no_tokens = request(mel, 4, 0);
-  const auto results = generate(engine, {no_rows, too_long, no_tokens, request(mel, 4)});
+  GenerationRequest no_tokens = scripted_request(mel, 4, 0);
+  const auto results = generate(engine, {no_rows, too_long, no_tokens, scripted_request(mel, 4)});
   for (int i = 0; i < 3; ++i) EXPECT_EQ(results[i].stop, StopReason::kError) << i;
   EXPECT_NE(results[1].error.find("positions"), std::string::npos) << results[1].error;
   EXPECT_EQ(results[3].stop, StopReason::kEos);
@@ -202,7 +122,7 @@ TEST(BatchDecoderTest, RejectsRequestsThatCannotRunBeforeTheyTakeASlot) {
 TEST(BatchDecoderTest, StopsASequenceWhenItsSlotIsFull) {
   ScriptedEngine engine(1, 6);
   const MelWindows mel = one_window();
-  const auto results = generate(engine, {request(mel, 50)});
+  const auto results = generate(engine, {scripted_request(mel, 50)});
   EXPECT_EQ(results[0].stop, StopReason::kLength);
   // Tokens fed at positions 2..5 fill the slot; the token chosen after position 5 is the fifth
   // and needs no cache row.
@@ -216,10 +136,10 @@ TEST(BatchDecoderTest, CancellationEndsASequenceWithinOneStep) {
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   auto waiting_cancelled = std::make_shared<std::atomic<bool>>(true);
   GenerationResult running, waiting;
-  decoder.enqueue({.request = request(mel, 60),
+  decoder.enqueue({.request = scripted_request(mel, 60),
                    .on_done = [&](GenerationResult r) { running = std::move(r); },
                    .cancelled = cancelled});
-  decoder.enqueue({.request = request(mel, 60),
+  decoder.enqueue({.request = scripted_request(mel, 60),
                    .on_done = [&](GenerationResult r) { waiting = std::move(r); },
                    .cancelled = waiting_cancelled});
   decoder.iterate();
@@ -240,7 +160,7 @@ TEST(BatchDecoderTest, BackgroundSequencesWaitWhileOthersWait) {
   BatchDecoder decoder(engine, 1);
   std::vector<int> finished;
   auto add = [&](int stop, bool background) {
-    decoder.enqueue({.request = request(mel, stop),
+    decoder.enqueue({.request = scripted_request(mel, stop),
                      .on_done = [&finished, stop](GenerationResult) { finished.push_back(stop); },
                      .background = background});
   };
@@ -256,7 +176,7 @@ TEST(BatchDecoderTest, KvUsageCountsTheReservedPositions) {
   ScriptedEngine engine(2, 50);
   const MelWindows mel = one_window();
   BatchDecoder decoder(engine, 2);
-  decoder.enqueue({.request = request(mel, 40, 23), .on_done = [](GenerationResult) {}});
+  decoder.enqueue({.request = scripted_request(mel, 40, 23), .on_done = [](GenerationResult) {}});
   EXPECT_EQ(decoder.kv_usage(), 0.0);
   decoder.iterate();
   EXPECT_DOUBLE_EQ(decoder.kv_usage(), 25.0 / 100.0);  // prompt 2 + 23 of 2 x 50
@@ -274,9 +194,9 @@ TEST(EngineLoopTest, DecodesSequencesSubmittedFromSeveralThreads) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 4; ++i) {
         const int k = t * 4 + i;
-        loop.submit({.request = request(mel, 3 + k % 5), .on_done = [&, k](GenerationResult r) {
-                       promises[k].set_value(std::move(r));
-                     }});
+        loop.submit(
+            {.request = scripted_request(mel, 3 + k % 5),
+             .on_done = [&, k](GenerationResult r) { promises[k].set_value(std::move(r)); }});
       }
     });
   for (auto& thread : threads) thread.join();
@@ -287,7 +207,8 @@ TEST(EngineLoopTest, DecodesSequencesSubmittedFromSeveralThreads) {
   }
   loop.stop();
   GenerationResult after;
-  loop.submit({.request = request(mel, 3), .on_done = [&](GenerationResult r) { after = r; }});
+  loop.submit(
+      {.request = scripted_request(mel, 3), .on_done = [&](GenerationResult r) { after = r; }});
   EXPECT_EQ(after.stop, StopReason::kError);
 }
 
@@ -297,7 +218,7 @@ TEST(EngineLoopTest, ADeviceFaultFailsEverySequenceAndStopsTheLoop) {
   const MelWindows mel = one_window();
   EngineLoop loop(engine, 4);
   std::promise<GenerationResult> first;
-  loop.submit({.request = request(mel, 3),
+  loop.submit({.request = scripted_request(mel, 3),
                .on_done = [&](GenerationResult r) { first.set_value(std::move(r)); }});
   auto future = first.get_future();
   ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
@@ -307,7 +228,8 @@ TEST(EngineLoopTest, ADeviceFaultFailsEverySequenceAndStopsTheLoop) {
   // The fault is recorded before the sequences are failed, so it is visible now.
   EXPECT_EQ(loop.fault(), "scripted device fault");
   GenerationResult later;
-  loop.submit({.request = request(mel, 3), .on_done = [&](GenerationResult g) { later = g; }});
+  loop.submit(
+      {.request = scripted_request(mel, 3), .on_done = [&](GenerationResult g) { later = g; }});
   EXPECT_EQ(later.error, "scripted device fault");
 }
 

@@ -27,7 +27,13 @@ constexpr int kPrefillChunk = 2048;
 
 class CudaEngine final : public Engine {
  public:
-  CudaEngine(const std::string& model_dir, const EngineOptions& options) {
+  CudaEngine(const std::string& model_dir, const EngineOptions& options)
+      : device_(options.device_index) {
+    int devices = 0;
+    GLMASR_CUDA_CHECK(cudaGetDeviceCount(&devices));
+    GLMASR_CHECK(device_ >= 0 && device_ < devices, "--devices: expected a GPU ordinal below ",
+                 devices, ", got ", device_);
+    bind_device();
     GLMASR_CHECK(options.dtype == "bf16" || options.dtype == "fp16",
                  "--dtype: expected bf16 or fp16, got '", options.dtype, "'");
     dtype_ = options.dtype == "bf16" ? DType::kBF16 : DType::kF16;
@@ -57,6 +63,7 @@ class CudaEngine final : public Engine {
   }
 
   ~CudaEngine() override {
+    cudaSetDevice(device_);  // never throws: a failure leaves the frees below to fail quietly
     decoder_.reset();
     encoder_.reset();
     gemm_.reset();
@@ -65,8 +72,10 @@ class CudaEngine final : public Engine {
 
   const ModelConfig& config() const override { return model_->config; }
   std::string describe() const override { return description_; }
+  std::string device() const override { return cat("cuda:", device_); }
 
   FloatTensor encoder_output(const MelWindows& mel) override {
+    bind_device();
     const int64_t h = config().encoder.hidden_size, frames = encoder_->frames();
     std::vector<float> values;
     encode(mel, [&](int64_t, int count) {
@@ -79,6 +88,7 @@ class CudaEngine final : public Engine {
   }
 
   FloatTensor audio_embeddings(const MelWindows& mel) override {
+    bind_device();
     const int64_t rows = gather_audio(mel, kept_rows_of(mel));
     return FloatTensor(
         {rows, int64_t{config().decoder.hidden_size}},
@@ -87,6 +97,7 @@ class CudaEngine final : public Engine {
 
   FloatTensor teacher_forced_logits(const MelWindows& mel, const std::vector<int32_t>& prompt_ids,
                                     const std::vector<int32_t>& forced) override {
+    bind_device();
     const int64_t v = config().decoder.vocab_size;
     const int64_t rows = gather_audio(mel, kept_rows_of(mel));
     FloatTensor out({static_cast<int64_t>(forced.size()) + 1, v});
@@ -111,6 +122,7 @@ class CudaEngine final : public Engine {
   // is the common case: a batch of 8 fills the GPU far better than 8 encoder passes), then each
   // is prefilled into its slot.
   std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) override {
+    bind_device();
     std::vector<AdmissionResult> results(admissions.size());
     std::vector<const void*> audio(admissions.size(), nullptr);
     std::vector<int64_t> rows(admissions.size(), 0);
@@ -139,6 +151,7 @@ class CudaEngine final : public Engine {
   }
 
   std::vector<TokenChoice> step(const std::vector<StepInput>& batch) override {
+    bind_device();
     steps_.clear();
     for (const StepInput& s : batch) steps_.push_back({s.slot, s.token, s.position});
     const std::vector<cuda::DecodedToken> chosen = decoder_->step(steps_);
@@ -152,6 +165,11 @@ class CudaEngine final : public Engine {
   void release(int) override {}
 
  private:
+  // The CUDA runtime's current device is per thread: the engine is built on one thread, driven
+  // by its loop's and destroyed on a third, and several engines share those threads' process.
+  // Every entry point makes its GPU current first (a no-op when it already is).
+  void bind_device() const { GLMASR_CUDA_CHECK(cudaSetDevice(device_)); }
+
   // Encodes the windows of every admission as one batch (their total is at most the encoder's
   // max_windows). Sets audio[g] to admission g's kept projector rows inside the encoder's output
   // (contiguous: only a request's last window can be partial) and rows[g] to their count; leaves
@@ -247,6 +265,7 @@ class CudaEngine final : public Engine {
     return audio_rows_per_window(mel.valid_frames, config().encoder.merge_factor);
   }
 
+  int device_ = 0;
   DType dtype_ = DType::kBF16;
   std::unique_ptr<cuda::DeviceModel> model_;
   cudaStream_t stream_ = nullptr;

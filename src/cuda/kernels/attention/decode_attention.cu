@@ -20,6 +20,8 @@
 #include <cooperative_groups.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 
@@ -329,10 +331,15 @@ void launch_decode(const DecodeAttentionParams& p, int splits, int blocks_per_kv
                    cudaStream_t stream) {
   auto* kernel = decode_attention_kernel<T, kGroup, kVec>;
   if (splits > 8) {
-    // Clusters above 8 blocks are "non-portable" and must be allowed per kernel (once).
-    static const cudaError_t allowed =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
-    GLMASR_CUDA_CHECK(allowed);
+    // Clusters above 8 blocks are "non-portable" and must be allowed per kernel, once on each
+    // device (a function's attributes belong to the device's context).
+    static std::array<std::atomic<bool>, cuda::kMaxDevices> allowed{};
+    const int device = cuda::current_device();
+    if (!allowed[device].load(std::memory_order_relaxed)) {
+      GLMASR_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+      allowed[device].store(true, std::memory_order_relaxed);
+    }
   }
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(splits, p.kv_heads * blocks_per_kv_head, p.batch);
