@@ -169,6 +169,7 @@ int run_transcribe(const CommandArgs& argv) {
   const std::vector<InputResult> results =
       transcriber.transcribe_files(inputs, progress.enabled() ? &progress : nullptr, write_outputs);
   progress.finish();
+  engines.stop();  // every loop's last iteration is counted in its stats
   if (args.has("--timings")) {
     const double load = std::chrono::duration<double>(run_start - load_start).count();
     const double run = std::chrono::duration<double>(Clock::now() - run_start).count();
@@ -179,6 +180,21 @@ int run_transcribe(const CommandArgs& argv) {
                  "glmasr transcribe: %s; model load %.2f s; %.1f s of audio in %.2f s "
                  "(%.0fx real time)\n",
                  engines.describe().c_str(), load, audio, run, run > 0 ? audio / run : 0.0);
+    // Where the run's time went: the host's reading and planning (on this thread, beside the
+    // GPU), and each engine loop's admissions (encoder batches + prefill), steps and idle time.
+    std::fprintf(stderr, "glmasr transcribe: host: read %.3f s, plan %.3f s\n",
+                 transcriber.read_seconds(), transcriber.plan_seconds());
+    for (const EngineStatus& engine : engines.engines()) {
+      const DecodeTimes& t = engine.stats.times;
+      std::fprintf(stderr,
+                   "glmasr transcribe: %s: admit %.3f s (%llu batches, %llu sequences), steps "
+                   "%.3f s (%llu, mean batch %.1f), idle %.3f s\n",
+                   engine.device.c_str(), t.admit_seconds,
+                   static_cast<unsigned long long>(t.admit_calls),
+                   static_cast<unsigned long long>(t.admitted), t.step_seconds,
+                   static_cast<unsigned long long>(t.steps),
+                   t.steps ? double(t.step_rows) / double(t.steps) : 0.0, t.idle_seconds);
+    }
   }
   if (!failed.empty()) {
     std::fprintf(stderr, "glmasr transcribe: %zu of %zu inputs failed:\n", failed.size(),

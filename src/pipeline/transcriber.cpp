@@ -1,6 +1,7 @@
 #include "pipeline/transcriber.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,27 @@
 #include "text/prompt.h"
 
 namespace glmasr {
+
+namespace {
+
+// Adds the seconds it lives to `total`, however the scope is left.
+class TimeInto {
+ public:
+  explicit TimeInto(std::atomic<double>& total)
+      : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~TimeInto() {
+    total_.fetch_add(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+  TimeInto(const TimeInto&) = delete;
+  TimeInto& operator=(const TimeInto&) = delete;
+
+ private:
+  std::atomic<double>& total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
 
 // One input on its way through the loop: its transcript fills in as segments finish.
 struct Transcriber::InputJob {
@@ -118,6 +140,7 @@ Transcriber::Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenize
 
 void Transcriber::submit(Audio audio, const InputOptions& input_options,
                          std::function<void(InputResult)> done, AudioProgress* progress) {
+  const TimeInto planning(plan_seconds_);
   auto input = std::make_shared<InputJob>();
   input->result.source = audio.source;
   input->done = std::move(done);
@@ -306,6 +329,7 @@ std::vector<InputResult> Transcriber::transcribe_each(
   for (size_t i = 0; i < count; ++i) {
     Audio audio;
     try {
+      const TimeInto reading(read_seconds_);
       audio = audio_of(i);
     } catch (const Error& e) {
       std::unique_lock<std::mutex> lock(mutex);

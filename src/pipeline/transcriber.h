@@ -94,6 +94,11 @@ class Transcriber {
 
   const TranscribeOptions& options() const { return options_; }
 
+  // Host time so far, summed over the threads that spent it (glmasr transcribe --timings):
+  // reading and decoding files, and planning (segments, log-mel, prompts).
+  double read_seconds() const { return read_seconds_.load(); }
+  double plan_seconds() const { return plan_seconds_.load(); }
+
  private:
   struct InputJob;
   struct SegmentJob;
@@ -110,6 +115,7 @@ class Transcriber {
   const Tokenizer& tokenizer_;
   TranscribeOptions options_;
   SegmentPlanner planner_;
+  std::atomic<double> read_seconds_{0}, plan_seconds_{0};
 };
 
 }  // namespace glmasr

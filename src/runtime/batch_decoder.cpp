@@ -1,6 +1,7 @@
 #include "runtime/batch_decoder.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "core/error.h"
@@ -14,6 +15,12 @@ GenerationResult failed(std::string message) {
   result.stop = StopReason::kError;
   result.error = std::move(message);
   return result;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 bool is_cancelled(const Sequence& sequence) {
@@ -135,8 +142,12 @@ void BatchDecoder::admit_waiting() {
     std::vector<SequenceAdmission> admissions;
     for (const Running& r : joining) admissions.push_back({r.slot, &r.sequence.request});
     std::vector<AdmissionResult> admitted;
+    const auto admit_start = Clock::now();
     try {
       admitted = engine_.admit(admissions);
+      times_.admit_seconds += seconds_since(admit_start);
+      ++times_.admit_calls;
+      times_.admitted += admissions.size();
     } catch (...) {
       // Back to the head of the queue, in order, so that whoever handles the fault (fail_all)
       // ends them like every other sequence.
@@ -179,7 +190,11 @@ void BatchDecoder::step_running() {
   std::vector<StepInput> batch;
   batch.reserve(running_.size());
   for (const Running& r : running_) batch.push_back({r.slot, r.token, r.position});
+  const auto step_start = Clock::now();
   const std::vector<TokenChoice> chosen = engine_.step(batch);
+  times_.step_seconds += seconds_since(step_start);
+  ++times_.steps;
+  times_.step_rows += batch.size();
   GLMASR_CHECK(chosen.size() == batch.size(), "engine step gave ", chosen.size(), " tokens for ",
                batch.size(), " sequences");
   // Walk backwards so finishing (which swaps with the last) never skips a sequence.

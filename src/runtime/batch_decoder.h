@@ -37,6 +37,17 @@ struct Sequence {
   bool background = false;
 };
 
+// Where an engine loop's time went, summed since it started (glmasr transcribe --timings).
+struct DecodeTimes {
+  double admit_seconds = 0;  // Engine::admit: encoder batches and prefills
+  uint64_t admit_calls = 0;  // encoder batches
+  uint64_t admitted = 0;     // sequences
+  double step_seconds = 0;   // Engine::step
+  uint64_t steps = 0;
+  uint64_t step_rows = 0;  // sequences summed over the steps (mean batch = step_rows / steps)
+  double idle_seconds = 0;  // the loop waited for work (EngineLoop)
+};
+
 class BatchDecoder {
  public:
   // max_batch: sequences decoded together (at most the engine's KV slots; 0 means all of them).
@@ -58,6 +69,7 @@ class BatchDecoder {
   // each, within a slot's capacity).
   double kv_usage() const;
   int max_batch() const { return max_batch_; }
+  const DecodeTimes& times() const { return times_; }
 
  private:
   struct Running {
@@ -84,6 +96,7 @@ class BatchDecoder {
   std::deque<Sequence> waiting_;
   std::vector<Running> running_;
   int64_t reserved_positions_ = 0;
+  DecodeTimes times_;
 };
 
 // Greedy decoding of every request to the end, on the calling thread (tests, parity, tools).

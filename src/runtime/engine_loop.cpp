@@ -1,5 +1,6 @@
 #include "runtime/engine_loop.h"
 
+#include <chrono>
 #include <utility>
 
 #include "core/error.h"
@@ -56,10 +57,14 @@ std::string EngineLoop::fault() const {
 
 void EngineLoop::run() {
   std::vector<Sequence> arrived;
+  double idle_seconds = 0;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
+      const auto idle_start = std::chrono::steady_clock::now();
       wake_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !decoder_.idle(); });
+      idle_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - idle_start).count();
       arrived.swap(incoming_);
       if (stopping_ && arrived.empty() && decoder_.idle()) return;
     }
@@ -88,6 +93,8 @@ void EngineLoop::run() {
     stats_.waiting = decoder_.waiting() + static_cast<int>(incoming_.size());
     stats_.kv_cache_usage = decoder_.kv_usage();
     ++stats_.iterations;
+    stats_.times = decoder_.times();
+    stats_.times.idle_seconds = idle_seconds;
   }
 }
 

@@ -17,6 +17,7 @@ struct EngineLoopStats {
   int waiting = 0;            // submitted, not yet admitted
   double kv_cache_usage = 0;  // 0..1, see BatchDecoder::kv_usage
   uint64_t iterations = 0;    // engine-loop iterations run so far
+  DecodeTimes times;          // where the loop's time went
 };
 
 // One engine behind a scheduler, as /metrics and the logs name it.

@@ -149,6 +149,35 @@ TEST(CudaEngineTest, ContinuousBatchingGivesEachRequestItsBatchOneResult) {
   EXPECT_EQ(together[2].tokens.size(), 3u);
 }
 
+// Four prompts admitted together (6 windows: one encoder batch) are prefilled in one packed pass:
+// every GEMM over their 4 x ~100 rows at once, RoPE writing each row to its own slot, causal
+// attention per prompt. Each must still get what it gets alone, and decode on from its own cache.
+TEST(CudaEngineTest, PackedPrefillGivesEachPromptItsOwnResult) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden jfk = load_golden("tiny_jfk.safetensors");
+  const Golden two = load_golden("tiny_two_window.safetensors");
+  auto single = tiny_engine(1);
+  auto packed = tiny_engine(4);
+  std::vector<GenerationRequest> requests(4);
+  const Golden* sources[4] = {&two, &jfk, &two, &jfk};
+  for (int i = 0; i < 4; ++i) {
+    requests[i].mel = &sources[i]->mel;
+    requests[i].audio_rows =
+        audio_rows_per_window(sources[i]->mel.valid_frames, single->config().encoder.merge_factor);
+    requests[i].prompt_ids = sources[i]->prompt_ids;
+    if (i >= 2) requests[i].prompt_ids.insert(requests[i].prompt_ids.end() - 3, {100, 101});
+    requests[i].max_new_tokens = 6 + i;
+  }
+  const auto together = generate(*packed, requests);
+  for (int i = 0; i < 4; ++i) {
+    const GenerationResult expected = generate(*single, {requests[i]}).at(0);
+    EXPECT_EQ(together[i].tokens, expected.tokens) << "request " << i;
+    ASSERT_EQ(together[i].logprobs.size(), expected.logprobs.size()) << "request " << i;
+    for (size_t s = 0; s < expected.logprobs.size(); ++s)
+      EXPECT_NEAR(together[i].logprobs[s], expected.logprobs[s], 1e-3) << i << " step " << s;
+  }
+}
+
 TEST(CudaEngineTest, ABadRequestFailsAloneWithAMessage) {
   GLMASR_SKIP_WITHOUT_GPU();
   const Golden jfk = load_golden("tiny_jfk.safetensors");

@@ -23,7 +23,9 @@ namespace {
 // Windows encoded together: enough rows (8 x 1500) to fill the GPU, few enough that the
 // activations stay a few hundred MB.
 constexpr int kEncoderWindowsPerBatch = 8;
-constexpr int kPrefillChunk = 2048;
+// Prefill rows per pass: one long prompt's chunk, or the prompts of an encoder batch together
+// (8 segments of ~390 positions each).
+constexpr int kPrefillChunk = 4096;
 
 class CudaEngine final : public Engine {
  public:
@@ -119,8 +121,8 @@ class CudaEngine final : public Engine {
   int encoder_batch_windows() const override { return encoder_->max_windows(); }
 
   // Sequences joining together have their windows encoded in one batch (one window per segment
-  // is the common case: a batch of 8 fills the GPU far better than 8 encoder passes), then each
-  // is prefilled into its slot.
+  // is the common case: a batch of 8 fills the GPU far better than 8 encoder passes), then their
+  // prompts are prefilled together, one pass through the decoder's GEMMs for all of them.
   std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) override {
     bind_device();
     std::vector<AdmissionResult> results(admissions.size());
@@ -131,7 +133,9 @@ class CudaEngine final : public Engine {
     } catch (const Error&) {  // the batch failed as a whole: each request alone below
       std::fill(audio.begin(), audio.end(), nullptr);
     }
+    const std::vector<bool> done = prefill_packed(admissions, audio, rows, results);
     for (size_t g = 0; g < admissions.size(); ++g) {
+      if (done[g]) continue;
       const GenerationRequest& request = *admissions[g].request;
       try {
         if (!audio[g]) {  // encode alone (rows not contiguous, or the batch failed)
@@ -169,6 +173,49 @@ class CudaEngine final : public Engine {
   // by its loop's and destroyed on a third, and several engines share those threads' process.
   // Every entry point makes its GPU current first (a no-op when it already is).
   void bind_device() const { GLMASR_CUDA_CHECK(cudaSetDevice(device_)); }
+
+  // Prefills the admissions whose audio the batch left in the encoder's output together, in
+  // passes of at most the decoder's packed rows; returns which ones are done (results set). A
+  // pass that fails leaves its prompts to be prefilled alone, so that only a bad one fails.
+  std::vector<bool> prefill_packed(const std::vector<SequenceAdmission>& admissions,
+                                   const std::vector<const void*>& audio,
+                                   const std::vector<int64_t>& rows,
+                                   std::vector<AdmissionResult>& results) {
+    std::vector<bool> done(admissions.size(), false);
+    const int64_t row_bytes = int64_t{config().decoder.hidden_size} * 2;
+    const auto* base = static_cast<const std::byte*>(encoder_->projector_output());
+    std::vector<cuda::PackedPrompt> pass;
+    std::vector<size_t> members;
+    int64_t pass_rows = 0;
+    const auto run_pass = [&] {
+      if (pass.size() >= 2) {
+        try {
+          const std::vector<cuda::DecodedToken> first = decoder_->prefill_packed(pass, base);
+          for (size_t k = 0; k < members.size(); ++k) {
+            results[members[k]].first = {first[k].token, first[k].logprob};
+            done[members[k]] = true;
+          }
+        } catch (const Error&) {  // each alone, in admit()
+        }
+      }
+      pass.clear();
+      members.clear();
+      pass_rows = 0;
+    };
+    for (size_t g = 0; g < admissions.size(); ++g) {
+      const auto length = static_cast<int64_t>(admissions[g].request->prompt_ids.size());
+      if (!audio[g] || length > decoder_->packed_rows()) continue;
+      if (pass_rows + length > decoder_->packed_rows()) run_pass();
+      pass.push_back({.slot = admissions[g].slot,
+                      .ids = &admissions[g].request->prompt_ids,
+                      .audio_first_row = (static_cast<const std::byte*>(audio[g]) - base) / row_bytes,
+                      .audio_rows = rows[g]});
+      members.push_back(g);
+      pass_rows += length;
+    }
+    run_pass();
+    return done;
+  }
 
   // Encodes the windows of every admission as one batch (their total is at most the encoder's
   // max_windows). Sets audio[g] to admission g's kept projector rows inside the encoder's output

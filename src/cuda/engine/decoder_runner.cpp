@@ -61,6 +61,7 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
       max_slots_(max_slots),
       max_seq_(max_seq),
       chunk_(std::min(prefill_chunk, max_seq)),
+      rows_(std::min<int64_t>(prefill_chunk, int64_t{max_slots} * max_seq)),
       stream_(stream) {
   const DecoderConfig& dec = model.config.decoder;
   GLMASR_CHECK(max_slots > 0 && max_seq > 0 && prefill_chunk > 0,
@@ -78,14 +79,17 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
                  .slots = max_slots},
                 e, stream_);
 
-  ids_ = DeviceBuffer(size_t(max_seq) * sizeof(int32_t));
-  audio_row_ = DeviceBuffer(size_t(max_seq) * sizeof(int32_t));
-  hidden_ = DeviceBuffer(chunk_ * d * e);
-  normed_ = DeviceBuffer(chunk_ * d * e);
-  qkv_ = DeviceBuffer(chunk_ * width * e);
-  attn_ = DeviceBuffer(chunk_ * q * e);
-  gate_up_ = DeviceBuffer(chunk_ * 2 * f * e);
-  act_ = DeviceBuffer(chunk_ * f * e);
+  const size_t id_rows = std::max<size_t>(max_seq, rows_);
+  ids_ = DeviceBuffer(id_rows * sizeof(int32_t));
+  audio_row_ = DeviceBuffer(id_rows * sizeof(int32_t));
+  row_positions_ = DeviceBuffer(rows_ * sizeof(int32_t));
+  row_slots_ = DeviceBuffer(rows_ * sizeof(int32_t));
+  hidden_ = DeviceBuffer(rows_ * d * e);
+  normed_ = DeviceBuffer(rows_ * d * e);
+  qkv_ = DeviceBuffer(rows_ * width * e);
+  attn_ = DeviceBuffer(rows_ * q * e);
+  gate_up_ = DeviceBuffer(rows_ * 2 * f * e);
+  act_ = DeviceBuffer(rows_ * f * e);
 
   const int64_t s = max_slots;
   control_ = DeviceBuffer(4 * s * sizeof(int32_t));
@@ -180,6 +184,24 @@ void DecoderRunner::project(const Projection& p) {
   }
 }
 
+std::vector<int32_t> DecoderRunner::audio_row_of_ids(const std::vector<int32_t>& ids,
+                                                     int64_t first_audio_row,
+                                                     int64_t audio_rows) const {
+  const DecoderConfig& dec = model_.config.decoder;
+  std::vector<int32_t> audio_row(ids.size(), -1);
+  int64_t placeholders = 0;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    GLMASR_CHECK(ids[t] >= 0 && ids[t] < dec.vocab_size, "prefill: expected token ids in 0..",
+                 dec.vocab_size - 1, ", got ", ids[t], " at position ", t);
+    if (ids[t] == model_.config.audio_token_id)
+      audio_row[t] = static_cast<int32_t>(first_audio_row + placeholders++);
+  }
+  GLMASR_CHECK(placeholders == audio_rows, "prefill: the prompt has ", placeholders,
+               " audio placeholders (id ", model_.config.audio_token_id, ") but the audio gives ",
+               audio_rows, " embedding rows; expected them to be equal");
+  return audio_row;
+}
+
 DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, const void* audio,
                                     int64_t audio_rows) {
   const DecoderConfig& dec = model_.config.decoder;
@@ -188,57 +210,111 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
                ", got ", slot);
   GLMASR_CHECK(total >= 1 && total <= max_seq_, "prefill: expected a prompt of 1..", max_seq_,
                " tokens (the KV capacity), got ", total);
-  std::vector<int32_t> audio_row(ids.size(), -1);
-  int64_t placeholders = 0;
-  for (size_t t = 0; t < ids.size(); ++t) {
-    GLMASR_CHECK(ids[t] >= 0 && ids[t] < dec.vocab_size, "prefill: expected token ids in 0..",
-                 dec.vocab_size - 1, ", got ", ids[t], " at position ", t);
-    if (ids[t] == model_.config.audio_token_id) audio_row[t] = static_cast<int32_t>(placeholders++);
-  }
-  GLMASR_CHECK(placeholders == audio_rows, "prefill: the prompt has ", placeholders,
-               " audio placeholders (id ", model_.config.audio_token_id, ") but the audio gives ",
-               audio_rows, " embedding rows; expected them to be equal");
+  const std::vector<int32_t> audio_row = audio_row_of_ids(ids, 0, audio_rows);
   GLMASR_CUDA_CHECK(cudaMemcpyAsync(ids_.get(), ids.data(), ids.size() * sizeof(int32_t),
                                     cudaMemcpyHostToDevice, stream_));
   GLMASR_CUDA_CHECK(cudaMemcpyAsync(audio_row_.get(), audio_row.data(),
                                     audio_row.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
                                     stream_));
+  int64_t last_rows = 0;
+  for (int64_t start = 0; start < total; start += chunk_) {
+    const int64_t rows = std::min<int64_t>(chunk_, total - start);
+    last_rows = rows;
+    embed_tokens(model_.dtype, model_.embed_tokens, dec.vocab_size, dec.hidden_size,
+                 ids_.as<int32_t>() + start, audio_row_.as<int32_t>() + start, audio, rows,
+                 hidden_.get(), stream_);
+    prefill_pass(rows, {{.slot = slot, .first_row = 0, .rows = rows, .first_position = start}});
+  }
+  return choose_after_prefill({last_rows - 1}).front();
+}
+
+std::vector<DecodedToken> DecoderRunner::prefill_packed(const std::vector<PackedPrompt>& prompts,
+                                                        const void* audio) {
+  const DecoderConfig& dec = model_.config.decoder;
+  GLMASR_CHECK(!prompts.empty() && static_cast<int>(prompts.size()) <= max_slots_,
+               "packed prefill: expected 1..", max_slots_, " prompts, got ", prompts.size());
+  std::vector<int32_t> ids, audio_row, positions, slots;
+  std::vector<PassSpan> spans;
+  std::vector<int64_t> last_rows;
+  for (const PackedPrompt& prompt : prompts) {
+    const int64_t length = static_cast<int64_t>(prompt.ids->size());
+    GLMASR_CHECK(prompt.slot >= 0 && prompt.slot < max_slots_, "packed prefill: expected a slot ",
+                 "in 0..", max_slots_ - 1, ", got ", prompt.slot);
+    GLMASR_CHECK(length >= 1 && length <= max_seq_, "packed prefill: expected a prompt of 1..",
+                 max_seq_, " tokens (the KV capacity), got ", length);
+    const std::vector<int32_t> rows =
+        audio_row_of_ids(*prompt.ids, prompt.audio_first_row, prompt.audio_rows);
+    spans.push_back({.slot = prompt.slot,
+                     .first_row = static_cast<int64_t>(ids.size()),
+                     .rows = length,
+                     .first_position = 0});
+    ids.insert(ids.end(), prompt.ids->begin(), prompt.ids->end());
+    audio_row.insert(audio_row.end(), rows.begin(), rows.end());
+    for (int64_t t = 0; t < length; ++t) {
+      positions.push_back(static_cast<int32_t>(t));
+      slots.push_back(prompt.slot);
+    }
+    last_rows.push_back(static_cast<int64_t>(ids.size()) - 1);
+  }
+  const int64_t total = static_cast<int64_t>(ids.size());
+  GLMASR_CHECK(total <= rows_, "packed prefill: expected at most ", rows_, " rows in all, got ",
+               total);
+  const auto upload = [&](DeviceBuffer& to, const std::vector<int32_t>& from) {
+    GLMASR_CUDA_CHECK(cudaMemcpyAsync(to.get(), from.data(), from.size() * sizeof(int32_t),
+                                      cudaMemcpyHostToDevice, stream_));
+  };
+  upload(ids_, ids);
+  upload(audio_row_, audio_row);
+  upload(row_positions_, positions);
+  upload(row_slots_, slots);
+  embed_tokens(model_.dtype, model_.embed_tokens, dec.vocab_size, dec.hidden_size,
+               ids_.as<int32_t>(), audio_row_.as<int32_t>(), audio, total, hidden_.get(), stream_);
+  prefill_pass(total, spans);
+  // The host vectors above are pageable: cudaMemcpyAsync staged them before returning.
+  return choose_after_prefill(last_rows);
+}
+
+void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& spans) {
+  const DecoderConfig& dec = model_.config.decoder;
   const DType dtype = model_.dtype;
   const int64_t d = dec.hidden_size, f = dec.intermediate_size;
   const int heads = dec.num_heads, kv_heads = dec.num_kv_heads, hd = dec.head_dim;
   const int64_t q_width = int64_t{heads} * hd, width = int64_t{heads + 2 * kv_heads} * hd;
   const size_t e = element_bytes();
-  int64_t last_rows = 0;
-  for (int64_t start = 0; start < total; start += chunk_) {
-    const int64_t rows = std::min<int64_t>(chunk_, total - start);
-    last_rows = rows;
-    embed_tokens(dtype, model_.embed_tokens, dec.vocab_size, static_cast<int>(d),
-                 ids_.as<int32_t>() + start, audio_row_.as<int32_t>() + start, audio, rows,
-                 hidden_.get(), stream_);
-    for (int l = 0; l < dec.num_layers; ++l) {
-      const DeviceDecoderLayer& layer = model_.decoder_layers[l];
-      rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.attn_norm_weight,
-               dec.rms_norm_eps, normed_.get(), stream_);
-      gemm_.run(normed_.get(), rows, d, gemm_weight(layer.qkv_weight, layer.qkv_scale, width, d),
-                width, nullptr, qkv_.get(), false, stream_);
-      RopeQkvParams rope = rope_params(l, qkv_.get(), rows);
-      rope.first_position = static_cast<int>(start);
-      rope.slot = slot;
-      rope_qkv(rope, stream_);
+  const bool packed = spans.size() > 1;
+  for (int l = 0; l < dec.num_layers; ++l) {
+    const DeviceDecoderLayer& layer = model_.decoder_layers[l];
+    rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.attn_norm_weight,
+             dec.rms_norm_eps, normed_.get(), stream_);
+    gemm_.run(normed_.get(), rows, d, gemm_weight(layer.qkv_weight, layer.qkv_scale, width, d),
+              width, nullptr, qkv_.get(), false, stream_);
+    RopeQkvParams rope = rope_params(l, qkv_.get(), rows);
+    if (packed) {
+      rope.positions = row_positions_.as<int32_t>();
+      rope.slots = row_slots_.as<int32_t>();
+    } else {
+      rope.first_position = static_cast<int>(spans.front().first_position);
+      rope.slot = spans.front().slot;
+    }
+    rope_qkv(rope, stream_);
 
-      // This slot's keys and values: [kv_heads, positions, hd] with the layout's strides.
-      const KvLayout& kv = kv_.layout();
-      const int64_t slot_offset = kv.offset(slot, 0, 0) * e;
+    // Each span's queries against its slot's keys and values: [kv_heads, positions, hd] with
+    // the layout's strides.
+    const KvLayout& kv = kv_.layout();
+    for (const PassSpan& span : spans) {
+      const int64_t slot_offset = kv.offset(span.slot, 0, 0) * e;
       FlashAttentionParams attention{};
-      attention.q = {qkv_.get(), rows * width, width, hd};
+      attention.q = {qkv_.as<std::byte>() + span.first_row * width * e, span.rows * width, width,
+                     hd};
       attention.k = {static_cast<std::byte*>(rope.k_cache) + slot_offset, kv.slot_stride(), hd,
                      kv.head_stride()};
       attention.v = {static_cast<std::byte*>(rope.v_cache) + slot_offset, kv.slot_stride(), hd,
                      kv.head_stride()};
-      attention.out = {attn_.get(), rows * q_width, q_width, hd};
+      attention.out = {attn_.as<std::byte>() + span.first_row * q_width * e, span.rows * q_width,
+                       q_width, hd};
       attention.batch = 1;
-      attention.q_len = static_cast<int>(rows);
-      attention.kv_len = static_cast<int>(start + rows);
+      attention.q_len = static_cast<int>(span.rows);
+      attention.kv_len = static_cast<int>(span.first_position + span.rows);
       attention.heads = heads;
       attention.kv_heads = kv_heads;
       attention.head_dim = hd;
@@ -246,36 +322,53 @@ DecodedToken DecoderRunner::prefill(int slot, const std::vector<int32_t>& ids, c
       attention.causal = true;
       attention.dtype = dtype;
       flash_attention(attention, stream_);
-
-      gemm_.run(attn_.get(), rows, q_width, gemm_weight(layer.o_weight, layer.o_scale, d, q_width),
-                d, nullptr, hidden_.get(), true, stream_);
-      rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.mlp_norm_weight,
-               dec.rms_norm_eps, normed_.get(), stream_);
-      gemm_.run(normed_.get(), rows, d,
-                gemm_weight(layer.gate_up_weight, layer.gate_up_scale, 2 * f, d), 2 * f, nullptr,
-                gate_up_.get(), false, stream_);
-      swiglu(dtype, gate_up_.get(), rows, f, act_.get(), stream_);
-      gemm_.run(act_.get(), rows, f, gemm_weight(layer.down_weight, layer.down_scale, d, f), d,
-                nullptr, hidden_.get(), true, stream_);
     }
+
+    gemm_.run(attn_.get(), rows, q_width, gemm_weight(layer.o_weight, layer.o_scale, d, q_width), d,
+              nullptr, hidden_.get(), true, stream_);
+    rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.mlp_norm_weight,
+             dec.rms_norm_eps, normed_.get(), stream_);
+    gemm_.run(normed_.get(), rows, d,
+              gemm_weight(layer.gate_up_weight, layer.gate_up_scale, 2 * f, d), 2 * f, nullptr,
+              gate_up_.get(), false, stream_);
+    swiglu(dtype, gate_up_.get(), rows, f, act_.get(), stream_);
+    gemm_.run(act_.get(), rows, f, gemm_weight(layer.down_weight, layer.down_scale, d, f), d,
+              nullptr, hidden_.get(), true, stream_);
   }
-  // Logits of the last prompt position only.
-  project({.x = hidden_.as<std::byte>() + (last_rows - 1) * d * e,
-           .batch = 1,
+}
+
+std::vector<DecodedToken> DecoderRunner::choose_after_prefill(const std::vector<int64_t>& last_rows) {
+  const DecoderConfig& dec = model_.config.decoder;
+  const int64_t d = dec.hidden_size;
+  const size_t row_bytes = static_cast<size_t>(d) * element_bytes();
+  const int batch = static_cast<int>(last_rows.size());
+  // One prompt reads its last row in place; several are gathered into the step's rows first.
+  const std::byte* x = hidden_.as<std::byte>() + last_rows.front() * row_bytes;
+  if (batch > 1) {
+    for (int g = 0; g < batch; ++g)
+      GLMASR_CUDA_CHECK(cudaMemcpyAsync(step_hidden_.as<std::byte>() + g * row_bytes,
+                                        hidden_.as<std::byte>() + last_rows[g] * row_bytes,
+                                        row_bytes, cudaMemcpyDeviceToDevice, stream_));
+    x = step_hidden_.as<std::byte>();
+  }
+  project({.x = x,
+           .batch = batch,
            .in = d,
            .norm_weight = model_.final_norm_weight,
            .w = model_.lm_head,
            .w_scale = model_.lm_head_scale,
            .out = dec.vocab_size,
            .y = logits_.get()});
-  greedy_argmax(dtype, logits_.get(), 1, dec.vocab_size, out_token_.as<int32_t>(),
+  greedy_argmax(model_.dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
                 out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
-  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), sizeof(int32_t),
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), batch * sizeof(int32_t),
                                     cudaMemcpyDeviceToHost, stream_));
-  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_logprob_, out_logprob_.get(), sizeof(float),
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_logprob_, out_logprob_.get(), batch * sizeof(float),
                                     cudaMemcpyDeviceToHost, stream_));
   GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  return {host_token_[0], host_logprob_[0]};
+  std::vector<DecodedToken> out(static_cast<size_t>(batch));
+  for (int g = 0; g < batch; ++g) out[g] = {host_token_[g], host_logprob_[g]};
+  return out;
 }
 
 void DecoderRunner::upload_step(const std::vector<SequenceStep>& sequences) {

@@ -28,6 +28,15 @@ struct DecodedToken {
   float logprob = 0.0f;
 };
 
+// One prompt of a packed prefill: its ids go into `slot` from position 0, and its audio
+// placeholders take rows audio_first_row.. of the pass's audio matrix, in order.
+struct PackedPrompt {
+  int slot = 0;
+  const std::vector<int32_t>* ids = nullptr;
+  int64_t audio_first_row = 0;
+  int64_t audio_rows = 0;
+};
+
 // One sequence of a decoding step: it feeds `token` at `position` (its length so far).
 struct SequenceStep {
   int slot = 0;
@@ -68,6 +77,14 @@ class DecoderRunner {
   // must match. Returns the greedy next token. Synchronises the stream.
   DecodedToken prefill(int slot, const std::vector<int32_t>& ids, const void* audio,
                        int64_t audio_rows);
+  // Several prompts, each from position 0 of its own slot, in one pass: their rows are
+  // concatenated through every GEMM, RoPE writes each row to its slot and position, and causal
+  // attention runs per prompt over its own rows. Their total length is at most packed_rows().
+  // `audio` [*, D] (device) holds every prompt's audio rows. Returns each prompt's greedy next
+  // token; logits(g) is prompt g's. Synchronises the stream.
+  std::vector<DecodedToken> prefill_packed(const std::vector<PackedPrompt>& prompts,
+                                           const void* audio);
+  int64_t packed_rows() const { return rows_; }
   // One decoding step for every sequence (distinct slots). Synchronises the stream.
   std::vector<DecodedToken> step(const std::vector<SequenceStep>& sequences);
   // Logits of row `row` of the last prefill (row 0) or step, as float.
@@ -88,15 +105,32 @@ class DecoderRunner {
   // RoPE over `rows` fused QKV rows of layer `layer`, writing K/V into that layer's cache; the
   // caller says where the rows sit (slot and first position, or per-row slots and positions).
   RopeQkvParams rope_params(int layer, void* qkv, int64_t rows) const;
+  // Each id's row of the audio matrix (first_audio_row + its placeholder index), or -1; checks
+  // the ids and that the placeholders number audio_rows.
+  std::vector<int32_t> audio_row_of_ids(const std::vector<int32_t>& ids, int64_t first_audio_row,
+                                        int64_t audio_rows) const;
+  // Rows [first_row, first_row + rows) of the pass belong to one slot, starting at position
+  // first_position; their causal attention covers the slot's positions 0.. first_position + rows.
+  struct PassSpan {
+    int slot = 0;
+    int64_t first_row = 0, rows = 0, first_position = 0;
+  };
+  // The 28 layers over the `rows` embedded rows in hidden_. One span: rows at consecutive
+  // positions of one slot; several: row_positions_/row_slots_ (device) say where each row goes.
+  void prefill_pass(int64_t rows, const std::vector<PassSpan>& spans);
+  // Final norm, lm_head and greedy choice of the pass rows `last_rows` (one per prompt).
+  std::vector<DecodedToken> choose_after_prefill(const std::vector<int64_t>& last_rows);
 
   const DeviceModel& model_;
   Gemm& gemm_;
   int max_slots_, max_seq_, chunk_;
+  int64_t rows_;  // rows a prefill pass holds: chunk_, or more for packed prompts
   cudaStream_t stream_;
   RopeTable rope_;
   KvCache kv_;
   // prefill
-  DeviceBuffer ids_, audio_row_, hidden_, normed_, qkv_, attn_, gate_up_, act_;
+  DeviceBuffer ids_, audio_row_, row_positions_, row_slots_, hidden_, normed_, qkv_, attn_,
+      gate_up_, act_;
   // decoding step
   DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
       step_act_, logits_, out_token_, out_logprob_, attention_workspace_, argmax_workspace_;
