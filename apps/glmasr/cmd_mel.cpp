@@ -36,15 +36,14 @@ void print_mel_help() {
 
 // The latency of the features alone (what a request waits for before the encoder), for
 // docs/performance.md: the first run above warmed the caches and the thread pool.
-void print_mel_timing(const LogMelExtractor& extractor, const std::vector<float>& samples,
-                      int runs, int threads) {
+void print_mel_timing(const LogMelExtractor& extractor, const std::vector<float>& samples, int runs,
+                      int threads) {
   std::vector<double> ms;
   for (int run = 0; run < runs; ++run) {
     const auto start = std::chrono::steady_clock::now();
     const MelWindows mel = extractor.compute(samples);
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
   }
   std::sort(ms.begin(), ms.end());
   std::fprintf(stderr, "glmasr mel: %d threads, %d runs: fastest %.3f ms, median %.3f ms\n",
@@ -76,8 +75,8 @@ int run_mel(const CommandArgs& argv) {
   const int mel_bins = static_cast<int>(args.get_int("--mel-bins", 128, 1, 512));
 
   const Audio audio = read_audio(path, options);
-  const int threads = static_cast<int>(args.get_int(
-      "--threads", std::max(1u, std::thread::hardware_concurrency()), 1, 256));
+  const int threads = static_cast<int>(
+      args.get_int("--threads", std::max(1u, std::thread::hardware_concurrency()), 1, 256));
   const int time_runs = static_cast<int>(args.get_int("--time-runs", 0, 0, 100000));
   const LogMelExtractor extractor(mel_bins, threads);
   MelWindows mel;

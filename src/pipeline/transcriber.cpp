@@ -110,7 +110,8 @@ Transcriber::Transcriber(EngineLoop& loop, const Tokenizer& tokenizer, Transcrib
       planner_(loop.config(), tokenizer,
                {.single_request = options_.single_request,
                 .segmenter = options_.segmenter,
-                .max_sequence_positions = loop.kv_positions()}) {
+                .max_sequence_positions = loop.kv_positions(),
+                .mel_threads = options_.mel_threads}) {
   GLMASR_CHECK(options_.max_new_tokens > 0, "max new tokens must be positive, got ",
                options_.max_new_tokens);
 }
