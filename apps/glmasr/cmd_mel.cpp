@@ -1,9 +1,11 @@
 // glmasr mel AUDIO -o OUT.npy: the encoder's input features as float32 [windows, 128, 3000],
 // for comparing the front end with transformers' WhisperFeatureExtractor from Python.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "args.h"
 #include "audio/audio_file.h"
@@ -26,7 +28,26 @@ void print_mel_help() {
                "  -o, --output FILE      the .npy file to write\n"
                "  --input-rate HZ        sample rate of raw PCM on standard input\n"
                "  --input-channels N     channels of raw PCM on standard input (default 1)\n"
-               "  --mel-bins N           mel bins (default 128, as GLM-ASR)\n");
+               "  --mel-bins N           mel bins (default 128, as GLM-ASR)\n"
+               "  --threads N            log-mel threads (default: all cores)\n"
+               "  --time-runs N          compute the features N more times and print the\n"
+               "                         fastest and median milliseconds per input\n");
+}
+
+// The latency of the features alone (what a request waits for before the encoder), for
+// docs/performance.md: the first run above warmed the caches and the thread pool.
+void print_mel_timing(const LogMelExtractor& extractor, const std::vector<float>& samples, int runs,
+                      int threads) {
+  std::vector<double> ms;
+  for (int run = 0; run < runs; ++run) {
+    const auto start = std::chrono::steady_clock::now();
+    const MelWindows mel = extractor.compute(samples);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  std::sort(ms.begin(), ms.end());
+  std::fprintf(stderr, "glmasr mel: %d threads, %d runs: fastest %.3f ms, median %.3f ms\n",
+               threads, runs, ms.front(), ms[ms.size() / 2]);
 }
 
 }  // namespace
@@ -36,6 +57,8 @@ int run_mel(const CommandArgs& argv) {
                          {"--input-rate", true},
                          {"--input-channels", true},
                          {"--mel-bins", true},
+                         {"--threads", true},
+                         {"--time-runs", true},
                          {"--help", false, "-h"}});
   if (args.has("--help")) {
     print_mel_help();
@@ -52,7 +75,9 @@ int run_mel(const CommandArgs& argv) {
   const int mel_bins = static_cast<int>(args.get_int("--mel-bins", 128, 1, 512));
 
   const Audio audio = read_audio(path, options);
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = static_cast<int>(
+      args.get_int("--threads", std::max(1u, std::thread::hardware_concurrency()), 1, 256));
+  const int time_runs = static_cast<int>(args.get_int("--time-runs", 0, 0, 100000));
   const LogMelExtractor extractor(mel_bins, threads);
   MelWindows mel;
   try {
@@ -61,6 +86,7 @@ int run_mel(const CommandArgs& argv) {
     fail("'", path, "': ", e.what());
   }
   write_npy_f32(output, mel.features);
+  if (time_runs > 0) print_mel_timing(extractor, audio.samples, time_runs, threads);
 
   std::string frames;
   for (const int64_t count : mel.valid_frames) {

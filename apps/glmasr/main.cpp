@@ -1,17 +1,14 @@
 // glmasr: speech to text with GLM-ASR-Nano-2512. Dispatches to one subcommand; every error
 // reaches the user as one readable line and a non-zero exit code, never a crash.
-#include <cstdio>  // first: it defines __GLIBC__ on glibc systems
+#include <cstdio>
 #include <exception>
 #include <string>
 #include <vector>
 
 #include "args.h"
 #include "commands.h"
+#include "core/allocator_settings.h"
 #include "core/error.h"
-
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 namespace {
 
@@ -47,19 +44,8 @@ void print_usage(std::FILE* out) {
 
 }  // namespace
 
-// Segments allocate and free buffers of a few MB (samples, log-mel, prompts) by the hundred. By
-// default glibc serves each from a fresh mmap, and first-touch page faults then cost more than
-// the log-mel itself (measured: 3.4 s -> 0.9 s for an hour of audio on one core). Keeping such
-// blocks in the heap, and not trimming it, lets them be reused.
-static void keep_large_blocks_in_the_heap() {
-#ifdef __GLIBC__
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-#endif
-}
-
 int main(int argc, char** argv) {
-  keep_large_blocks_in_the_heap();
+  glmasr::keep_large_blocks_in_the_heap();  // see core/allocator_settings.h
   if (argc < 2) {
     print_usage(stderr);
     return 2;

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "core/error.h"
-#include "core/parallel.h"
+#include "core/worker_pool.h"
 #include "model/audio_tokens.h"
 
 namespace glmasr {
@@ -148,11 +148,131 @@ LogMelExtractor::LogMelExtractor(int num_mel_bins, int num_threads)
   }
   GLMASR_CHECK(fft->plan, "log-mel extractor: FFTW could not plan a real FFT of size ", kFftSize);
   fft_ = std::move(fft);
+  // Computed at run time like every other value (a compile-time log10 might round differently).
+  volatile float log_floor = kLogFloor;
+  log_of_silence_ = std::log10(std::max(0.0f, static_cast<float>(log_floor)));
+  if (num_threads_ > 1) pool_ = std::make_shared<WorkerPool>(num_threads_);
 }
 
-void LogMelExtractor::compute_window_into(const float* samples, int64_t count, float* out) const {
+namespace {
+
+// Sample p of a window as torch.stft(center=True, pad_mode="reflect") sees it after the
+// zero-padding to 480 000 samples, p in [-kPad, kWindowSamples + kPad): the edge sample itself
+// is not repeated by the reflection.
+int64_t reflected_index(int64_t p) {
+  if (p < 0) return -p;
+  if (p >= kWindowSamples) return 2 * (kWindowSamples - 1) - p;
+  return p;
+}
+
+// The lowest sample index frame t reads: a frame reading nothing below `count` lies entirely in
+// the zero padding and has power exactly 0. The head's reflection reads from index 1 up; the
+// tail's reflects onto samples 479 959 and above, all above the last frame's own first sample
+// (479 640), so it never lowers the index.
+int64_t lowest_index_of_frame(int64_t t) {
+  return std::max<int64_t>(0, t * kHopLength - kPad);
+}
+
+}  // namespace
+
+void LogMelExtractor::check_window_count(int64_t count) {
   GLMASR_CHECK(count >= 0 && count <= kWindowSamples, "log-mel window: expected 0..",
                kWindowSamples, " samples, got ", count);
+}
+
+float LogMelExtractor::log_mel_frames(const float* samples, int64_t count, int64_t begin,
+                                      int64_t end, float* out) const {
+  constexpr int64_t frames = kWindowFrames;
+  float chunk_max = -INFINITY;
+  AlignedFloats frame(kFftSize), spectrum(2 * kFrequencyBins);
+  float power[kFrequencyBins];
+  float* frame_data = frame.get();
+  auto* spectrum_data = reinterpret_cast<fftwf_complex*>(spectrum.get());
+  for (int64_t t = begin; t < end; ++t) {
+    if (lowest_index_of_frame(t) >= count) {
+      // log10(max(0, floor)), the value the full computation gives such a frame.
+      for (int m = 0; m < num_mel_bins_; ++m) out[m * frames + t] = log_of_silence_;
+      chunk_max = std::max(chunk_max, log_of_silence_);
+      continue;
+    }
+    const int64_t first = t * kHopLength - kPad;
+    if (first >= 0 && first + kFftSize <= count) {
+      const float* start = samples + first;
+      for (int n = 0; n < kFftSize; ++n) frame_data[n] = start[n] * window_[n];
+    } else {  // reflected or zero-padded samples at an edge of the audio or the window
+      for (int n = 0; n < kFftSize; ++n) {
+        const int64_t index = reflected_index(first + n);
+        frame_data[n] = (index < count ? samples[index] : 0.0f) * window_[n];
+      }
+    }
+    fftwf_execute_dft_r2c(fft_->plan, frame_data, spectrum_data);
+    for (int k = 0; k < kFrequencyBins; ++k)
+      power[k] =
+          spectrum_data[k][0] * spectrum_data[k][0] + spectrum_data[k][1] * spectrum_data[k][1];
+    for (int m = 0; m < num_mel_bins_; ++m) {
+      const float* row = &filters_[static_cast<size_t>(m) * kFrequencyBins];
+      double sum = 0;
+      for (int k = filter_begin_[m]; k < filter_end_[m]; ++k)
+        sum += static_cast<double>(row[k]) * power[k];
+      const float value = std::log10(std::max(static_cast<float>(sum), kLogFloor));
+      out[m * frames + t] = value;
+      chunk_max = std::max(chunk_max, value);
+    }
+  }
+  return chunk_max;
+}
+
+void LogMelExtractor::for_each_index(int64_t count,
+                                     const std::function<void(int64_t)>& item) const {
+  if (pool_) {
+    pool_->run(count, item);
+    return;
+  }
+  for (int64_t i = 0; i < count; ++i) item(i);
+}
+
+void LogMelExtractor::compute_windows_into(const float* samples, int64_t total_samples,
+                                           int64_t windows, float* out) const {
+  // Frames and values are split into fixed chunks, the same whatever the thread count: every
+  // value is computed by the same operations, and the window's maximum (exact in any order) is
+  // reduced from the chunks' maxima, so the result does not depend on the threads.
+  constexpr int64_t kChunks = (kWindowFrames + kFramesPerChunk - 1) / kFramesPerChunk;
+  const int64_t window_floats = static_cast<int64_t>(num_mel_bins_) * kWindowFrames;
+  std::vector<float> chunk_max(static_cast<size_t>(windows * kChunks));
+  for_each_index(windows * kChunks, [&](int64_t i) {
+    const int64_t w = i / kChunks, c = i % kChunks;
+    const int64_t begin = w * kWindowSamples;
+    const int64_t count = std::min(kWindowSamples, total_samples - begin);
+    chunk_max[static_cast<size_t>(i)] =
+        log_mel_frames(samples + begin, count, c * kFramesPerChunk,
+                       std::min(kWindowFrames, (c + 1) * kFramesPerChunk), out + w * window_floats);
+  });
+  std::vector<float> floor(static_cast<size_t>(windows));
+  for (int64_t w = 0; w < windows; ++w)
+    floor[w] =
+        *std::max_element(chunk_max.begin() + w * kChunks, chunk_max.begin() + (w + 1) * kChunks) -
+        kDynamicRange;
+  const int64_t piece = (window_floats + kChunks - 1) / kChunks;
+  for_each_index(windows * kChunks, [&](int64_t i) {
+    const int64_t w = i / kChunks, c = i % kChunks;
+    float* window = out + w * window_floats;
+    const float lowest = floor[w];
+    for (int64_t j = c * piece, j_end = std::min(window_floats, (c + 1) * piece); j < j_end; ++j)
+      window[j] = (std::max(window[j], lowest) + 4.0f) / 4.0f;
+  });
+}
+
+FloatTensor LogMelExtractor::compute_window(const float* samples, int64_t count) const {
+  check_window_count(count);
+  FloatTensor out({num_mel_bins_, kWindowFrames});
+  compute_windows_into(samples, count, 1, out.data());
+  return out;
+}
+
+FloatTensor LogMelExtractor::compute_window_reference(const float* samples, int64_t count) const {
+  check_window_count(count);
+  FloatTensor result({num_mel_bins_, kWindowFrames});
+  float* out = result.data();
   // The window zero-padded to 480 000 samples, then reflect-padded by 200 at both ends
   // (torch.stft center=True, pad_mode="reflect": the edge sample itself is not repeated).
   constexpr int64_t kPadded = kWindowSamples + 2 * kPad;
@@ -192,12 +312,7 @@ void LogMelExtractor::compute_window_into(const float* samples, int64_t count, f
   }
   const float floor = window_max - kDynamicRange;
   for (int64_t i = 0; i < total; ++i) out[i] = (std::max(out[i], floor) + 4.0f) / 4.0f;
-}
-
-FloatTensor LogMelExtractor::compute_window(const float* samples, int64_t count) const {
-  FloatTensor out({num_mel_bins_, kWindowFrames});
-  compute_window_into(samples, count, out.data());
-  return out;
+  return result;
 }
 
 int64_t windows_for_samples(int64_t num_samples) {
@@ -216,16 +331,10 @@ MelWindows LogMelExtractor::compute(const std::vector<float>& samples, int max_w
   MelWindows result;
   result.features = FloatTensor({windows, num_mel_bins_, kWindowFrames});
   result.valid_frames.resize(static_cast<size_t>(windows));
-  const int64_t window_floats = static_cast<int64_t>(num_mel_bins_) * kWindowFrames;
-  auto run_window = [&](int64_t w) {
-    const int64_t begin = w * kWindowSamples;
-    const int64_t count = std::min(kWindowSamples, total - begin);
-    compute_window_into(samples.data() + begin, count, result.features.data() + w * window_floats);
-    result.valid_frames[static_cast<size_t>(w)] = valid_mel_frames(count);
-  };
-
-  // Windows are independent: spread them over the extractor's threads.
-  parallel_indices(windows, num_threads_, run_window);
+  for (int64_t w = 0; w < windows; ++w)
+    result.valid_frames[static_cast<size_t>(w)] =
+        valid_mel_frames(std::min(kWindowSamples, total - w * kWindowSamples));
+  compute_windows_into(samples.data(), total, windows, result.features.data());
   return result;
 }
 

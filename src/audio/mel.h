@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,14 +13,16 @@
 #include "audio/features.h"
 #include "audio/mel_windows.h"
 #include "core/tensor.h"
+#include "core/worker_pool.h"
 
 namespace glmasr {
 
 class LogMelExtractor {
  public:
-  // num_threads > 1 computes the windows of one compute() call on that many threads; the
-  // result does not depend on it. The FFT plan is made here (FFTW's planner is not thread-safe,
-  // executing a plan is), so one extractor can serve concurrent compute() calls.
+  // num_threads > 1 spreads the frames of each call (of one window too) over that many threads
+  // of a pool the extractor keeps (and its copies share); the result does not depend on it.
+  // The FFT plan is made here (FFTW's planner is not thread-safe, executing a plan is), so one
+  // extractor can serve concurrent compute() calls.
   explicit LogMelExtractor(int num_mel_bins = 128, int num_threads = 1);
 
   // Splits `samples` (16 kHz mono) into 30 s windows. Throws when the audio needs more than
@@ -27,7 +30,11 @@ class LogMelExtractor {
   MelWindows compute(const std::vector<float>& samples, int max_windows = kMaxWindows) const;
 
   // One window: `samples` holds at most 480 000 samples; the result is [num_mel_bins, 3000].
+  // Frames that lie entirely in the zero padding are not transformed: their value is known.
   FloatTensor compute_window(const float* samples, int64_t count) const;
+  // The same by the straightforward computation (every frame transformed, one thread), kept
+  // for the tests that show compute_window gives bit-identical values.
+  FloatTensor compute_window_reference(const float* samples, int64_t count) const;
 
   int num_mel_bins() const { return num_mel_bins_; }
   int num_threads() const { return num_threads_; }
@@ -36,7 +43,18 @@ class LogMelExtractor {
 
  private:
   struct FftPlan;
-  void compute_window_into(const float* samples, int64_t count, float* out) const;
+  // Frames per unit of work: 60 per window, enough to balance a few threads on a short clip.
+  static constexpr int64_t kFramesPerChunk = 50;
+  static void check_window_count(int64_t count);
+  // `windows` consecutive windows of `samples` (total_samples long) into out [windows, bins,
+  // 3000].
+  void compute_windows_into(const float* samples, int64_t total_samples, int64_t windows,
+                            float* out) const;
+  // Frames [begin, end) of one window of `count` samples: log10 of their mel power into the
+  // columns of out [bins, 3000]; returns their largest value.
+  float log_mel_frames(const float* samples, int64_t count, int64_t begin, int64_t end,
+                       float* out) const;
+  void for_each_index(int64_t count, const std::function<void(int64_t)>& item) const;
 
   int num_mel_bins_;
   int num_threads_;
@@ -46,6 +64,8 @@ class LogMelExtractor {
   std::vector<int> filter_begin_, filter_end_;
   std::vector<float> window_;  // periodic Hann, 400 taps
   std::shared_ptr<const FftPlan> fft_;
+  float log_of_silence_ = 0;          // log10 of the floor: a frame of zeros
+  std::shared_ptr<WorkerPool> pool_;  // null for one thread
 };
 
 // The Slaney mel scale (librosa htk=False): linear below 1 kHz, logarithmic above.

@@ -1,6 +1,7 @@
 #include "pipeline/segment_planner.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "audio/features.h"
 #include "core/error.h"
@@ -9,12 +10,21 @@
 
 namespace glmasr {
 
+int default_mel_threads() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+}
+
 SegmentPlanner::SegmentPlanner(const ModelConfig& config, const Tokenizer& tokenizer,
                                PlanOptions options)
     : config_(config),
       tokenizer_(tokenizer),
       options_(std::move(options)),
-      mel_(config.encoder.num_mel_bins) {}
+      mel_(config.encoder.num_mel_bins,
+           options_.mel_threads > 0 ? options_.mel_threads : default_mel_threads()) {
+  GLMASR_CHECK(options_.mel_threads >= 0,
+               "segment planner: expected mel threads >= 0 (0: ", default_mel_threads(), "), got ",
+               options_.mel_threads);
+}
 
 std::vector<AudioSegment> SegmentPlanner::segments(const Audio& audio,
                                                    Transcript& transcript) const {

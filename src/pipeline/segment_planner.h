@@ -23,7 +23,13 @@ struct PlanOptions {
   SegmenterOptions segmenter;
   // Positions a sequence may occupy (prompt + new tokens); a longer prompt is an InputError.
   int64_t max_sequence_positions = 8192;
+  // Threads of the log-mel of one segment (its frames are split among them: the features of a
+  // short request come sooner); 0 = min(4, cores).
+  int mel_threads = 0;
 };
+
+// What mel_threads = 0 means: min(4, hardware threads).
+int default_mel_threads();
 
 // One segment ready for the engine.
 struct PlannedSegment {
@@ -50,6 +56,7 @@ class SegmentPlanner {
                     const std::string& source) const;
   // Features alone.
   MelWindows features(const Audio& audio, const AudioSegment& span) const;
+  int mel_threads() const { return mel_.num_threads(); }
 
  private:
   const ModelConfig& config_;

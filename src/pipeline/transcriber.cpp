@@ -133,7 +133,8 @@ Transcriber::Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenize
       planner_(scheduler.config(), tokenizer,
                {.single_request = options_.single_request,
                 .segmenter = options_.segmenter,
-                .max_sequence_positions = scheduler.kv_positions()}) {
+                .max_sequence_positions = scheduler.kv_positions(),
+                .mel_threads = options_.mel_threads}) {
   GLMASR_CHECK(options_.max_new_tokens > 0, "max new tokens must be positive, got ",
                options_.max_new_tokens);
 }

@@ -37,6 +37,7 @@ struct TranscribeOptions {
   // Inputs of a transcribe_files/transcribe_audio call in flight at once (planned and not yet
   // decoded): bounds the host memory of long lists while keeping the engine loop fed.
   int inputs_in_flight = 128;
+  int mel_threads = 0;  // PlanOptions::mel_threads
 };
 
 struct InputResult {
