@@ -12,6 +12,11 @@
 #   bash tools/device_round.sh fp8       the fp8 and gemv GPU tests, then the fp8 and bf16 steps
 #   bash tools/device_round.sh sessions  stream_bench's realtime sessions alone (1 and 64)
 #   bash tools/device_round.sh soak SECONDS    serve_bench's soak (one minute, then SECONDS)
+#   bash tools/device_round.sh throughput   GPU tests, then issue 13's figures: the hour of speech
+#                                        (every segment 100 tokens) at --max-batch 128 and 256 and
+#                                        on two engines (--devices 0,0), ten hours in 100 files,
+#                                        with peak GPU and host memory; glmasr bench (30 s -> 100
+#                                        tokens at batch 1); the SSE first delta of a 10 s clip
 set -u
 stage=${1:?stage: engine, service or soak}
 bundle=${BUNDLE:-.device/bundle}
@@ -112,6 +117,39 @@ soak)
   step "soak"
   python3 bench/serve_bench.py --glmasr "$glmasr" --model $full/model --audio $audio \
     --soak-only --soak-seconds "${2:-420}" --json "$OUT/soak.json" 2>&1 | tee "$OUT/soak.txt" | cut -c1-600
+  ;;
+throughput)
+  step "gpu tests"
+  "$bundle/gpu_tests" > "$OUT/gpu_tests.txt" 2>&1
+  echo "gpu_tests rc=$?"; grep -E "^\[  (PASSED|FAILED|  SKIPPED) |^\[  FAILED  \]" "$OUT/gpu_tests.txt" | head -20
+  full_model
+  step "the hour and ten hours"
+  python3 tools/make_long_audio.py --out /tmp/long --audio $audio/jfk.wav $audio/librispeech.wav
+  hour() {  # label, options...: one transcription of the hour with its peak memory
+    local label=$1; shift
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 50 > /tmp/gpumem.txt &
+    local smi=$!
+    /usr/bin/time -v "$glmasr" transcribe --model $full/model --max-new-tokens 100 --no-loop-guard \
+      --timings --quiet "$@" > /tmp/out.txt 2> "$OUT/$label.txt"
+    echo "rc=$?" >> "$OUT/$label.txt"
+    kill $smi; wait $smi 2>/dev/null
+    echo "peak GPU memory MiB: $(sort -n /tmp/gpumem.txt | tail -1)" >> "$OUT/$label.txt"
+    echo "-- $label"; grep -E "rc=|glmasr transcribe:|Elapsed|Maximum resident|peak GPU" "$OUT/$label.txt"
+  }
+  hour hour_b128 --max-batch 128 /tmp/long/hour.wav
+  hour hour_b256 --max-batch 256 /tmp/long/hour.wav
+  hour hour_b128_x2 --max-batch 128 --devices 0,0 /tmp/long/hour.wav
+  hour ten_hours_b256 --max-batch 256 /tmp/long/files/*.wav
+  step "glmasr bench"
+  "$glmasr" bench --runs 20 > "$OUT/bench.txt" 2>&1
+  echo "bench rc=$?"; grep -iE "end to end|encoder|prefill|decoding step" "$OUT/bench.txt" | head -12
+  step "SSE first delta"
+  "$glmasr" serve --model $full/model --port 8090 --max-new-tokens 30 --quiet 2> "$OUT/stream_serve.log" &
+  server=$!
+  for _ in $(seq 300); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8090/health')" 2>/dev/null && break; sleep 0.2; done
+  python3 bench/stream_bench.py --url http://127.0.0.1:8090 --audio $audio/jfk.wav --sse 20 \
+    --sse-seconds 10 --sessions 1 --turns 2 2>&1 | tee "$OUT/sse.txt"
+  kill $server; wait $server
   ;;
 *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

@@ -44,7 +44,7 @@ struct DecodeTimes {
   uint64_t admitted = 0;     // sequences
   double step_seconds = 0;   // Engine::step
   uint64_t steps = 0;
-  uint64_t step_rows = 0;  // sequences summed over the steps (mean batch = step_rows / steps)
+  uint64_t step_rows = 0;   // sequences summed over the steps (mean batch = step_rows / steps)
   double idle_seconds = 0;  // the loop waited for work (EngineLoop)
 };
 

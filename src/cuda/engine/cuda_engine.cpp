@@ -206,10 +206,11 @@ class CudaEngine final : public Engine {
       const auto length = static_cast<int64_t>(admissions[g].request->prompt_ids.size());
       if (!audio[g] || length > decoder_->packed_rows()) continue;
       if (pass_rows + length > decoder_->packed_rows()) run_pass();
-      pass.push_back({.slot = admissions[g].slot,
-                      .ids = &admissions[g].request->prompt_ids,
-                      .audio_first_row = (static_cast<const std::byte*>(audio[g]) - base) / row_bytes,
-                      .audio_rows = rows[g]});
+      pass.push_back(
+          {.slot = admissions[g].slot,
+           .ids = &admissions[g].request->prompt_ids,
+           .audio_first_row = (static_cast<const std::byte*>(audio[g]) - base) / row_bytes,
+           .audio_rows = rows[g]});
       members.push_back(g);
       pass_rows += length;
     }

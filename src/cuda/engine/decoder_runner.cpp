@@ -337,7 +337,8 @@ void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& span
   }
 }
 
-std::vector<DecodedToken> DecoderRunner::choose_after_prefill(const std::vector<int64_t>& last_rows) {
+std::vector<DecodedToken> DecoderRunner::choose_after_prefill(
+    const std::vector<int64_t>& last_rows) {
   const DecoderConfig& dec = model_.config.decoder;
   const int64_t d = dec.hidden_size;
   const size_t row_bytes = static_cast<size_t>(d) * element_bytes();

@@ -2,14 +2,18 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <thread>
+#include <utility>
 
 #include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/kernels/fp8_weights.h"
 #include "cuda/kernels/random_fill.h"
+#include "cuda/parallel_upload.h"
 #include "model/fp8_quantize.h"
 
 namespace glmasr::cuda {
@@ -17,6 +21,14 @@ namespace {
 
 // Writes `count` elements of a tensor, converted to the engine's dtype, to dst.
 using HostFill = std::function<void(uint16_t* dst)>;
+// Where a piece's bytes already are, in order, when the checkpoint holds them in the engine's
+// dtype: then they go to the device without a conversion pass (parallel_upload).
+using HostSpans = std::vector<std::pair<const std::byte*, size_t>>;
+// What fills a piece: the conversion, and the spans when no conversion is needed.
+struct Source {
+  HostFill fill;
+  HostSpans spans;
+};
 // Writes the E4M3 codes [rows, count / rows] and the rows' scales of an fp8 matrix.
 using Fp8Fill = std::function<void(uint8_t* codes, float* scales)>;
 
@@ -34,6 +46,7 @@ struct Piece {
   const float** scale_target = nullptr;
   int64_t rows = 0;
   Fp8Fill fp8_fill = {};
+  HostSpans spans = {};  // upload without conversion (see Source)
   bool fp8() const { return scale_target != nullptr; }
   size_t scales_offset() const { return align256(static_cast<size_t>(count)); }
   size_t bytes() const {  // what the arena holds, unaligned at the end
@@ -68,14 +81,22 @@ void convert_conv_into(const TensorView& view, DType dtype, uint16_t* dst) {
         dst[(o * taps + k) * in + c] = plain[(o * in + c) * taps + k];
 }
 
-// Rows of several tensors stacked: the fused projections.
-HostFill stack(std::vector<const TensorView*> parts, DType dtype) {
-  return [parts, dtype](uint16_t* dst) {
-    for (const TensorView* part : parts) {
-      convert_into(*part, dtype, dst);
-      dst += part->numel();
-    }
-  };
+// Rows of several tensors stacked: the fused projections (one tensor: itself).
+Source stack(std::vector<const TensorView*> parts, DType dtype) {
+  HostSpans spans;
+  for (const TensorView* part : parts) {
+    if (part->dtype != dtype)
+      return {.fill =
+                  [parts, dtype](uint16_t* dst) {
+                    for (const TensorView* p : parts) {
+                      convert_into(*p, dtype, dst);
+                      dst += p->numel();
+                    }
+                  },
+              .spans = {}};
+    spans.emplace_back(part->data, part->nbytes);
+  }
+  return {.fill = {}, .spans = std::move(spans)};
 }
 
 // q bias | zeros (k has no bias) | v bias.
@@ -114,32 +135,38 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   std::vector<Piece> pieces;
   const bool upload = weights != nullptr;
 
-  auto linear = [&](const void** target, int64_t out, int64_t in, HostFill fill) {
-    pieces.push_back({target, out * in, std::move(fill), 0.0f, 1.0f / std::sqrt(float(in))});
+  auto add = [&](const void** target, int64_t count, Source source, float center, float scale) {
+    pieces.push_back({.target = target,
+                      .count = count,
+                      .fill = std::move(source.fill),
+                      .center = center,
+                      .scale = scale,
+                      .spans = std::move(source.spans)});
   };
-  auto vector = [&](const void** target, int64_t count, HostFill fill, float center, float scale) {
-    pieces.push_back({target, count, std::move(fill), center, scale});
+  auto linear = [&](const void** target, int64_t out, int64_t in, Source source) {
+    add(target, out * in, std::move(source), 0.0f, 1.0f / std::sqrt(float(in)));
   };
-  auto view = [&](const TensorView& v) -> HostFill {
-    return [&v, dtype](uint16_t* dst) { convert_into(v, dtype, dst); };
+  auto vector = [&](const void** target, int64_t count, Source source, float center, float scale) {
+    add(target, count, std::move(source), center, scale);
   };
-  auto none = HostFill{};
-  auto from = [&](auto make) -> HostFill { return upload ? make() : none; };
+  auto view = [&](const TensorView& v) -> Source { return stack({&v}, dtype); };
+  auto none = Source{};
+  auto from = [&](auto make) -> Source { return upload ? make() : none; };
 
   const int64_t h = enc.hidden_size;
-  pieces.push_back({&model->conv1_weight, h * enc.num_mel_bins * 3, from([&] {
-                      return HostFill([w = &weights->conv1_weight, dtype](uint16_t* d) {
-                        convert_conv_into(*w, dtype, d);
-                      });
-                    }),
-                    0.0f, 1.0f / std::sqrt(3.0f * enc.num_mel_bins)});
+  add(&model->conv1_weight, h * enc.num_mel_bins * 3, from([&] {
+    return Source{.fill = [w = &weights->conv1_weight,
+                           dtype](uint16_t* d) { convert_conv_into(*w, dtype, d); },
+                  .spans = {}};
+  }),
+      0.0f, 1.0f / std::sqrt(3.0f * enc.num_mel_bins));
   vector(&model->conv1_bias, h, from([&] { return view(weights->conv1_bias); }), 0.0f, 0.02f);
-  pieces.push_back({&model->conv2_weight, h * h * 3, from([&] {
-                      return HostFill([w = &weights->conv2_weight, dtype](uint16_t* d) {
-                        convert_conv_into(*w, dtype, d);
-                      });
-                    }),
-                    0.0f, 1.0f / std::sqrt(3.0f * h)});
+  add(&model->conv2_weight, h * h * 3, from([&] {
+    return Source{.fill = [w = &weights->conv2_weight,
+                           dtype](uint16_t* d) { convert_conv_into(*w, dtype, d); },
+                  .spans = {}};
+  }),
+      0.0f, 1.0f / std::sqrt(3.0f * h));
   vector(&model->conv2_bias, h, from([&] { return view(weights->conv2_bias); }), 0.0f, 0.02f);
 
   model->encoder_layers.resize(enc.num_layers);
@@ -153,8 +180,10 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
     linear(&L.qkv_weight, eq + 2 * ekv, h, from([&] {
       return stack({&W->q_weight, &W->k_weight, &W->v_weight}, dtype);
     }));
-    vector(&L.qkv_bias, eq + 2 * ekv,
-           from([&] { return stack_qkv_bias(&W->q_bias, ekv, &W->v_bias, dtype); }), 0.0f, 0.02f);
+    vector(&L.qkv_bias, eq + 2 * ekv, from([&] {
+      return Source{.fill = stack_qkv_bias(&W->q_bias, ekv, &W->v_bias, dtype), .spans = {}};
+    }),
+           0.0f, 0.02f);
     linear(&L.o_weight, h, eq, from([&] { return view(W->o_weight); }));
     vector(&L.o_bias, h, from([&] { return view(W->o_bias); }), 0.0f, 0.02f);
     vector(&L.mlp_norm_weight, h, from([&] { return view(W->mlp_norm_weight); }), 1.0f, 0.1f);
@@ -189,7 +218,7 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
     pieces.push_back(
         {.target = target,
          .count = out * in,
-         .fill = none,
+         .fill = {},
          .center = 0.0f,
          .scale = 1.0f / std::sqrt(float(in)),
          .scale_target = scale_target,
@@ -248,10 +277,19 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   std::vector<uint16_t> staging;
   std::vector<uint8_t> codes;
   std::vector<float> scales;
+  std::vector<HostToDeviceCopy> direct;  // the pieces the checkpoint holds as they are
   for (size_t i = 0; i < pieces.size(); ++i) {
     Piece& piece = pieces[i];
     void* dst = base + piece.offset;
     *piece.target = dst;
+    if (upload && !piece.spans.empty()) {
+      auto* at = static_cast<std::byte*>(dst);
+      for (const auto& [src, bytes] : piece.spans) {
+        direct.push_back({.src = src, .bytes = bytes, .dst = at});
+        at += bytes;
+      }
+      continue;
+    }
     if (piece.fp8()) {
       auto* scale_dst = reinterpret_cast<float*>(base + piece.offset + piece.scales_offset());
       *piece.scale_target = scale_dst;
@@ -277,6 +315,10 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
       random_fill(dtype, dst, piece.count, piece.center, piece.scale, seed + i, nullptr);
     }
   }
+  // Most of the 4.5 GB: page faults of the mapped file, host copies and DMA overlapped over a
+  // few threads instead of one synchronous pageable copy after another.
+  parallel_upload(direct,
+                  static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
   if (share_lm_head) model->lm_head = model->embed_tokens;
   GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
   return model;
