@@ -6,9 +6,10 @@
 #   bash tools/device_round.sh engine    GPU tests, memcheck of the fp8 kernels, full-size
 #                                        parity (bf16 and fp8 weights) against transformers,
 #                                        bench/run.sh, the Python binding beside the CLI
-#   bash tools/device_round.sh service   serve_bench (load, one client, idle + slow, bomb) and
-#                                        stream_bench (SSE, realtime 1 and 64 sessions, VAD,
-#                                        batch cost)
+#   bash tools/device_round.sh service [--no-stream]   serve_bench (load, one client, idle +
+#                                        slow, bomb) and stream_bench (SSE, realtime 1 and 64
+#                                        sessions, VAD, batch cost)
+#   bash tools/device_round.sh stream    stream_bench alone
 #   bash tools/device_round.sh fp8       the fp8 and gemv GPU tests, then the fp8 and bf16 steps
 #   bash tools/device_round.sh sessions  stream_bench's realtime sessions alone (1 and 64)
 #   bash tools/device_round.sh soak SECONDS    serve_bench's soak (one minute, then SECONDS)
@@ -17,6 +18,9 @@
 #                                        on two engines (--devices 0,0), ten hours in 100 files,
 #                                        with peak GPU and host memory; glmasr bench (30 s -> 100
 #                                        tokens at batch 1); the SSE first delta of a 10 s clip
+#   bash tools/device_round.sh library [RUNS]   the Python binding beside the CLI (and with the
+#                                        CLI's malloc settings through GLIBC_TUNABLES), attention
+#                                        bench
 set -u
 stage=${1:?stage: engine, service or soak}
 bundle=${BUNDLE:-.device/bundle}
@@ -36,6 +40,19 @@ full_model() {  # the full-size random checkpoint and transformers' dumps of bot
   python3 tools/make_parity_dump.py --out $full --tokenizer-dir tests/data/tiny \
     --audio $audio/jfk.wav --audio $audio/librispeech.wav --max-new-tokens 48 > "$OUT/parity.txt" 2>&1
   echo "dump rc=$?"
+}
+
+stream_figures() {  # issue 11's figures, from one server
+  step "stream_bench"
+  "$glmasr" serve --model $full/model --port 8090 --max-new-tokens 30 --quiet 2> "$OUT/stream_serve.log" &
+  server=$!
+  for _ in $(seq 300); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8090/health')" 2>/dev/null && break; sleep 0.2; done
+  python3 bench/stream_bench.py --url http://127.0.0.1:8090 --audio $audio/jfk.wav --sse 20 \
+    --sse-seconds 10 --sessions 1,64 --turn-seconds 5 --turns 5 --vad-seconds 60 \
+    --batch-clients 32 --batch-seconds 20 2>&1 | tee "$OUT/stream.txt"
+  python3 bench/stream_bench.py --url http://127.0.0.1:8090 --audio $audio/jfk.wav --sse 0 \
+    --sessions 64 --turn-seconds 5 --turns 3 --phase-spread 1 2>&1 | tee -a "$OUT/stream.txt"
+  kill $server; wait $server
 }
 
 case "$stage" in
@@ -92,16 +109,11 @@ service)
   python3 bench/serve_bench.py --glmasr "$glmasr" --model $full/model --audio $audio \
     --bomb $audio/bomb.flac --seconds 25 --soak-seconds 30 --json "$OUT/serve.json" 2>&1 |
     tee "$OUT/serve.txt" | cut -c1-400
-  step "stream_bench"
-  "$glmasr" serve --model $full/model --port 8090 --max-new-tokens 30 --quiet 2> "$OUT/stream_serve.log" &
-  server=$!
-  for _ in $(seq 300); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8090/health')" 2>/dev/null && break; sleep 0.2; done
-  python3 bench/stream_bench.py --url http://127.0.0.1:8090 --audio $audio/jfk.wav --sse 20 \
-    --sse-seconds 10 --sessions 1,64 --turn-seconds 5 --turns 5 --vad-seconds 60 \
-    --batch-clients 32 --batch-seconds 20 2>&1 | tee "$OUT/stream.txt"
-  python3 bench/stream_bench.py --url http://127.0.0.1:8090 --audio $audio/jfk.wav --sse 0 \
-    --sessions 64 --turn-seconds 5 --turns 3 --phase-spread 1 2>&1 | tee -a "$OUT/stream.txt"
-  kill $server; wait $server
+  [ "${2:-}" = "--no-stream" ] || stream_figures
+  ;;
+stream)
+  full_model
+  stream_figures
   ;;
 sessions)
   full_model
@@ -150,6 +162,22 @@ throughput)
   python3 bench/stream_bench.py --url http://127.0.0.1:8090 --audio $audio/jfk.wav --sse 20 \
     --sse-seconds 10 --sessions 1 --turns 2 2>&1 | tee "$OUT/sse.txt"
   kill $server; wait $server
+  ;;
+library)
+  full_model
+  python3 tools/make_long_audio.py --out /tmp/clip30 --seconds 30 --audio $audio/librispeech.wav $audio/jfk.wav
+  step "Python binding beside the CLI, 30 s file"
+  GLMASR_LIBRARY=$PWD/$bundle/lib/libglmasr.so.0 PYTHONPATH=$PWD/python \
+    python3 python/benchmarks/binding_overhead.py --model $full/model --audio /tmp/clip30/hour.wav \
+    --glmasr "$glmasr" --runs "${2:-5}" 2>&1 | tee "$OUT/binding.txt"
+  step "the same with the CLI's malloc settings in the Python process"
+  GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824 \
+    GLMASR_LIBRARY=$PWD/$bundle/lib/libglmasr.so.0 PYTHONPATH=$PWD/python \
+    python3 python/benchmarks/binding_overhead.py --model $full/model --audio /tmp/clip30/hour.wav \
+    --glmasr "$glmasr" --runs "${2:-5}" 2>&1 | tee -a "$OUT/binding.txt"
+  step "attention bench"
+  "$glmasr" bench --attention --runs 20 > "$OUT/bench_attention.txt" 2>&1
+  echo "rc=$?"; grep -E "encoder|prefill" "$OUT/bench_attention.txt" | head -12
   ;;
 *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac

@@ -177,7 +177,7 @@ int run_transcribe(const CommandArgs& argv) {
     for (const auto& result : results)
       if (result.transcript) audio += result.transcript->duration;
     std::fprintf(stderr,
-                 "glmasr transcribe: %s; model load %.2f s; %.1f s of audio in %.2f s "
+                 "glmasr transcribe: %s; model load %.3f s; %.1f s of audio in %.3f s "
                  "(%.0fx real time)\n",
                  engines.describe().c_str(), load, audio, run, run > 0 ? audio / run : 0.0);
     // Where the run's time went: the host's reading and planning (on this thread, beside the
