@@ -25,7 +25,8 @@ namespace glmasr::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: glmasr bench [--seed-shape] [--attention] [--dtype bf16|fp16] [--weights bf16|fp8]\n"
+    "usage: glmasr bench [--seed-shape] [--attention] [--batch-sweep] [--dtype bf16|fp16]\n"
+    "                    [--weights bf16|fp8]\n"
     "                    [--runs N] [--json FILE]\n"
     "Times, on random weights of the real GLM-ASR-Nano shapes: the decoding step (28 layers +\n"
     "lm_head, batch 1, position 400) against the device copy bandwidth; the seed report's decoder\n"
@@ -34,6 +35,8 @@ constexpr const char* kUsage =
     "tokens; and 30 s of audio to exactly 100 tokens. --seed-shape runs only the seed shape.\n"
     "--attention runs only the attention kernels (encoder window, prefill, decode for each\n"
     "cluster size; microseconds) and exits 1 when one is 10x off its target.\n"
+    "--batch-sweep runs only the decoding step at batch 1..256 (450 positions per sequence),\n"
+    "with attention's share of each step.\n"
     "--weights fp8 runs only the decoding step (label decoder_fp8) with fp8 E4M3 weights for the\n"
     "projections and lm_head (per-row scales), activations in --dtype.\n"
     "--json writes the numbers (milliseconds) for bench/run.sh.\n";
@@ -60,6 +63,7 @@ int run_bench(const CommandArgs& argv) {
   try {
     const Args args(argv, {{"--seed-shape"},
                            {"--attention"},
+                           {"--batch-sweep"},
                            {"--dtype", true},
                            {"--weights", true},
                            {"--runs", true},
@@ -91,6 +95,9 @@ int run_bench(const CommandArgs& argv) {
       std::printf("glmasr bench on %s\n", cuda::device_description().c_str());
       if (args.has("--attention")) {
         within_bounds = bench::bench_attention(runs, report, timer);
+      } else if (args.has("--batch-sweep")) {
+        const double copy_gbs = bench::copy_bandwidth_gbs(timer);
+        bench::bench_batch_sweep(runs, copy_gbs, report, timer);
       } else if (weights == WeightFormat::kFP8) {
         const double copy_gbs = bench::copy_bandwidth_gbs(timer);
         std::printf("device-to-device copy: %.0f GB/s (read + write)\n", copy_gbs);

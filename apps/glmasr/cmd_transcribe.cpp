@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <sstream>
 
 #include "args.h"
@@ -126,6 +127,13 @@ int run_transcribe(const CommandArgs& argv) {
 
   using Clock = std::chrono::steady_clock;
   const auto load_start = Clock::now();
+  // The first file is read (decoded, resampled) while the model loads, so that the GPU's first
+  // segment does not wait for it; standard input is not (a model that fails to load must not
+  // wait for its end).
+  std::future<Audio> first_input;
+  if (inputs.front() != "-")
+    first_input =
+        std::async(std::launch::async, [&] { return read_audio(inputs.front(), options.audio); });
   const ModelLocation model = locate_model(args.get("--model"));
   const ModelFolder folder{model.dir};
   const Tokenizer tokenizer = Tokenizer::from_file(folder.tokenizer_path());
@@ -166,8 +174,13 @@ int run_transcribe(const CommandArgs& argv) {
     }
   };
   const auto run_start = Clock::now();
-  const std::vector<InputResult> results =
-      transcriber.transcribe_files(inputs, progress.enabled() ? &progress : nullptr, write_outputs);
+  const std::vector<InputResult> results = transcriber.transcribe_inputs(
+      inputs.size(), [&](size_t i) { return inputs[i]; },
+      [&](size_t i) {
+        return i == 0 && first_input.valid() ? first_input.get()
+                                             : read_audio(inputs[i], options.audio);
+      },
+      progress.enabled() ? &progress : nullptr, write_outputs);
   progress.finish();
   engines.stop();  // every loop's last iteration is counted in its stats
   if (args.has("--timings")) {

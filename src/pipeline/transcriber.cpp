@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 
@@ -292,7 +293,7 @@ void Transcriber::submit_segment(const std::shared_ptr<InputJob>& input,
 std::vector<InputResult> Transcriber::transcribe_files(const std::vector<std::string>& paths,
                                                        AudioProgress* progress,
                                                        const InputDoneFn& on_input_done) {
-  return transcribe_each(
+  return transcribe_inputs(
       paths.size(), [&](size_t i) { return paths[i]; },
       [&](size_t i) { return read_audio(paths[i], options_.audio); }, progress, on_input_done);
 }
@@ -300,12 +301,12 @@ std::vector<InputResult> Transcriber::transcribe_files(const std::vector<std::st
 std::vector<InputResult> Transcriber::transcribe_audio(const std::vector<Audio>& inputs,
                                                        AudioProgress* progress,
                                                        const InputDoneFn& on_input_done) {
-  return transcribe_each(
+  return transcribe_inputs(
       inputs.size(), [&](size_t i) { return inputs[i].source; },
       [&](size_t i) { return inputs[i]; }, progress, on_input_done);
 }
 
-std::vector<InputResult> Transcriber::transcribe_each(
+std::vector<InputResult> Transcriber::transcribe_inputs(
     size_t count, const std::function<std::string(size_t)>& source_of,
     const std::function<Audio(size_t)>& audio_of, AudioProgress* progress,
     const InputDoneFn& on_input_done) {
@@ -327,11 +328,22 @@ std::vector<InputResult> Transcriber::transcribe_each(
     }
     changed.notify_all();
   };
+  // Input i + 1 is read (decoded, resampled) on another thread while input i is planned and
+  // submitted: one input ahead, so reading overlaps planning and memory stays bounded.
+  const auto read_on_a_thread = [&](size_t i) {
+    return std::async(std::launch::async, [this, &audio_of, i] {
+      const TimeInto reading(read_seconds_);
+      return audio_of(i);
+    });
+  };
+  std::future<Audio> ahead;
+  if (count > 0) ahead = read_on_a_thread(0);
   for (size_t i = 0; i < count; ++i) {
     Audio audio;
+    std::future<Audio> reading = std::move(ahead);
+    if (i + 1 < count) ahead = read_on_a_thread(i + 1);
     try {
-      const TimeInto reading(read_seconds_);
-      audio = audio_of(i);
+      audio = reading.get();
     } catch (const Error& e) {
       std::unique_lock<std::mutex> lock(mutex);
       results[i].source = source_of(i);

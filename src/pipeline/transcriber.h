@@ -93,6 +93,16 @@ class Transcriber {
                                             AudioProgress* progress = nullptr,
                                             const InputDoneFn& on_input_done = {});
 
+  // Same, for inputs that audio_of(i) returns (it may throw glmasr::Error: that input fails).
+  // audio_of is called once per input, on reading threads that run one input ahead of the
+  // planning (inputs i and i + 1 may be read at once); source_of(i) names input i in errors. The
+  // CLI hands in a first file that was read while the model loaded.
+  std::vector<InputResult> transcribe_inputs(size_t count,
+                                             const std::function<std::string(size_t)>& source_of,
+                                             const std::function<Audio(size_t)>& audio_of,
+                                             AudioProgress* progress = nullptr,
+                                             const InputDoneFn& on_input_done = {});
+
   const TranscribeOptions& options() const { return options_; }
 
   // Host time so far, summed over the threads that spent it (glmasr transcribe --timings):
@@ -104,11 +114,6 @@ class Transcriber {
   struct InputJob;
   struct SegmentJob;
 
-  std::vector<InputResult> transcribe_each(size_t count,
-                                           const std::function<std::string(size_t)>& source_of,
-                                           const std::function<Audio(size_t)>& audio_of,
-                                           AudioProgress* progress,
-                                           const InputDoneFn& on_input_done);
   void submit_segment(const std::shared_ptr<InputJob>& input, std::shared_ptr<SegmentJob> segment,
                       const InputOptions& options);
 

@@ -1,0 +1,65 @@
+// glmasr bench --batch-sweep: the decoding step at the batch sizes long-form transcription runs
+// (up to 256 sequences), each sequence 450 positions into its slot (a 30 s segment's prompt and
+// some 60 tokens): what a step costs, the bytes it must read (weights once, every sequence's
+// K/V), and how the time splits between the projections and the attention over the cache.
+#ifdef GLMASR_HAVE_CUDA
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+#include "cuda/engine/decoder_runner.h"
+#include "cuda/engine/device_model.h"
+#include "cuda/kernels/gemm.h"
+
+namespace glmasr::cli::bench {
+
+void bench_batch_sweep(int runs, double copy_gbs, Report& report, Timer& timer) {
+  constexpr int kMaxBatch = 256, kPosition = 450;
+  const ModelConfig config = real_config();
+  const DecoderConfig& dec = config.decoder;
+  const DType dtype = DType::kBF16;
+  auto model = cuda::random_model(config, dtype, 4321);
+  cuda::Gemm gemm(dtype);
+  cuda::DecoderRunner decoder(*model, gemm, kMaxBatch, 1024, 4096, timer.stream());
+  // Every slot's cache filled to kPosition by packed prefills of 8 prompts.
+  const std::vector<int32_t> prompt = text_ids(kPosition, 11);
+  for (int first = 0; first < kMaxBatch; first += 8) {
+    std::vector<cuda::PackedPrompt> group;
+    for (int s = first; s < first + 8; ++s)
+      group.push_back({.slot = s, .ids = &prompt, .audio_first_row = 0, .audio_rows = 0});
+    decoder.prefill_packed(group, nullptr);
+  }
+  const double weight_bytes = double(model->decoder_bytes);
+  const double kv_bytes_per_sequence =
+      2.0 * dec.num_layers * dec.num_kv_heads * double(kPosition) * dec.head_dim * 2;
+  const unsigned attention = cuda::kStageAttention;
+  std::printf(
+      "\n== decoding step by batch, position %d (bf16): weights %.2f GB once per step, K/V %.1f "
+      "MB per sequence\n",
+      kPosition, weight_bytes / 1e9, kv_bytes_per_sequence / 1e6);
+  std::printf("%6s %10s %12s %12s %10s %14s %14s\n", "batch", "step ms", "us/sequence", "tokens/s",
+              "GB/s", "attention ms", "the rest ms");
+  for (int batch : {1, 8, 16, 32, 64, 128, 256}) {
+    std::vector<cuda::SequenceStep> steps;
+    for (int b = 0; b < batch; ++b) steps.push_back({b, 1000, kPosition});
+    decoder.upload_step(steps);
+    const double step =
+        timer.graph_median_ms([&] { decoder.enqueue_step(batch, cuda::kStageAll); }, runs);
+    const double without_attention = timer.graph_median_ms(
+        [&] { decoder.enqueue_step(batch, cuda::kStageAll & ~attention); }, runs);
+    const double bytes = weight_bytes + batch * kv_bytes_per_sequence;
+    std::printf("%6d %10.3f %12.1f %12.0f %10.0f %14.3f %14.3f\n", batch, step, 1e3 * step / batch,
+                batch / (step * 1e-3), bytes / (step * 1e-3) / 1e9, step - without_attention,
+                without_attention);
+    const std::string key = "batch" + std::to_string(batch);
+    report.set(key + ".step_ms", step);
+    report.set(key + ".attention_ms", step - without_attention);
+  }
+  std::printf("(GB/s: weights + K/V per step over the step time; copy bandwidth %.0f GB/s)\n",
+              copy_gbs);
+}
+
+}  // namespace glmasr::cli::bench
+
+#endif  // GLMASR_HAVE_CUDA
