@@ -8,6 +8,7 @@
 #include <string>
 
 #include "bench_common.h"
+#include "core/strings.h"
 #include "cuda/check.h"
 #include "cuda/device_buffer.h"
 #include "cuda/engine/decoder_runner.h"
@@ -128,7 +129,6 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
   }
 
   // Matrix-vector kernel versus cuBLASLt for the step's projections, 28 layers in one graph.
-  std::printf("%-28s %14s %14s\n", "projection x28 (batch 1)", "gemv ms", "cuBLASLt ms");
   cuda::DeviceBuffer x(size_t(8) * std::max(dec.intermediate_size, dec.hidden_size * 2) * 2);
   cuda::DeviceBuffer y(size_t(8) * 2 * dec.intermediate_size * 2 + size_t(dec.vocab_size) * 16);
   GLMASR_CUDA_CHECK(cudaMemsetAsync(x.get(), 0x3c, x.bytes(), stream));
@@ -152,37 +152,44 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
        [&](int l) { return model->decoder_layers[l].down_weight; },
        [&](int l) { return model->decoder_layers[l].down_scale; }},
   };
-  for (const Shape& s : shapes) {
-    const double ours = timer.graph_median_ms(
-        [&] {
-          for (int l = 0; l < dec.num_layers; ++l) {
-            cuda::GemvParams p;
-            p.dtype = dtype;
-            p.w = s.weight(l);
-            p.w_scale = s.scale(l);
-            p.out = s.out;
-            p.in = s.in;
-            p.x = x.get();
-            p.y = y.get();
-            cuda::gemv(p, stream);
-          }
-        },
-        runs);
-    if (fp8) {
-      std::printf("%-28s %14.3f %14s\n", s.name, ours, "-");
-      report.set(label + ".gemv." + s.name, ours);
-      continue;
+  // By batch: where the matrix-vector kernel stops beating cuBLASLt (kGemvMaxBatch).
+  for (int batch : {1, 2, 4, 8}) {
+    std::printf("%-28s %14s %14s\n", cat("projection x28 (batch ", batch, ")").c_str(), "gemv ms",
+                "cuBLASLt ms");
+    const std::string suffix = batch == 1 ? "" : cat(".batch", batch);
+    for (const Shape& s : shapes) {
+      const double ours = timer.graph_median_ms(
+          [&] {
+            for (int l = 0; l < dec.num_layers; ++l) {
+              cuda::GemvParams p;
+              p.dtype = dtype;
+              p.w = s.weight(l);
+              p.w_scale = s.scale(l);
+              p.out = s.out;
+              p.in = s.in;
+              p.x = x.get();
+              p.y = y.get();
+              p.batch = batch;
+              cuda::gemv(p, stream);
+            }
+          },
+          runs);
+      if (fp8) {
+        std::printf("%-28s %14.3f %14s\n", s.name, ours, "-");
+        report.set(label + ".gemv." + s.name + suffix, ours);
+        continue;
+      }
+      gemm.run(x.get(), batch, s.in, s.weight(0), s.out, nullptr, y.get(), false, stream);  // plan
+      const double theirs = timer.graph_median_ms(
+          [&] {
+            for (int l = 0; l < dec.num_layers; ++l)
+              gemm.run(x.get(), batch, s.in, s.weight(l), s.out, nullptr, y.get(), false, stream);
+          },
+          runs);
+      std::printf("%-28s %14.3f %14.3f\n", s.name, ours, theirs);
+      report.set(label + ".gemv." + s.name + suffix, ours);
+      report.set(label + ".cublaslt." + s.name + suffix, theirs);
     }
-    gemm.run(x.get(), 1, s.in, s.weight(0), s.out, nullptr, y.get(), false, stream);  // plan
-    const double theirs = timer.graph_median_ms(
-        [&] {
-          for (int l = 0; l < dec.num_layers; ++l)
-            gemm.run(x.get(), 1, s.in, s.weight(l), s.out, nullptr, y.get(), false, stream);
-        },
-        runs);
-    std::printf("%-28s %14.3f %14.3f\n", s.name, ours, theirs);
-    report.set(label + ".gemv." + s.name, ours);
-    report.set(label + ".cublaslt." + s.name, theirs);
   }
 }
 

@@ -110,7 +110,7 @@ TEST_P(GemvFp8Test, MatchesCpuLinearOnTheDequantizedWeights) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, GemvFp8Test,
-    ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16), ::testing::Values(1, 2, 5, 8),
+    ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16), ::testing::Values(1, 2, 3, 5, 8),
                        ::testing::Values(16, 48, 2048), ::testing::Values(74, 3072),
                        ::testing::Values(Mode::kPlain, Mode::kNormResidual, Mode::kNormSwiglu)));
 

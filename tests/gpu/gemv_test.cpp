@@ -75,7 +75,7 @@ TEST_P(GemvTest, MatchesCpuLinear) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, GemvTest,
-    ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16), ::testing::Values(1, 3, 8),
+    ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16), ::testing::Values(1, 2, 3, 8),
                        ::testing::Values(16, 40, 2048), ::testing::Values(48, 80, 3072, 12288),
                        ::testing::Values(Mode::kPlain, Mode::kNormResidual, Mode::kNormSwiglu)));
 

@@ -127,7 +127,7 @@ __device__ __forceinline__ int64_t epilogue_column(const GemvParams& p, int r) {
 }
 
 // kMaxBatch is 1 for the batch-1 step (a few registers, so more blocks per SM and more loads in
-// flight) or kGemvMaxBatch. kFp8: the weights are E4M3 codes with per-row scales.
+// flight), 2, 4 or kGemvMaxBatch: the smallest that holds the batch. kFp8: the weights are E4M3 codes with per-row scales.
 // A chunk is what one 16-byte weight load covers: kElems inputs, read from x (and the norm
 // weight) as kXVecs 16-byte vectors.
 template <typename T, bool kFp8, int kMaxBatch, GemvEpilogue kEpilogue>
@@ -399,8 +399,15 @@ template <typename T, bool kFp8, GemvEpilogue kEpilogue>
 void launch_gemv(const GemvParams& p, int64_t blocks, cudaStream_t stream) {
   const DependentLaunch launch{dim3(static_cast<unsigned>(blocks)), kBlockThreads<kFp8>, stream,
                                p.shared_carveout};
+  // The rows a kernel holds in registers are fixed at compile time: each batch takes the
+  // smallest instance that fits it (a batch of 2 in the 8-row kernel cost what 8 rows cost).
+  static_assert(kGemvMaxBatch == 8, "instances below are 1, 2, 4 and 8 rows");
   if (p.batch == 1)
     launch_dependent(gemv_kernel<T, kFp8, 1, kEpilogue>, launch, p);
+  else if (p.batch == 2)
+    launch_dependent(gemv_kernel<T, kFp8, 2, kEpilogue>, launch, p);
+  else if (p.batch <= 4)
+    launch_dependent(gemv_kernel<T, kFp8, 4, kEpilogue>, launch, p);
   else
     launch_dependent(gemv_kernel<T, kFp8, kGemvMaxBatch, kEpilogue>, launch, p);
 }
