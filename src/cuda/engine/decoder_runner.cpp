@@ -34,6 +34,18 @@ struct DecoderRunner::Projection {
 
 namespace {
 
+// Batches a projection takes through the matrix-vector kernel rather than cuBLASLt. Measured on
+// the H200 (glmasr bench: the step's projections x28 by batch, docs/performance.md session 6):
+// in bf16 gemv wins at batch 1, ties at 2 (and keeps its fused RMSNorm, RoPE, SwiGLU and
+// residual), and is 2.5x slower at 4 and 4x at 8, where cuBLASLt reads the weights once for the
+// cost of batch 1. fp8 weights keep gemv up to kGemvMaxBatch: cuBLASLt would first dequantize
+// every matrix.
+constexpr int kBf16GemvMaxBatch = 2;
+
+bool projection_uses_gemv(int batch, int64_t in, bool fp8) {
+  return gemv_supported(batch, in, fp8) && (fp8 || batch <= kBf16GemvMaxBatch);
+}
+
 // Shared-memory carveouts (percent of the 228 KB each H100 SM splits between shared memory and
 // L1) that the batch-1 decoding step asks for, per kernel. The step's kernels overlap through
 // dependent launches, and a block of the next kernel can only join an SM whose split suits it;
@@ -151,7 +163,7 @@ const void* DecoderRunner::gemm_weight(const void* w, const float* scale, int64_
 void DecoderRunner::project(const Projection& p) {
   const DType dtype = model_.dtype;
   const float eps = model_.config.decoder.rms_norm_eps;
-  if (gemv_supported(p.batch, p.in, p.w_scale != nullptr)) {
+  if (projection_uses_gemv(p.batch, p.in, p.w_scale != nullptr)) {
     GemvParams g;
     g.dtype = dtype;
     g.w = p.w;
@@ -413,7 +425,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
     const DeviceDecoderLayer& layer = model_.decoder_layers[l];
     // The matrix-vector kernel takes RoPE and the KV-cache write as its epilogue; the rope
     // stage then has nothing left to do. Else (batches beyond it) a separate kernel follows.
-    const bool fused_rope = gemv_supported(batch, d, layer.qkv_scale != nullptr);
+    const bool fused_rope = projection_uses_gemv(batch, d, layer.qkv_scale != nullptr);
     if ((stages & kStageQkv) && fused_rope) {
       GemvParams g;
       g.dtype = dtype;
