@@ -175,6 +175,22 @@ int64_t lowest_index_of_frame(int64_t t) {
 
 }  // namespace
 
+void LogMelExtractor::frame_mel_power(float* frame, float* spectrum, float* power,
+                                      double* mel) const {
+  auto* bins = reinterpret_cast<fftwf_complex*>(spectrum);
+  // FFTW's new-array execute: the plan was made for these alignments (AlignedFloats).
+  fftwf_execute_dft_r2c(fft_->plan, frame, bins);
+  for (int k = 0; k < kFrequencyBins; ++k)
+    power[k] = bins[k][0] * bins[k][0] + bins[k][1] * bins[k][1];
+  for (int m = 0; m < num_mel_bins_; ++m) {
+    const float* row = &filters_[static_cast<size_t>(m) * kFrequencyBins];
+    double sum = 0;
+    for (int k = filter_begin_[m]; k < filter_end_[m]; ++k)
+      sum += static_cast<double>(row[k]) * power[k];
+    mel[m] = sum;
+  }
+}
+
 void LogMelExtractor::check_window_count(int64_t count) {
   GLMASR_CHECK(count >= 0 && count <= kWindowSamples, "log-mel window: expected 0..",
                kWindowSamples, " samples, got ", count);
@@ -187,7 +203,7 @@ float LogMelExtractor::log_mel_frames(const float* samples, int64_t count, int64
   AlignedFloats frame(kFftSize), spectrum(2 * kFrequencyBins);
   float power[kFrequencyBins];
   float* frame_data = frame.get();
-  auto* spectrum_data = reinterpret_cast<fftwf_complex*>(spectrum.get());
+  std::vector<double> mel(static_cast<size_t>(num_mel_bins_));
   for (int64_t t = begin; t < end; ++t) {
     if (lowest_index_of_frame(t) >= count) {
       // log10(max(0, floor)), the value the full computation gives such a frame.
@@ -205,16 +221,9 @@ float LogMelExtractor::log_mel_frames(const float* samples, int64_t count, int64
         frame_data[n] = (index < count ? samples[index] : 0.0f) * window_[n];
       }
     }
-    fftwf_execute_dft_r2c(fft_->plan, frame_data, spectrum_data);
-    for (int k = 0; k < kFrequencyBins; ++k)
-      power[k] =
-          spectrum_data[k][0] * spectrum_data[k][0] + spectrum_data[k][1] * spectrum_data[k][1];
+    frame_mel_power(frame_data, spectrum.get(), power, mel.data());
     for (int m = 0; m < num_mel_bins_; ++m) {
-      const float* row = &filters_[static_cast<size_t>(m) * kFrequencyBins];
-      double sum = 0;
-      for (int k = filter_begin_[m]; k < filter_end_[m]; ++k)
-        sum += static_cast<double>(row[k]) * power[k];
-      const float value = std::log10(std::max(static_cast<float>(sum), kLogFloor));
+      const float value = std::log10(std::max(static_cast<float>(mel[m]), kLogFloor));
       out[m * frames + t] = value;
       chunk_max = std::max(chunk_max, value);
     }
@@ -286,22 +295,13 @@ FloatTensor LogMelExtractor::compute_window_reference(const float* samples, int6
   AlignedFloats frame(kFftSize), spectrum(2 * kFrequencyBins);
   float power[kFrequencyBins];
   float* frame_data = frame.get();
-  auto* spectrum_data = reinterpret_cast<fftwf_complex*>(spectrum.get());
+  std::vector<double> mel(static_cast<size_t>(num_mel_bins_));
   const int64_t frames = kWindowFrames;  // 3001 STFT frames, the last one dropped
   for (int64_t t = 0; t < frames; ++t) {
     const float* start = &padded[static_cast<size_t>(t * kHopLength)];
     for (int n = 0; n < kFftSize; ++n) frame_data[n] = start[n] * window_[n];
-    fftwf_execute_dft_r2c(fft_->plan, frame_data, spectrum_data);
-    for (int k = 0; k < kFrequencyBins; ++k)
-      power[k] =
-          spectrum_data[k][0] * spectrum_data[k][0] + spectrum_data[k][1] * spectrum_data[k][1];
-    for (int m = 0; m < num_mel_bins_; ++m) {
-      const float* row = &filters_[static_cast<size_t>(m) * kFrequencyBins];
-      double sum = 0;
-      for (int k = filter_begin_[m]; k < filter_end_[m]; ++k)
-        sum += static_cast<double>(row[k]) * power[k];
-      out[m * frames + t] = static_cast<float>(sum);
-    }
+    frame_mel_power(frame_data, spectrum.get(), power, mel.data());
+    for (int m = 0; m < num_mel_bins_; ++m) out[m * frames + t] = static_cast<float>(mel[m]);
   }
 
   const int64_t total = static_cast<int64_t>(num_mel_bins_) * frames;

@@ -55,6 +55,9 @@ class LogMelExtractor {
   float log_mel_frames(const float* samples, int64_t count, int64_t begin, int64_t end,
                        float* out) const;
   void for_each_index(int64_t count, const std::function<void(int64_t)>& item) const;
+  // The mel power of one windowed frame (its 400 samples in `frame`):
+  // mel[m] = sum over filter m's bins of filter * |X_k|^2. `spectrum`: scratch of 402 floats.
+  void frame_mel_power(float* frame, float* spectrum, float* power, double* mel) const;
 
   int num_mel_bins_;
   int num_threads_;

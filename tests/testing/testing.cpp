@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "core/error.h"
@@ -108,6 +109,14 @@ double max_abs_error(const FloatTensor& actual, const FloatTensor& expected) {
     worst = std::max(worst, d);
   }
   return worst;
+}
+
+std::vector<float> gaussian_noise(int64_t count, unsigned seed) {
+  std::mt19937 generator(seed);
+  std::normal_distribution<float> normal(0.0f, 0.1f);
+  std::vector<float> samples(static_cast<size_t>(count));
+  for (auto& s : samples) s = normal(generator);
+  return samples;
 }
 
 }  // namespace glmasr::testing

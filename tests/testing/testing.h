@@ -2,6 +2,7 @@
 // comparing float tensors.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct CommandResult {
 CommandResult run_command(const std::string& command_line);
 // Quotes a string for the shell.
 std::string shell_quote(const std::string& text);
+
+// `count` samples of Gaussian noise (standard deviation 0.1) from `seed`: test audio.
+std::vector<float> gaussian_noise(int64_t count, unsigned seed);
 
 // Writes mono 16-bit PCM WAV (samples in [-1, 1]); throws on failure.
 void write_wav(const std::string& path, const std::vector<float>& samples, int sample_rate = 16000);

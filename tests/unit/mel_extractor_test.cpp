@@ -13,6 +13,7 @@
 #include "audio/mel.h"
 #include "core/error.h"
 #include "model/audio_tokens.h"
+#include "testing/testing.h"
 
 namespace glmasr {
 namespace {
@@ -27,11 +28,7 @@ std::vector<float> sine(double hertz, int64_t count, double amplitude = 0.5) {
 }
 
 std::vector<float> noise(int64_t count, unsigned seed) {
-  std::mt19937 generator(seed);
-  std::normal_distribution<float> normal(0.0f, 0.1f);
-  std::vector<float> samples(static_cast<size_t>(count));
-  for (auto& s : samples) s = normal(generator);
-  return samples;
+  return testing::gaussian_noise(count, seed);
 }
 
 std::string error_message(auto&& call) {

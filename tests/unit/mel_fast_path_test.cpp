@@ -11,16 +11,13 @@
 
 #include "audio/features.h"
 #include "audio/mel.h"
+#include "testing/testing.h"
 
 namespace glmasr {
 namespace {
 
 std::vector<float> noise(int64_t count, unsigned seed) {
-  std::mt19937 generator(seed);
-  std::normal_distribution<float> normal(0.0f, 0.1f);
-  std::vector<float> samples(static_cast<size_t>(count));
-  for (auto& s : samples) s = normal(generator);
-  return samples;
+  return testing::gaussian_noise(count, seed);
 }
 
 // Bitwise, so that -0 and +0 or two NaNs of different payload would also count as different.
