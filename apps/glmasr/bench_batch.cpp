@@ -14,12 +14,14 @@
 
 namespace glmasr::cli::bench {
 
-void bench_batch_sweep(int runs, double copy_gbs, Report& report, Timer& timer) {
+void bench_batch_sweep(WeightFormat weights, int runs, double copy_gbs, Report& report,
+                       Timer& timer) {
   constexpr int kMaxBatch = 256, kPosition = 450;
   const ModelConfig config = real_config();
   const DecoderConfig& dec = config.decoder;
   const DType dtype = DType::kBF16;
-  auto model = cuda::random_model(config, dtype, 4321);
+  auto model = cuda::random_model(config, dtype, 4321, weights);
+  const bool fp8 = weights == WeightFormat::kFP8;
   cuda::Gemm gemm(dtype);
   cuda::DecoderRunner decoder(*model, gemm, kMaxBatch, 1024, 4096, timer.stream());
   // Every slot's cache filled to kPosition by packed prefills of 8 prompts.
@@ -35,12 +37,12 @@ void bench_batch_sweep(int runs, double copy_gbs, Report& report, Timer& timer) 
       2.0 * dec.num_layers * dec.num_kv_heads * double(kPosition) * dec.head_dim * 2;
   const unsigned attention = cuda::kStageAttention;
   std::printf(
-      "\n== decoding step by batch, position %d (bf16): weights %.2f GB once per step, K/V %.1f "
-      "MB per sequence\n",
-      kPosition, weight_bytes / 1e9, kv_bytes_per_sequence / 1e6);
+      "\n== decoding step by batch, position %d (bf16%s): weights %.2f GB once per step, K/V "
+      "%.1f MB per sequence\n",
+      kPosition, fp8 ? ", fp8 weights" : "", weight_bytes / 1e9, kv_bytes_per_sequence / 1e6);
   std::printf("%6s %10s %12s %12s %10s %14s %14s\n", "batch", "step ms", "us/sequence", "tokens/s",
               "GB/s", "attention ms", "the rest ms");
-  for (int batch : {1, 8, 16, 32, 64, 128, 256}) {
+  for (int batch : {1, 4, 8, 16, 32, 64, 128, 256}) {
     std::vector<cuda::SequenceStep> steps;
     for (int b = 0; b < batch; ++b) steps.push_back({b, 1000, kPosition});
     decoder.upload_step(steps);
@@ -52,7 +54,7 @@ void bench_batch_sweep(int runs, double copy_gbs, Report& report, Timer& timer) 
     std::printf("%6d %10.3f %12.1f %12.0f %10.0f %14.3f %14.3f\n", batch, step, 1e3 * step / batch,
                 batch / (step * 1e-3), bytes / (step * 1e-3) / 1e9, step - without_attention,
                 without_attention);
-    const std::string key = "batch" + std::to_string(batch);
+    const std::string key = std::string(fp8 ? "fp8." : "") + "batch" + std::to_string(batch);
     report.set(key + ".step_ms", step);
     report.set(key + ".attention_ms", step - without_attention);
   }

@@ -65,7 +65,8 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
 // Encoder + projector on one 30 s window, prefill of 390 tokens, 30 s of audio to 100 tokens.
 void bench_end_to_end(int runs, Report& report, Timer& timer);
 // The decoding step at batch 1..256 (450 positions each): time, bytes, attention's share.
-void bench_batch_sweep(int runs, double copy_gbs, Report& report, Timer& timer);
+void bench_batch_sweep(WeightFormat weights, int runs, double copy_gbs, Report& report,
+                       Timer& timer);
 // The attention kernels alone (encoder window, prefill, decode per cluster size); returns false
 // when one is far (10x) off its target: a kernel that fell off its fast path.
 bool bench_attention(int runs, Report& report, Timer& timer);

@@ -36,7 +36,7 @@ constexpr const char* kUsage =
     "--attention runs only the attention kernels (encoder window, prefill, decode for each\n"
     "cluster size; microseconds) and exits 1 when one is 10x off its target.\n"
     "--batch-sweep runs only the decoding step at batch 1..256 (450 positions per sequence),\n"
-    "with attention's share of each step.\n"
+    "with attention's share of each step (with --weights fp8: fp8 projections and lm_head).\n"
     "--weights fp8 runs only the decoding step (label decoder_fp8) with fp8 E4M3 weights for the\n"
     "projections and lm_head (per-row scales), activations in --dtype.\n"
     "--json writes the numbers (milliseconds) for bench/run.sh.\n";
@@ -97,7 +97,7 @@ int run_bench(const CommandArgs& argv) {
         within_bounds = bench::bench_attention(runs, report, timer);
       } else if (args.has("--batch-sweep")) {
         const double copy_gbs = bench::copy_bandwidth_gbs(timer);
-        bench::bench_batch_sweep(runs, copy_gbs, report, timer);
+        bench::bench_batch_sweep(weights, runs, copy_gbs, report, timer);
       } else if (weights == WeightFormat::kFP8) {
         const double copy_gbs = bench::copy_bandwidth_gbs(timer);
         std::printf("device-to-device copy: %.0f GB/s (read + write)\n", copy_gbs);
