@@ -3,7 +3,6 @@
 // clock).
 #ifdef GLMASR_HAVE_CUDA
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -12,6 +11,7 @@
 #include "audio/features.h"
 #include "audio/mel.h"
 #include "bench_common.h"
+#include "core/stopwatch.h"
 #include "cuda/check.h"
 #include "cuda/device_buffer.h"
 #include "cuda/engine/decoder_runner.h"
@@ -66,11 +66,9 @@ void bench_end_to_end(int runs, Report& report, Timer& timer) {
       cudaMemcpy(audio.get(), encoder.projector_output(), audio.bytes(), cudaMemcpyDeviceToDevice));
   std::vector<double> prefill_times;
   for (int r = 0; r < std::max(5, runs / 4) + 2; ++r) {
-    const auto start = std::chrono::steady_clock::now();
+    const Stopwatch watch;
     decoder.prefill(0, prompt, audio.get(), 375);
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (r >= 2) prefill_times.push_back(ms);
+    if (r >= 2) prefill_times.push_back(watch.milliseconds());
   }
   const double prefill_ms = median(prefill_times);
   std::printf("prefill of %zu tokens (28 layers, causal flash attention, first token): %.3f ms\n",
@@ -98,16 +96,12 @@ void bench_end_to_end(int runs, Report& report, Timer& timer) {
       prompts.push_back({.slot = g, .ids = &prompt, .audio_first_row = 0, .audio_rows = 375});
     std::vector<double> packed_times, single_times;
     for (int r = 0; r < std::max(5, runs / 4) + 2; ++r) {
-      auto start = std::chrono::steady_clock::now();
+      const Stopwatch packed_watch;
       packed_decoder.prefill_packed(prompts, audio.get());
-      const double packed =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count();
-      start = std::chrono::steady_clock::now();
+      const double packed = packed_watch.milliseconds();
+      const Stopwatch single_watch;
       for (int g = 0; g < kGroup; ++g) packed_decoder.prefill(g, prompt, audio.get(), 375);
-      const double single =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count();
+      const double single = single_watch.milliseconds();
       if (r >= 2) {
         packed_times.push_back(packed);
         single_times.push_back(single);
@@ -129,7 +123,7 @@ void bench_end_to_end(int runs, Report& report, Timer& timer) {
   // End to end: 30 s of samples -> mel -> encoder -> prefill -> exactly 100 tokens.
   std::vector<double> e2e;
   for (int r = 0; r < 5; ++r) {
-    const auto start = std::chrono::steady_clock::now();
+    const Stopwatch watch;
     MelWindows m = extractor.compute(samples);
     GLMASR_CUDA_CHECK(cudaMemcpyAsync(encoder.mel_input(), m.features.data(),
                                       m.features.numel() * sizeof(float), cudaMemcpyHostToDevice,
@@ -143,9 +137,7 @@ void bench_end_to_end(int runs, Report& report, Timer& timer) {
     int generated = 1;
     for (int position = static_cast<int>(prompt.size()); generated < 100; ++position, ++generated)
       token = decoder.step({{0, token.token, position}})[0];  // eos ignored: exactly 100 tokens
-    e2e.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
+    e2e.push_back(watch.milliseconds());
   }
   const double e2e_ms = median(e2e);
   std::printf(

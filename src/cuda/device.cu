@@ -6,13 +6,17 @@
 
 namespace glmasr::cuda {
 
-bool device_available() {
+int device_count() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
     cudaGetLastError();  // clear the sticky "no device" status
-    return false;
+    return 0;
   }
-  return count > 0;
+  return count;
+}
+
+bool device_available() {
+  return device_count() > 0;
 }
 
 std::string device_description() {

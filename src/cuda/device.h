@@ -5,6 +5,8 @@
 
 namespace glmasr::cuda {
 
+// The devices the CUDA runtime sees, 0 when it sees none (or fails). Never throws.
+int device_count();
 // True when the CUDA runtime sees at least one device. Never throws.
 bool device_available();
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)" for the current device.

@@ -10,8 +10,6 @@
 #include "cpu/cpu_engine.h"
 
 #ifdef GLMASR_HAVE_CUDA
-#include <cuda_runtime.h>
-
 #include "cuda/device.h"
 #include "cuda/engine/cuda_engine.h"
 #endif
@@ -23,10 +21,7 @@ namespace {
 int gpu_count(const EngineOptions& options) {
   if (options.device == "cpu") return 0;
 #ifdef GLMASR_HAVE_CUDA
-  if (!cuda::device_available()) return 0;
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) return 0;
-  return count;
+  return cuda::device_count();
 #else
   return 0;
 #endif
@@ -49,10 +44,6 @@ std::unique_ptr<Engine> create_engine(const std::string& model_dir, const Engine
 #endif
   return make_cpu_engine(model_dir, options);
 }
-
-}  // namespace glmasr
-
-namespace glmasr {
 
 std::vector<int> resolve_devices(std::string_view devices, const EngineOptions& options) {
   const int gpus = gpu_count(options);
@@ -91,10 +82,13 @@ std::vector<std::unique_ptr<Engine>> create_engines(const std::string& model_dir
                                                     const std::vector<int>& devices) {
   GLMASR_CHECK(!devices.empty(), "--devices: expected at least one device, got none");
   std::vector<std::unique_ptr<Engine>> engines(devices.size());
-  if (devices.size() == 1) {
+  const auto load = [&](size_t i) {
     EngineOptions one = options;
-    one.device_index = devices.front();
-    engines.front() = create_engine(model_dir, one);
+    one.device_index = devices[i];
+    engines[i] = create_engine(model_dir, one);
+  };
+  if (devices.size() == 1) {  // no thread for the common case
+    load(0);
     return engines;
   }
   std::vector<std::exception_ptr> failures(devices.size());
@@ -102,9 +96,7 @@ std::vector<std::unique_ptr<Engine>> create_engines(const std::string& model_dir
   for (size_t i = 0; i < devices.size(); ++i)
     loaders.emplace_back([&, i] {
       try {
-        EngineOptions one = options;
-        one.device_index = devices[i];
-        engines[i] = create_engine(model_dir, one);
+        load(i);
       } catch (...) {
         failures[i] = std::current_exception();
       }

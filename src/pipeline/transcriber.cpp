@@ -1,7 +1,6 @@
 #include "pipeline/transcriber.h"
 
 #include <algorithm>
-#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <memory>
@@ -11,31 +10,11 @@
 #include "audio/mel.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/stopwatch.h"
 #include "model/audio_tokens.h"
 #include "text/prompt.h"
 
 namespace glmasr {
-
-namespace {
-
-// Adds the seconds it lives to `total`, however the scope is left.
-class TimeInto {
- public:
-  explicit TimeInto(std::atomic<double>& total)
-      : total_(total), start_(std::chrono::steady_clock::now()) {}
-  ~TimeInto() {
-    total_.fetch_add(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
-  }
-  TimeInto(const TimeInto&) = delete;
-  TimeInto& operator=(const TimeInto&) = delete;
-
- private:
-  std::atomic<double>& total_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-}  // namespace
 
 // One input on its way through the loop: its transcript fills in as segments finish.
 struct Transcriber::InputJob {
@@ -142,7 +121,7 @@ Transcriber::Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenize
 
 void Transcriber::submit(Audio audio, const InputOptions& input_options,
                          std::function<void(InputResult)> done, AudioProgress* progress) {
-  const TimeInto planning(plan_seconds_);
+  const AddElapsedTo planning(plan_seconds_);
   auto input = std::make_shared<InputJob>();
   input->result.source = audio.source;
   input->done = std::move(done);
@@ -332,7 +311,7 @@ std::vector<InputResult> Transcriber::transcribe_inputs(
   // submitted: one input ahead, so reading overlaps planning and memory stays bounded.
   const auto read_on_a_thread = [&](size_t i) {
     return std::async(std::launch::async, [this, &audio_of, i] {
-      const TimeInto reading(read_seconds_);
+      const AddElapsedTo reading(read_seconds_);
       return audio_of(i);
     });
   };

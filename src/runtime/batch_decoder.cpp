@@ -1,10 +1,10 @@
 #include "runtime/batch_decoder.h"
 
 #include <algorithm>
-#include <chrono>
 #include <utility>
 
 #include "core/error.h"
+#include "core/stopwatch.h"
 
 namespace glmasr {
 
@@ -15,12 +15,6 @@ GenerationResult failed(std::string message) {
   result.stop = StopReason::kError;
   result.error = std::move(message);
   return result;
-}
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 bool is_cancelled(const Sequence& sequence) {
@@ -142,10 +136,10 @@ void BatchDecoder::admit_waiting() {
     std::vector<SequenceAdmission> admissions;
     for (const Running& r : joining) admissions.push_back({r.slot, &r.sequence.request});
     std::vector<AdmissionResult> admitted;
-    const auto admit_start = Clock::now();
+    const Stopwatch admit_watch;
     try {
       admitted = engine_.admit(admissions);
-      times_.admit_seconds += seconds_since(admit_start);
+      times_.admit_seconds += admit_watch.seconds();
       ++times_.admit_calls;
       times_.admitted += admissions.size();
     } catch (...) {
@@ -190,9 +184,9 @@ void BatchDecoder::step_running() {
   std::vector<StepInput> batch;
   batch.reserve(running_.size());
   for (const Running& r : running_) batch.push_back({r.slot, r.token, r.position});
-  const auto step_start = Clock::now();
+  const Stopwatch step_watch;
   const std::vector<TokenChoice> chosen = engine_.step(batch);
-  times_.step_seconds += seconds_since(step_start);
+  times_.step_seconds += step_watch.seconds();
   ++times_.steps;
   times_.step_rows += batch.size();
   GLMASR_CHECK(chosen.size() == batch.size(), "engine step gave ", chosen.size(), " tokens for ",

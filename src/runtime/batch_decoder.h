@@ -46,6 +46,17 @@ struct DecodeTimes {
   uint64_t steps = 0;
   uint64_t step_rows = 0;   // sequences summed over the steps (mean batch = step_rows / steps)
   double idle_seconds = 0;  // the loop waited for work (EngineLoop)
+
+  DecodeTimes& operator+=(const DecodeTimes& other) {
+    admit_seconds += other.admit_seconds;
+    admit_calls += other.admit_calls;
+    admitted += other.admitted;
+    step_seconds += other.step_seconds;
+    steps += other.steps;
+    step_rows += other.step_rows;
+    idle_seconds += other.idle_seconds;
+    return *this;
+  }
 };
 
 class BatchDecoder {

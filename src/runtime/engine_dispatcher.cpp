@@ -83,13 +83,7 @@ EngineLoopStats EngineDispatcher::stats() const {
     total.running += stats.running;
     total.waiting += stats.waiting;
     total.iterations += stats.iterations;
-    total.times.admit_seconds += stats.times.admit_seconds;
-    total.times.admit_calls += stats.times.admit_calls;
-    total.times.admitted += stats.times.admitted;
-    total.times.step_seconds += stats.times.step_seconds;
-    total.times.steps += stats.times.steps;
-    total.times.step_rows += stats.times.step_rows;
-    total.times.idle_seconds += stats.times.idle_seconds;
+    total.times += stats.times;
     const double slots = lane->engine->kv_slots();
     kv_slots += slots;
     kv_used += stats.kv_cache_usage * slots;

@@ -1,9 +1,9 @@
 #include "runtime/engine_loop.h"
 
-#include <chrono>
 #include <utility>
 
 #include "core/error.h"
+#include "core/stopwatch.h"
 
 namespace glmasr {
 
@@ -61,10 +61,9 @@ void EngineLoop::run() {
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      const auto idle_start = std::chrono::steady_clock::now();
+      const Stopwatch idle;
       wake_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !decoder_.idle(); });
-      idle_seconds +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - idle_start).count();
+      idle_seconds += idle.seconds();
       arrived.swap(incoming_);
       if (stopping_ && arrived.empty() && decoder_.idle()) return;
     }

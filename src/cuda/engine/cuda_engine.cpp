@@ -31,8 +31,7 @@ class CudaEngine final : public Engine {
  public:
   CudaEngine(const std::string& model_dir, const EngineOptions& options)
       : device_(options.device_index) {
-    int devices = 0;
-    GLMASR_CUDA_CHECK(cudaGetDeviceCount(&devices));
+    const int devices = cuda::device_count();
     GLMASR_CHECK(device_ >= 0 && device_ < devices, "--devices: expected a GPU ordinal below ",
                  devices, ", got ", device_);
     bind_device();

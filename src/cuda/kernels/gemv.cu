@@ -127,9 +127,9 @@ __device__ __forceinline__ int64_t epilogue_column(const GemvParams& p, int r) {
 }
 
 // kMaxBatch is 1 for the batch-1 step (a few registers, so more blocks per SM and more loads in
-// flight), 2, 4 or kGemvMaxBatch: the smallest that holds the batch. kFp8: the weights are E4M3 codes with per-row scales.
-// A chunk is what one 16-byte weight load covers: kElems inputs, read from x (and the norm
-// weight) as kXVecs 16-byte vectors.
+// flight), 2, 4 or kGemvMaxBatch: the smallest that holds the batch. kFp8: the weights are E4M3
+// codes with per-row scales. A chunk is what one 16-byte weight load covers: kElems inputs, read
+// from x (and the norm weight) as kXVecs 16-byte vectors.
 template <typename T, bool kFp8, int kMaxBatch, GemvEpilogue kEpilogue>
 __global__ void __launch_bounds__(kBlockThreads<kFp8>,
                                   (kMaxBatch == 1 ? 3 : 2) * 256 / kBlockThreads<kFp8>)
