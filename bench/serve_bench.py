@@ -89,6 +89,8 @@ class Server:
                 raise SystemExit("serve exited: " + open(self.log.name).read()[-2000:])
         if self.port is None:
             raise SystemExit("serve did not start")
+        self.startup = [l.strip() for l in open(self.log.name, errors="replace") if "glmasr serve:" in l]
+        print("server:", *self.startup, sep="\n  ", flush=True)
 
     def rss_mb(self):
         for line in open(f"/proc/{self.proc.pid}/status"):
@@ -156,9 +158,13 @@ def load_run(port, clips, clients, seconds, malformed=0.0, seed=1):
     lat = sorted(r[3] for r in ok)
     audio = sum(r[4] for r in ok)
     pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+    # The same after the opening burst (every client's first request arrives at once).
+    later = sorted(r[3] for r in ok if r[5] - t0 >= 3.0)
+    later_pct = lambda p: later[min(len(later) - 1, int(p * len(later)))] if later else float("nan")
     return {
         "clients": clients, "wall_s": wall, "requests_ok": len(ok), "audio_s": audio,
         "rtf": audio / wall if wall else 0, "p50_s": pct(0.5), "p99_s": pct(0.99),
+        "after_3s_p50_s": later_pct(0.5), "after_3s_p99_s": later_pct(0.99),
         "least_served": min(per_client), "median_served": statistics.median(per_client),
         "status_counts": {str(s): sum(1 for r in records if r[2] == s) for s in {r[2] for r in records}},
         "fivexx": sum(1 for r in records if r[2] >= 500 or r[2] == -1),

@@ -3,6 +3,9 @@
 # the device tool's 10-minute calls. Expects the bundle of scripts/device_bundle.sh unpacked at
 # $BUNDLE (default .device/bundle) and .device/audio (jfk.wav, librispeech.wav, bomb.flac);
 # logs go to $OUT.
+#   bash tools/device_round.sh tests     the GPU tests alone
+#   bash tools/device_round.sh bench     glmasr bench (the step and its components, the encoder
+#                                        and its stages, prefill, 30 s -> 100 tokens)
 #   bash tools/device_round.sh engine    GPU tests, memcheck of the fp8 kernels, full-size
 #                                        parity (bf16 and fp8 weights) against transformers,
 #                                        bench/run.sh, the Python binding beside the CLI
@@ -55,11 +58,23 @@ stream_figures() {  # issue 11's figures, from one server
   kill $server; wait $server
 }
 
-case "$stage" in
-engine)
+gpu_tests() {
   step "gpu tests"
   "$bundle/gpu_tests" > "$OUT/gpu_tests.txt" 2>&1
-  echo "gpu_tests rc=$?"; grep -E "^\[  (PASSED|FAILED|  SKIPPED) " "$OUT/gpu_tests.txt" | head -20
+  echo "gpu_tests rc=$?"; grep -E "^\[  (PASSED|FAILED|  SKIPPED) |^\[  FAILED  \]" "$OUT/gpu_tests.txt" | head -20
+}
+
+case "$stage" in
+tests)
+  gpu_tests
+  ;;
+bench)
+  step "glmasr bench"
+  "$glmasr" bench --runs "${2:-20}" > "$OUT/bench.txt" 2>&1
+  echo "bench rc=$?"; grep -iE "end to end|encoder|prefill|decoding step" "$OUT/bench.txt" | head -14
+  ;;
+engine)
+  gpu_tests
   step "full-size parity against transformers bf16, bf16 and fp8 weights"
   full_model
   for weights in bf16 fp8; do
@@ -131,9 +146,7 @@ soak)
     --soak-only --soak-seconds "${2:-420}" --json "$OUT/soak.json" 2>&1 | tee "$OUT/soak.txt" | cut -c1-600
   ;;
 throughput)
-  step "gpu tests"
-  "$bundle/gpu_tests" > "$OUT/gpu_tests.txt" 2>&1
-  echo "gpu_tests rc=$?"; grep -E "^\[  (PASSED|FAILED|  SKIPPED) |^\[  FAILED  \]" "$OUT/gpu_tests.txt" | head -20
+  gpu_tests
   full_model
   step "the hour and ten hours"
   python3 tools/make_long_audio.py --out /tmp/long --audio $audio/jfk.wav $audio/librispeech.wav
@@ -152,9 +165,7 @@ throughput)
   hour hour_b256 --max-batch 256 /tmp/long/hour.wav
   hour hour_b128_x2 --max-batch 128 --devices 0,0 /tmp/long/hour.wav
   hour ten_hours_b256 --max-batch 256 /tmp/long/files/*.wav
-  step "glmasr bench"
-  "$glmasr" bench --runs 20 > "$OUT/bench.txt" 2>&1
-  echo "bench rc=$?"; grep -iE "end to end|encoder|prefill|decoding step" "$OUT/bench.txt" | head -12
+  bash "$0" bench
   step "SSE first delta"
   "$glmasr" serve --model $full/model --port 8090 --max-new-tokens 30 --quiet 2> "$OUT/stream_serve.log" &
   server=$!

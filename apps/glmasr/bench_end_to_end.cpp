@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "audio/features.h"
@@ -21,6 +23,39 @@
 #include "model/audio_tokens.h"
 
 namespace glmasr::cli::bench {
+
+namespace {
+
+// Each stage's cost in the encoder: the batch's time minus its time without that stage (the
+// stages run one after another, so this is the stage's own time plus any gap it causes).
+void encoder_stage_table(cuda::EncoderRunner& encoder, int windows, double all_ms, int runs,
+                         Timer& timer, Report& report) {
+  const std::pair<const char*, unsigned> stages[] = {
+      {"conv stem", cuda::kEncoderStem},
+      {"layer norms", cuda::kEncoderNorms},
+      {"qkv", cuda::kEncoderQkv},
+      {"rope", cuda::kEncoderRope},
+      {"attention", cuda::kEncoderAttention},
+      {"o_proj", cuda::kEncoderOut},
+      {"fc1", cuda::kEncoderFc1},
+      {"gelu", cuda::kEncoderGelu},
+      {"fc2", cuda::kEncoderFc2},
+      {"projector", cuda::kEncoderProjector},
+  };
+  std::printf("encoder stages, %d windows (ms per window in the encoder):", windows);
+  double sum = 0;
+  for (const auto& [name, stage] : stages) {
+    const double without =
+        timer.median_ms([&] { encoder.run(windows, cuda::kEncoderAll & ~stage); }, runs);
+    const double per_window = (all_ms - without) / windows;
+    sum += per_window;
+    std::printf(" %s %.3f,", name, per_window);
+    report.set(std::string("encoder_stage.") + name + "_ms_per_window", per_window);
+  }
+  std::printf(" sum %.3f of %.3f\n", sum, all_ms / windows);
+}
+
+}  // namespace
 
 void bench_end_to_end(int runs, Report& report, Timer& timer) {
   cudaStream_t stream = timer.stream();
@@ -79,17 +114,21 @@ void bench_end_to_end(int runs, Report& report, Timer& timer) {
   // one packed prefill pass (against 8 single prefills).
   {
     constexpr int kGroup = 8;
-    cuda::EncoderRunner batch_encoder(*model, gemm, kGroup, stream);
-    for (int w = 0; w < kGroup; ++w)
-      GLMASR_CUDA_CHECK(cudaMemcpy(batch_encoder.mel_input() + w * mel.features.numel(),
-                                   mel.features.data(), mel.features.numel() * sizeof(float),
-                                   cudaMemcpyHostToDevice));
-    const double batch_ms = timer.median_ms([&] { batch_encoder.run(kGroup); }, runs);
-    std::printf(
-        "encoder + projector, %d windows in one batch: %.3f ms (%.3f ms, %.0f TFLOP/s per "
-        "window)\n",
-        kGroup, batch_ms, batch_ms / kGroup, kGroup * flops / (batch_ms * 1e-3) / 1e12);
-    report.set("encoder_batch8_ms_per_window", batch_ms / kGroup);
+    for (const int windows : {kGroup, 2 * kGroup}) {
+      cuda::EncoderRunner batch_encoder(*model, gemm, windows, stream);
+      for (int w = 0; w < windows; ++w)
+        GLMASR_CUDA_CHECK(cudaMemcpy(batch_encoder.mel_input() + w * mel.features.numel(),
+                                     mel.features.data(), mel.features.numel() * sizeof(float),
+                                     cudaMemcpyHostToDevice));
+      const double batch_ms = timer.median_ms([&] { batch_encoder.run(windows); }, runs);
+      std::printf(
+          "encoder + projector, %d windows in one batch: %.3f ms (%.3f ms, %.0f TFLOP/s per "
+          "window)\n",
+          windows, batch_ms, batch_ms / windows, windows * flops / (batch_ms * 1e-3) / 1e12);
+      report.set("encoder_batch" + std::to_string(windows) + "_ms_per_window", batch_ms / windows);
+      if (windows == 2 * kGroup)
+        encoder_stage_table(batch_encoder, windows, batch_ms, runs, timer, report);
+    }
     cuda::DecoderRunner packed_decoder(*model, gemm, kGroup, 1024, 4096, stream);
     std::vector<cuda::PackedPrompt> prompts;
     for (int g = 0; g < kGroup; ++g)

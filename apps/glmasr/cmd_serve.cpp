@@ -12,6 +12,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/stopwatch.h"
 #include "engine/engine_factory.h"
 #include "engine/kv_budget.h"
 #include "model/config.h"
@@ -163,8 +164,17 @@ int run_serve(const CommandArgs& argv) {
     engine_options.max_batch = std::min(engine_options.max_batch, slots);
   }
   const Tokenizer tokenizer = Tokenizer::from_file(folder.tokenizer_path());
-  EngineDispatcher engines(create_engines(model.dir, engine_options, devices),
-                           engine_options.max_batch);
+  std::vector<std::unique_ptr<Engine>> loaded = create_engines(model.dir, engine_options, devices);
+  // A service's first burst of clients would otherwise wait for one graph capture per new
+  // batch size in the middle of their requests (the p99 of the first seconds).
+  const Stopwatch warm_up;
+  int prepared = 0;
+  for (const auto& engine : loaded)
+    prepared = std::max(prepared, engine->warm_up(engine_options.max_batch));
+  if (prepared > 0)
+    std::fprintf(stderr, "glmasr serve: prepared the decoding step for batches 1..%d in %.2f s\n",
+                 prepared, warm_up.seconds());
+  EngineDispatcher engines(std::move(loaded), engine_options.max_batch);
   for (size_t i = 0; i < engines.engine_count(); ++i) {
     const Engine& engine = engines.engine(i);
     std::fprintf(stderr,
@@ -203,6 +213,7 @@ int run_serve(const CommandArgs& argv) {
   const server::TranscriptionApi api(api_options, submit, state, registry);
   server::RealtimeServerOptions realtime_options;
   realtime_options.model_id = api_options.model_id;
+  realtime_options.metrics = &registry;
   realtime_options.limits.max_session_seconds =
       args.get_double("--max-session-seconds", 3600, 1, 1e7);
   realtime_options.max_sessions =

@@ -3,6 +3,7 @@
 #include <sndfile.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -192,17 +193,22 @@ DecodedAudio decode_open_sndfile(SNDFILE* file, const SF_INFO& info, const std::
 }
 
 // libsndfile's virtual I/O over a byte buffer: the server decodes uploads without temp files.
+// An upload as libsndfile reads it: `head` (a rewritten start, possibly empty) followed by the
+// bytes [body, body + body_size).
 struct MemoryReader {
-  const char* data = nullptr;
-  sf_count_t size = 0;
+  std::array<char, 64> head{};
+  sf_count_t head_size = 0;
+  const char* body = nullptr;
+  sf_count_t body_size = 0;
   sf_count_t position = 0;
 
+  sf_count_t size() const { return head_size + body_size; }
   static MemoryReader& of(void* user) { return *static_cast<MemoryReader*>(user); }
-  static sf_count_t length(void* user) { return of(user).size; }
+  static sf_count_t length(void* user) { return of(user).size(); }
   static sf_count_t seek(sf_count_t offset, int whence, void* user) {
     MemoryReader& reader = of(user);
     const sf_count_t base = whence == SEEK_CUR   ? reader.position
-                            : whence == SEEK_END ? reader.size
+                            : whence == SEEK_END ? reader.size()
                                                  : 0;
     const sf_count_t target = base + offset;
     if (target < 0) return -1;
@@ -211,11 +217,20 @@ struct MemoryReader {
   }
   static sf_count_t read(void* destination, sf_count_t count, void* user) {
     MemoryReader& reader = of(user);
-    const sf_count_t available = std::max<sf_count_t>(0, reader.size - reader.position);
-    const sf_count_t n = std::min(count, available);
-    if (n > 0) std::memcpy(destination, reader.data + reader.position, n);
-    reader.position += std::max<sf_count_t>(n, 0);
-    return std::max<sf_count_t>(n, 0);
+    auto* out = static_cast<char*>(destination);
+    sf_count_t done = 0;
+    while (done < count && reader.position < reader.size()) {
+      const bool in_head = reader.position < reader.head_size;
+      const char* from = in_head ? reader.head.data() + reader.position
+                                 : reader.body + (reader.position - reader.head_size);
+      const sf_count_t left =
+          in_head ? reader.head_size - reader.position : reader.size() - reader.position;
+      const sf_count_t n = std::min(count - done, left);
+      std::memcpy(out + done, from, static_cast<size_t>(n));
+      done += n;
+      reader.position += n;
+    }
+    return done;
   }
   static sf_count_t write(const void*, sf_count_t, void*) { return 0; }
   static sf_count_t tell(void* user) { return of(user).position; }
@@ -250,9 +265,13 @@ void check_wav_chunks(const unsigned char* bytes, size_t available, size_t size,
 // libFLAC allocates what a metadata block header declares (up to 16 MB) before reading it, and
 // misreads a STREAMINFO of the wrong size or place: a few hundred bytes of upload made it hold
 // 13 MB (found by the audio fuzzer). A whole FLAC upload is checked against the FLAC format
-// first: STREAMINFO first, once, 34 bytes; every block inside the bytes received.
-void check_flac_metadata(const unsigned char* bytes, size_t size, const std::string& label) {
-  if (size < 4 || std::memcmp(bytes, "fLaC", 4) != 0) return;
+// first: STREAMINFO first, once, 34 bytes; every block inside the bytes received. Inside a
+// block that fits, libFLAC still trusts the lengths of the fields (a VORBIS_COMMENT's vendor
+// string, a PICTURE's data): 93 bytes made it allocate 13.5 MB. Nothing but STREAMINFO matters
+// for transcription, so libsndfile is shown the stream without the other blocks: the returned
+// offset is where the audio frames begin (0: not FLAC).
+size_t check_flac_metadata(const unsigned char* bytes, size_t size, const std::string& label) {
+  if (size < 4 || std::memcmp(bytes, "fLaC", 4) != 0) return 0;
   constexpr size_t kStreamInfoBytes = 34;
   size_t offset = 4;
   for (int index = 0;; ++index) {
@@ -274,8 +293,28 @@ void check_flac_metadata(const unsigned char* bytes, size_t size, const std::str
       fail_input(label, " is truncated: its FLAC metadata block ", index, " declares ", length,
                  " bytes, only ", size - offset, " follow");
     offset += length;
-    if (last) return;
+    if (last) return offset;
   }
+}
+
+// The checked upload as libsndfile will read it (a FLAC upload without its metadata blocks
+// other than STREAMINFO); `data` must outlive the reader.
+MemoryReader checked_reader(const void* data, size_t size, const std::string& label) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  const size_t frames = check_flac_metadata(bytes, size, label);
+  check_wav_chunks(bytes, size, size, label);
+  MemoryReader reader;
+  reader.body = static_cast<const char*>(data);
+  reader.body_size = static_cast<sf_count_t>(size);
+  constexpr size_t kStreamInfoEnd = 4 + 4 + 34;  // "fLaC", the block header, STREAMINFO
+  if (frames > kStreamInfoEnd) {
+    std::memcpy(reader.head.data(), bytes, kStreamInfoEnd);
+    reader.head[4] = static_cast<char>(0x80);  // STREAMINFO is now the last metadata block
+    reader.head_size = kStreamInfoEnd;
+    reader.body += frames;
+    reader.body_size = static_cast<sf_count_t>(size - frames);
+  }
+  return reader;
 }
 
 // An open in-memory decoder; `reader` must outlive it.
@@ -310,10 +349,7 @@ DecodedAudio decode_audio_file(const std::string& path, const DecodeOptions& opt
 DecodedAudio decode_audio_memory(const void* data, size_t size, const std::string& name,
                                  const DecodeOptions& options) {
   GLMASR_CHECK(size > 0, "audio '", name, "' is empty (0 bytes)");
-  check_flac_metadata(static_cast<const unsigned char*>(data), size, cat("audio '", name, "'"));
-  check_wav_chunks(static_cast<const unsigned char*>(data), size, size, cat("audio '", name, "'"));
-  MemoryReader reader{.data = static_cast<const char*>(data),
-                      .size = static_cast<sf_count_t>(size)};
+  MemoryReader reader = checked_reader(data, size, cat("audio '", name, "'"));
   SF_INFO info;
   const auto file = open_memory(reader, info);
   GLMASR_CHECK(file, "audio '", name, "' cannot be decoded (not a supported audio format, ",
@@ -328,10 +364,7 @@ DecodedAudio decode_audio_memory(const std::string& bytes, const std::string& na
 
 AudioInfo probe_audio_memory(const void* data, size_t size) {
   if (size == 0) fail_input("audio is empty (0 bytes)");
-  check_flac_metadata(static_cast<const unsigned char*>(data), size, "audio");
-  check_wav_chunks(static_cast<const unsigned char*>(data), size, size, "audio");
-  MemoryReader reader{.data = static_cast<const char*>(data),
-                      .size = static_cast<sf_count_t>(size)};
+  MemoryReader reader = checked_reader(data, size, "audio");
   SF_INFO info;
   const auto file = open_memory(reader, info);
   if (!file)

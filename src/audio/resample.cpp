@@ -42,7 +42,13 @@ std::vector<float> resample(std::vector<float> mono, int from_rate, int to_rate)
   const int64_t out_length =
       resampled_length(static_cast<int64_t>(mono.size()), from_rate, to_rate);
   if (from_rate == to_rate || mono.empty()) return mono;  // moved out, no copy
-  std::vector<float> out(static_cast<size_t>(out_length), 0.0f);
+  // libsoxr 0.1.3 reads up to 8 bytes past the end of the output it is given when that is a
+  // few samples long (valgrind: an invalid read in soxr_output, 12 bytes into a 16-byte buffer;
+  // it crashed the stdin fuzzer where the buffer ended a page). The buffer has slack behind
+  // the samples soxr is told about, dropped at the end without a reallocation.
+  constexpr size_t kSoxrReadSlack = 16;
+  std::vector<float> out(static_cast<size_t>(out_length) + kSoxrReadSlack, 0.0f);
+  const size_t wanted = static_cast<size_t>(out_length);
   const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
   const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
   soxr_error_t error = nullptr;
@@ -56,11 +62,11 @@ std::vector<float> resample(std::vector<float> mono, int from_rate, int to_rate)
   // that growth made 20 minutes of 48 kHz audio touch 7.8 GB and take 17x longer. Blocks give
   // the same samples (each stage filters fixed-size blocks of its own) with small buffers.
   size_t consumed = 0, produced = 0;
-  while (consumed < mono.size() && produced < out.size()) {
+  while (consumed < mono.size() && produced < wanted) {
     const size_t block = std::min(kResampleBlockSamples, mono.size() - consumed);
     size_t block_consumed = 0, block_produced = 0;
     error = soxr_process(resampler.get(), mono.data() + consumed, block, &block_consumed,
-                         out.data() + produced, out.size() - produced, &block_produced);
+                         out.data() + produced, wanted - produced, &block_produced);
     GLMASR_CHECK(!error, "resampling ", from_rate, " Hz to ", to_rate, " Hz failed: ", error);
     GLMASR_CHECK(block_consumed > 0, "resampling ", from_rate, " Hz to ", to_rate,
                  " Hz failed: soxr took no input at sample ", consumed);
@@ -68,15 +74,16 @@ std::vector<float> resample(std::vector<float> mono, int from_rate, int to_rate)
     produced += block_produced;
   }
   // No more input: flush the filters' delay into what is left of the output.
-  while (produced < out.size()) {
+  while (produced < wanted) {
     size_t flushed = 0;
     error = soxr_process(resampler.get(), nullptr, 0, nullptr, out.data() + produced,
-                         out.size() - produced, &flushed);
+                         wanted - produced, &flushed);
     GLMASR_CHECK(!error, "resampling ", from_rate, " Hz to ", to_rate, " Hz failed: ", error);
     if (flushed == 0) break;
     produced += flushed;
   }
   // soxr may give a sample fewer than the rounded-up length; librosa's fix_length pads with 0.
+  out.resize(wanted);
   return out;
 }
 

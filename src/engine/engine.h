@@ -101,6 +101,13 @@ class Engine {
   virtual std::vector<TokenChoice> step(const std::vector<StepInput>& batch) = 0;
   // The sequence in `slot` is finished; its cache may be reused.
   virtual void release(int slot) = 0;
+  // Prepares what the first steps of every batch size up to `max_batch` would otherwise build
+  // on first use (the CUDA engine captures one graph per batch size), so that a service's first
+  // requests do not wait for it. Returns the number of batch sizes prepared.
+  virtual int warm_up(int max_batch) {
+    (void)max_batch;
+    return 0;
+  }
 
   // Stage outputs for parity checks against a reference dump, as float32 on the host. They use
   // KV slot 0: call them only while no sequence is admitted.

@@ -71,6 +71,12 @@ struct RealtimeServer::Shared {
   mutable std::mutex mutex;
   std::unordered_map<WsConnection*, std::weak_ptr<WsConnection>> open;
   bool closing = false;
+  Gauge* open_gauge = nullptr;  // sessions open, set under `mutex`
+  Counter* slow_reader_closes = nullptr;
+
+  void count_open() const {  // with `mutex` held
+    if (open_gauge) open_gauge->set(static_cast<double>(open.size()));
+  }
 };
 
 namespace {
@@ -86,6 +92,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   ~WsConnection() {
     std::lock_guard lock(shared_->mutex);
     shared_->open.erase(this);
+    shared_->count_open();
   }
 
   void run(http::request<http::string_body> message) {
@@ -179,9 +186,11 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
 
   void enqueue(std::string text) {
     if (closing_ || finished_) return;
-    if (queued_bytes_ + text.size() > shared_->options.max_send_queue_bytes)
+    if (queued_bytes_ + text.size() > shared_->options.max_send_queue_bytes) {
+      if (shared_->slow_reader_closes) shared_->slow_reader_closes->add();
       return start_close(static_cast<int>(websocket::close_code::policy_error),
                          "send queue full: the client is not reading its events");
+    }
     queued_bytes_ += text.size();
     outbox_.push_back(std::move(text));
     if (!writing_) write_next();
@@ -287,6 +296,13 @@ RealtimeServer::RealtimeServer(RealtimeServerOptions options, stream::Transcribe
     : shared_(std::make_shared<Shared>()) {
   shared_->options = std::move(options);
   shared_->transcribe = std::move(transcribe);
+  if (MetricsRegistry* metrics = shared_->options.metrics) {
+    shared_->open_gauge =
+        &metrics->gauge("glmasr:realtime_sessions", "Realtime transcription sessions open.");
+    shared_->slow_reader_closes = &metrics->counter(
+        "glmasr:realtime_slow_reader_closes_total",
+        "Realtime sessions closed with 1008 because the client stopped reading its events.");
+  }
 }
 
 RealtimeServer::~RealtimeServer() {
@@ -330,6 +346,7 @@ void RealtimeServer::accept(std::unique_ptr<UpgradeRequest> upgrade) {
     connection =
         std::make_shared<WsConnection>(shared_, upgrade->io_owner, std::move(upgrade->socket));
     shared_->open.emplace(connection.get(), connection);
+    shared_->count_open();
   }
   connection->run(std::move(upgrade->message));
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "server/metrics.h"
 #include "server/transcription_job.h"
 #include "server/upgrade_request.h"
 #include "stream/realtime_session.h"
@@ -26,6 +27,9 @@ struct RealtimeServerOptions {
   size_t max_message_bytes = 16u << 20;    // one client message (a 15 MiB append and its JSON)
   int handshake_timeout_ms = 10000;
   int close_timeout_ms = 5000;  // a close the client does not complete, then drop
+  // Where glmasr:realtime_sessions (open now) and glmasr:realtime_slow_reader_closes_total (1008
+  // for a full send queue) are kept; null: not counted.
+  MetricsRegistry* metrics = nullptr;
 };
 
 // A turn of a session as a job of the server's backend (the engine loop, or a fake in tests).

@@ -178,6 +178,33 @@ TEST(CudaEngineTest, PackedPrefillGivesEachPromptItsOwnResult) {
   }
 }
 
+// warm_up captures the step graph of every batch size in advance (what `glmasr serve` does
+// before it listens); steps replayed from those graphs must decode what lazily captured ones do.
+TEST(CudaEngineTest, WarmedUpStepsDecodeWhatLazilyCapturedOnesDo) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden jfk = load_golden("tiny_jfk.safetensors");
+  const Golden two = load_golden("tiny_two_window.safetensors");
+  auto lazy = tiny_engine(3);
+  auto warmed = tiny_engine(3);
+  EXPECT_EQ(warmed->warm_up(8), 3);  // capped by the engine's slots
+  EXPECT_EQ(warmed->warm_up(8), 0);  // nothing left to prepare
+  std::vector<GenerationRequest> requests(3);
+  const Golden* sources[3] = {&jfk, &two, &two};
+  for (int i = 0; i < 3; ++i) {
+    requests[i].mel = &sources[i]->mel;
+    requests[i].audio_rows =
+        audio_rows_per_window(sources[i]->mel.valid_frames, lazy->config().encoder.merge_factor);
+    requests[i].prompt_ids = sources[i]->prompt_ids;
+    requests[i].max_new_tokens = 4 + 3 * i;  // the batch shrinks 3 -> 2 -> 1
+  }
+  const auto expected = generate(*lazy, requests);
+  const auto got = generate(*warmed, requests);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(got[i].tokens, expected[i].tokens) << "request " << i;
+    EXPECT_EQ(got[i].logprobs, expected[i].logprobs) << "request " << i;
+  }
+}
+
 TEST(CudaEngineTest, ABadRequestFailsAloneWithAMessage) {
   GLMASR_SKIP_WITHOUT_GPU();
   const Golden jfk = load_golden("tiny_jfk.safetensors");

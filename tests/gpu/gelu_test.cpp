@@ -18,7 +18,8 @@ using gpu_test::random_values;
 using gpu_test::relative_error;
 using gpu_test::upload;
 
-// (dtype, rows, cols): one row, a few, an encoder window; tiny and real widths.
+// (dtype, rows, cols): one row, a few, an encoder window; tiny and real widths (multiples of 8
+// take the 16-byte kernel) and an odd one (the scalar kernel).
 class GeluTest : public ::testing::TestWithParam<std::tuple<DType, int, int>> {};
 
 TEST_P(GeluTest, GeluWithBiasMatchesCpu) {
@@ -41,7 +42,7 @@ TEST_P(GeluTest, GeluWithBiasMatchesCpu) {
 INSTANTIATE_TEST_SUITE_P(Shapes, GeluTest,
                          ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16),
                                             ::testing::Values(1, 5, 1500),
-                                            ::testing::Values(40, 128, 4096, 6144)));
+                                            ::testing::Values(40, 128, 4096, 6144, 1001)));
 
 }  // namespace
 }  // namespace glmasr

@@ -94,6 +94,47 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple(DType::kBF16, 20, 20, 64, 32, 17),   // real encoder, partial
                       std::make_tuple(DType::kF16, 28, 4, 128, 128, 2)));  // seed shape
 
+// In place, positions restarting every `period` rows, no cache (the encoder's windows): q and k
+// heads rotated as cpu::rope does, v and the non-rotary dims untouched. Rotary dims that are a
+// multiple of 16 take the 16-byte kernel, the others (8) the generic one.
+class RopeInPlaceTest
+    : public ::testing::TestWithParam<std::tuple<DType, int, int, int, int, int, int>> {};
+
+TEST_P(RopeInPlaceTest, RotatesQAndKPerWindowAndLeavesTheRestAlone) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const auto [dtype, heads, kv_heads, hd, rotary, rows, period] = GetParam();
+  const int width = (heads + 2 * kv_heads) * hd;
+  const auto qkv = random_values(int64_t{rows} * width, dtype, 67, 0.0f, 2.0f);
+  std::vector<float> expected = qkv;
+  for (int r = 0; r < rows; ++r) {
+    float* row = expected.data() + size_t(r) * width;
+    cpu::rope(row, 1, heads + kv_heads, hd, rotary, 10000.0f, r % period);  // q and k heads
+  }
+  cuda::RopeTable table = cuda::make_rope_table(dtype, period, rotary, 10000.0f);
+  auto dqkv = upload(qkv, dtype);
+  cuda::RopeQkvParams p =
+      cuda::rope_qkv_params(dtype, dqkv.get(), rows, heads, kv_heads, hd, table);
+  p.position_period = period;
+  cuda::rope_qkv(p, nullptr);
+  const auto got = download(dqkv.get(), qkv.size(), dtype);
+  EXPECT_LT(relative_error(got, expected), gpu_test::tolerance(dtype));
+  size_t untouched_differ = 0;
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < width; ++c) {
+      const bool rotated = c < (heads + kv_heads) * hd && c % hd < rotary;
+      const size_t at = size_t(r) * width + c;
+      if (!rotated && got[at] != qkv[at]) ++untouched_differ;
+    }
+  EXPECT_EQ(untouched_differ, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, RopeInPlaceTest,
+    ::testing::Values(std::make_tuple(DType::kBF16, 20, 20, 64, 32, 37, 15),  // real encoder
+                      std::make_tuple(DType::kF16, 20, 20, 64, 32, 8, 3),
+                      std::make_tuple(DType::kBF16, 2, 2, 16, 8, 20, 6),      // tiny: generic
+                      std::make_tuple(DType::kBF16, 4, 2, 128, 128, 5, 5)));  // full rotary
+
 TEST(RopeTest, PerRowPositionsAndSlotsForTheDecodingStep) {
   GLMASR_SKIP_WITHOUT_GPU();
   const DType dtype = DType::kBF16;

@@ -269,13 +269,27 @@ describe('glmasr serve /v1/realtime through ws', () => {
   });
 
   test('a client that stops reading is closed with 1008; another client never notices', async () => {
+    const metric = async (name) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+      assert.ok(line, `no ${name} in /metrics`);
+      return Number(line.split(' ').pop());
+    };
+    const slowReaderCloses = () => metric('glmasr:realtime_slow_reader_closes_total');
+    const closesBefore = await slowReaderCloses();
     const stuck = await connect(port);
     await stuck.next('session.created');
+    assert.ok(await metric('glmasr:realtime_sessions') >= 1);  // earlier tests' may still be closing
     stuck.ws._socket.pause();  // read nothing more
+    // Every event is answered by an error event of ~300 bytes. How much of that the kernel
+    // buffers before the server's 4 MB send queue fills depends on the machine (Debian's
+    // tcp_rmem allows a 32 MB receive buffer), so the client sends until the server reports the
+    // close on /metrics, then reads again: the close frame waits behind what is buffered.
     const event = JSON.stringify({ type: 'nope', event_id: 'x'.repeat(120) });
-    for (let i = 0; i < 60000; ++i) stuck.ws.send(event);  // each answered by an error event
+    const sendBatch = () => { for (let i = 0; i < 20000; ++i) stuck.ws.send(event); };
+    sendBatch();
 
-    const other = await connect(port);
+    const other = await connect(port);  // served while the stuck session's output piles up
     await other.next('session.created');
     other.send(update({ format: { type: 'audio/pcm', rate: 16000 }, turn_detection: null }));
     await other.next('session.updated');
@@ -284,7 +298,13 @@ describe('glmasr serve /v1/realtime through ws', () => {
     await completion(other, (await other.next('input_audio_buffer.committed')).item_id);
     other.ws.close();
 
-    stuck.ws._socket.resume();
+    const deadline = Date.now() + 240000;
+    while (await slowReaderCloses() === closesBefore) {
+      assert.ok(Date.now() < deadline, 'the server never closed the client that stopped reading');
+      if (stuck.ws.bufferedAmount < (8 << 20)) sendBatch();  // a slow (sanitized) server: wait
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    stuck.ws._socket.resume();  // within the server's 5 s close timeout
     const { code } = await stuck.closed;
     assert.equal(code, 1008);
   });

@@ -255,6 +255,39 @@ TEST(AudioLimit, FlacMetadataMustFitTheUpload) {
   EXPECT_THROW(probe_audio_memory(huge_block.data(), huge_block.size()), InputError);
 }
 
+// Only STREAMINFO reaches libFLAC (audio_decode.cpp, checked_reader): the other metadata blocks
+// are skipped, so a VORBIS_COMMENT whose vendor string claims 16 MB inside a block of 8 bytes
+// (libFLAC allocated what such fields declare: found by the audio fuzzer) changes nothing, and
+// a real FLAC with a seek table, comments and padding decodes as from its file.
+TEST(AudioLimit, FlacMetadataBesidesStreamInfoIsNotRead) {
+  const std::string flac = encoded_audio(0.5, 8000, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  const DecodedAudio clean = decode_audio_memory(flac, "ok.flac");
+  std::string lying = flac;
+  const bool streaminfo_last = (static_cast<unsigned char>(lying[4]) & 0x80) != 0;
+  lying[4] = static_cast<char>(lying[4] & 0x7F);
+  const char comment[] = {static_cast<char>(streaminfo_last ? 0x84 : 0x04),
+                          0,
+                          0,
+                          8,
+                          static_cast<char>(0xFF),
+                          static_cast<char>(0xFF),
+                          static_cast<char>(0xFF),
+                          0,
+                          0,
+                          0,
+                          0,
+                          0};
+  lying.insert(42, comment, sizeof comment);
+  const DecodedAudio decoded = decode_audio_memory(lying, "lying.flac");
+  EXPECT_EQ(decoded.interleaved, clean.interleaved);
+  EXPECT_EQ(probe_audio_memory(lying.data(), lying.size()).sample_rate, 8000);
+
+  const std::string real = testing::shared_dir() + "/audio/1272-128104-0000.flac";
+  if (!std::filesystem::exists(real)) GTEST_SKIP() << "no " << real;
+  EXPECT_EQ(decode_audio_memory(file_bytes(real), "real.flac").interleaved,
+            decode_audio_file(real).interleaved);
+}
+
 // Inputs the audio fuzzer once failed on (tests/data/fuzz_regressions/audio) decode within the
 // limit or fail with an Error, as the fuzz target demands.
 // Found by tests/fuzz/stdin_fuzz.cpp (tests/data/fuzz_regressions/stdin): a float WAV sample of

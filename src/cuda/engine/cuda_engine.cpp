@@ -167,6 +167,11 @@ class CudaEngine final : public Engine {
   // The slot's rows are overwritten by its next prefill; nothing to free.
   void release(int) override {}
 
+  int warm_up(int max_batch) override {
+    bind_device();
+    return decoder_->capture_step_graphs(max_batch);
+  }
+
  private:
   // The CUDA runtime's current device is per thread: the engine is built on one thread, driven
   // by its loop's and destroyed on a third, and several engines share those threads' process.

@@ -542,6 +542,16 @@ void DecoderRunner::launch_step_graph(int batch) {
   found->second.launch(stream_);
 }
 
+int DecoderRunner::capture_step_graphs(int max_batch) {
+  int captured = 0;
+  for (int batch = 1; batch <= std::min(max_batch, max_slots_); ++batch) {
+    if (graphs_.count(batch)) continue;
+    graphs_.emplace(batch, CudaGraph::capture(stream_, [&] { enqueue_step(batch, kStageAll); }));
+    ++captured;
+  }
+  return captured;
+}
+
 std::vector<DecodedToken> DecoderRunner::step(const std::vector<SequenceStep>& sequences) {
   const int batch = static_cast<int>(sequences.size());
   upload_step(sequences);

@@ -1,13 +1,13 @@
 // The Llama decoder on the GPU: a slotted KV cache for a batch of sequences of different
 // lengths, prefill of one prompt into a slot (chunked, causal flash attention over the cache) or
-// of several prompts packed into one pass, and the decoding step of a batch of slots captured once per batch size in one CUDA graph
-// (embedding, 28 layers, final norm, lm_head, greedy argmax) and replayed per token; only the
-// next token ids and their log-probabilities come back to the host. In bf16 a step of 1 or 2
-// sequences runs its projections through the fused matrix-vector kernel, larger ones through
-// cuBLASLt (measured: decoder_runner.cpp).
-// FP8 weights (model.weights): the matrix-vector kernel reads them directly; where it does not
-// take the shape (prefill, steps beyond kGemvMaxBatch, widths not a multiple of 16) each
-// projection is first dequantized into a scratch matrix in the element type for cuBLASLt.
+// of several prompts packed into one pass, and the decoding step of a batch of slots captured once
+// per batch size in one CUDA graph (embedding, 28 layers, final norm, lm_head, greedy argmax) and
+// replayed per token; only the next token ids and their log-probabilities come back to the host. In
+// bf16 a step of 1 or 2 sequences runs its projections through the fused matrix-vector kernel,
+// larger ones through cuBLASLt (measured: decoder_runner.cpp). FP8 weights (model.weights): the
+// matrix-vector kernel reads them directly; where it does not take the shape (prefill, steps beyond
+// kGemvMaxBatch, widths not a multiple of 16) each projection is first dequantized into a scratch
+// matrix in the element type for cuBLASLt.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -98,6 +98,8 @@ class DecoderRunner {
   void upload_step(const std::vector<SequenceStep>& sequences);
   void enqueue_step(int batch, unsigned stages);
   void launch_step_graph(int batch);
+  // Captures the step graph of every batch size 1..max_batch not captured yet; returns how many.
+  int capture_step_graphs(int max_batch);
 
  private:
   struct Projection;

@@ -37,7 +37,7 @@ EncoderRunner::EncoderRunner(const DeviceModel& model, Gemm& gemm, int max_windo
   projected_ = DeviceBuffer(rows * model.config.projector.output_size * e);
 }
 
-void EncoderRunner::run(int windows) {
+void EncoderRunner::run(int windows, unsigned stages) {
   GLMASR_CHECK(windows >= 1 && windows <= max_windows_, "encoder: expected 1..", max_windows_,
                " windows, got ", windows);
   const EncoderConfig& enc = model_.config.encoder;
@@ -46,18 +46,24 @@ void EncoderRunner::run(int windows) {
   const int heads = enc.num_heads, kv_heads = enc.num_kv_heads, hd = enc.head_dim;
   const int64_t width = int64_t{heads + 2 * kv_heads} * hd;
 
-  conv_stem(gemm_, {model_.conv1_weight, model_.conv1_bias, model_.conv2_weight, model_.conv2_bias},
-            mel_input(), windows, enc.num_mel_bins, 2 * frames_, enc.hidden_size, columns1_.get(),
-            conv1_.get(), columns2_.get(), hidden_.get(), stream_);
+  const auto has = [stages](EncoderStage stage) { return (stages & stage) != 0; };
+  if (has(kEncoderStem))
+    conv_stem(gemm_,
+              {model_.conv1_weight, model_.conv1_bias, model_.conv2_weight, model_.conv2_bias},
+              mel_input(), windows, enc.num_mel_bins, 2 * frames_, enc.hidden_size, columns1_.get(),
+              conv1_.get(), columns2_.get(), hidden_.get(), stream_);
 
   auto* qkv = qkv_.as<std::byte>();
   for (const DeviceEncoderLayer& layer : model_.encoder_layers) {
-    layer_norm(dtype, hidden_.get(), rows, h, layer.attn_norm_weight, layer.attn_norm_bias,
-               enc.layer_norm_eps, normed_.get(), stream_);
-    gemm_.run(normed_.get(), rows, h, layer.qkv_weight, width, layer.qkv_bias, qkv, false, stream_);
+    if (has(kEncoderNorms))
+      layer_norm(dtype, hidden_.get(), rows, h, layer.attn_norm_weight, layer.attn_norm_bias,
+                 enc.layer_norm_eps, normed_.get(), stream_);
+    if (has(kEncoderQkv))
+      gemm_.run(normed_.get(), rows, h, layer.qkv_weight, width, layer.qkv_bias, qkv, false,
+                stream_);
     RopeQkvParams rope = rope_qkv_params(dtype, qkv, rows, heads, kv_heads, hd, rope_);
     rope.position_period = frames_;  // positions restart in every window
-    rope_qkv(rope, stream_);
+    if (has(kEncoderRope)) rope_qkv(rope, stream_);
 
     FlashAttentionParams attention{};
     attention.dtype = dtype;
@@ -73,29 +79,37 @@ void EncoderRunner::run(int windows) {
     attention.head_dim = hd;
     attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     attention.causal = false;
-    flash_attention(attention, stream_);
+    if (has(kEncoderAttention)) flash_attention(attention, stream_);
 
-    gemm_.run(attn_.get(), rows, int64_t{heads} * hd, layer.o_weight, h, layer.o_bias,
-              hidden_.get(), true, stream_);
-    layer_norm(dtype, hidden_.get(), rows, h, layer.mlp_norm_weight, layer.mlp_norm_bias,
-               enc.layer_norm_eps, normed_.get(), stream_);
-    gemm_.run(normed_.get(), rows, h, layer.fc1_weight, enc.intermediate_size, layer.fc1_bias,
-              mlp_.get(), false, stream_);
-    gelu(dtype, mlp_.get(), rows, enc.intermediate_size, nullptr, stream_);
-    gemm_.run(mlp_.get(), rows, enc.intermediate_size, layer.fc2_weight, h, layer.fc2_bias,
-              hidden_.get(), true, stream_);
+    if (has(kEncoderOut))
+      gemm_.run(attn_.get(), rows, int64_t{heads} * hd, layer.o_weight, h, layer.o_bias,
+                hidden_.get(), true, stream_);
+    if (has(kEncoderNorms))
+      layer_norm(dtype, hidden_.get(), rows, h, layer.mlp_norm_weight, layer.mlp_norm_bias,
+                 enc.layer_norm_eps, normed_.get(), stream_);
+    if (has(kEncoderFc1))
+      gemm_.run(normed_.get(), rows, h, layer.fc1_weight, enc.intermediate_size, layer.fc1_bias,
+                mlp_.get(), false, stream_);
+    if (has(kEncoderGelu)) gelu(dtype, mlp_.get(), rows, enc.intermediate_size, nullptr, stream_);
+    if (has(kEncoderFc2))
+      gemm_.run(mlp_.get(), rows, enc.intermediate_size, layer.fc2_weight, h, layer.fc2_bias,
+                hidden_.get(), true, stream_);
   }
-  layer_norm(dtype, hidden_.get(), rows, h, model_.encoder_norm_weight, model_.encoder_norm_bias,
-             enc.layer_norm_eps, normed_.get(), stream_);
+  if (has(kEncoderNorms))
+    layer_norm(dtype, hidden_.get(), rows, h, model_.encoder_norm_weight, model_.encoder_norm_bias,
+               enc.layer_norm_eps, normed_.get(), stream_);
 
   // Projector: [windows * frames, h] viewed as [windows * frames / merge, merge * h].
   const ProjectorConfig& proj = model_.config.projector;
   const int64_t merged_rows = int64_t{windows} * rows_per_window();
-  gemm_.run(normed_.get(), merged_rows, proj.input_size, model_.projector1_weight, proj.hidden_size,
-            model_.projector1_bias, projector_hidden_.get(), false, stream_);
-  gelu(dtype, projector_hidden_.get(), merged_rows, proj.hidden_size, nullptr, stream_);
-  gemm_.run(projector_hidden_.get(), merged_rows, proj.hidden_size, model_.projector2_weight,
-            proj.output_size, model_.projector2_bias, projected_.get(), false, stream_);
+  if (has(kEncoderProjector))
+    gemm_.run(normed_.get(), merged_rows, proj.input_size, model_.projector1_weight,
+              proj.hidden_size, model_.projector1_bias, projector_hidden_.get(), false, stream_);
+  if (has(kEncoderGelu))
+    gelu(dtype, projector_hidden_.get(), merged_rows, proj.hidden_size, nullptr, stream_);
+  if (has(kEncoderProjector))
+    gemm_.run(projector_hidden_.get(), merged_rows, proj.hidden_size, model_.projector2_weight,
+              proj.output_size, model_.projector2_bias, projected_.get(), false, stream_);
 }
 
 }  // namespace glmasr::cuda

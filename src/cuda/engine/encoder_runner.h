@@ -13,6 +13,22 @@
 
 namespace glmasr::cuda {
 
+// The encoder's stages, for benchmarks that time the encoder without one of them (the stage's
+// cost in the encoder); the engine always runs all.
+enum EncoderStage : unsigned {
+  kEncoderStem = 1u << 0,       // the two convolutions (as GEMMs over im2col columns)
+  kEncoderNorms = 1u << 1,      // the two LayerNorms of every layer and the final one
+  kEncoderQkv = 1u << 2,        // the fused QKV projection (+ bias)
+  kEncoderRope = 1u << 3,       // rotary embedding of q and k
+  kEncoderAttention = 1u << 4,  // bidirectional attention over each window's 1500 frames
+  kEncoderOut = 1u << 5,        // o_proj (+ bias + residual)
+  kEncoderFc1 = 1u << 6,        // fc1 (+ bias)
+  kEncoderGelu = 1u << 7,       // exact GELU after fc1 and in the projector
+  kEncoderFc2 = 1u << 8,        // fc2 (+ bias + residual)
+  kEncoderProjector = 1u << 9,  // the projector's two GEMMs
+  kEncoderAll = (1u << 10) - 1,
+};
+
 class EncoderRunner {
  public:
   EncoderRunner(const DeviceModel& model, Gemm& gemm, int max_windows, cudaStream_t stream);
@@ -24,8 +40,9 @@ class EncoderRunner {
 
   // Device buffer for the input: [max_windows, mel_bins, mel_frames] float32.
   float* mel_input() const { return mel_.as<float>(); }
-  // Encodes `windows` windows from mel_input() (asynchronously on the stream).
-  void run(int windows);
+  // Encodes `windows` windows from mel_input() (asynchronously on the stream); benchmarks may
+  // leave stages out.
+  void run(int windows, unsigned stages = kEncoderAll);
   // [windows, frames, hidden] after the final LayerNorm, and [windows, rows_per_window, D].
   const void* encoder_output() const { return normed_.get(); }
   const void* projector_output() const { return projected_.get(); }

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "cuda/check.h"
@@ -59,6 +60,40 @@ __global__ void rope_qkv_kernel(RopeQkvParams p, const T* __restrict__ cos_table
   }
 }
 
+// The in-place case (the encoder: no cache, no separate q) for rotary halves that are whole
+// 16-byte vectors: one thread per (row, q/k head, 8 pairs), four 16-byte loads and two stores,
+// and no per-element index arithmetic over the v heads it leaves alone. The generic kernel
+// above walked all 3840 columns of every encoder row for the 1280 it rotates (0.52 ms of a
+// 30 s window's 5.7). Same products and roundings.
+template <typename T>
+__global__ void rope_in_place_vec8_kernel(RopeQkvParams p, const T* __restrict__ cos_table,
+                                          const T* __restrict__ sin_table) {
+  const int half = p.rotary_dim / 2, chunks = half / 8, rotated_heads = p.heads + p.kv_heads;
+  const int64_t item = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t per_row = int64_t{rotated_heads} * chunks;
+  if (item >= p.rows * per_row) return;
+  const int64_t r = item / per_row;
+  const int within = static_cast<int>(item - r * per_row);
+  const int head = within / chunks, d = (within - head * chunks) * 8;
+  const int position =
+      static_cast<int>(p.position_period > 0 ? r % p.position_period : r) + p.first_position;
+  const int width = (p.heads + 2 * p.kv_heads) * p.head_dim;
+  T* x = static_cast<T*>(p.qkv) + r * width + int64_t{head} * p.head_dim + d;
+  const Vec8<T> x1 = load8(x), x2 = load8(x + half);
+  const Vec8<T> c = load8(cos_table + int64_t{position} * half + d);
+  const Vec8<T> sn = load8(sin_table + int64_t{position} * half + d);
+  Vec8<T> y1, y2;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    const float a = to_float(x1.e[e]), b = to_float(x2.e[e]);
+    const float ce = to_float(c.e[e]), se = to_float(sn.e[e]);
+    y1.e[e] = from_float<T>(round_to<T>(a * ce) - round_to<T>(b * se));
+    y2.e[e] = from_float<T>(round_to<T>(b * ce) + round_to<T>(a * se));
+  }
+  *reinterpret_cast<uint4*>(x) = y1.raw;
+  *reinterpret_cast<uint4*>(x + half) = y2.raw;
+}
+
 }  // namespace
 
 void rope_table_host(int positions, int rotary_dim, float theta, DType dtype, float* cos_out,
@@ -109,6 +144,19 @@ void rope_qkv(const RopeQkvParams& p, cudaStream_t stream) {
       p.table != nullptr && p.table->rotary_dim == p.rotary_dim && p.rotary_dim <= p.head_dim,
       "rope_qkv: expected a table for rotary_dim ", p.rotary_dim, " <= head_dim ", p.head_dim);
   const int width = (p.heads + 2 * p.kv_heads) * p.head_dim;
+  const bool in_place = !p.k_cache && !p.q_out && !p.positions;
+  if (in_place && p.rotary_dim % 16 == 0 && p.head_dim % 8 == 0 &&
+      reinterpret_cast<uintptr_t>(p.qkv) % 16 == 0) {
+    const int64_t items = p.rows * (p.heads + p.kv_heads) * (p.rotary_dim / 16);
+    const int threads = 256;
+    GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
+      rope_in_place_vec8_kernel<T>
+          <<<static_cast<unsigned>((items + threads - 1) / threads), threads, 0, stream>>>(
+              p, static_cast<const T*>(p.table->cos()), static_cast<const T*>(p.table->sin()));
+    });
+    GLMASR_CUDA_CHECK_LAUNCH();
+    return;
+  }
   const int threads = width >= 1024 ? 512 : ((width + 31) / 32) * 32;
   GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
     rope_qkv_kernel<T><<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(
