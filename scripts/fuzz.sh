@@ -28,13 +28,7 @@ fi
 declare -A max_len=([safetensors]=16384 [multipart]=4096 [config]=4096 [tokenizer]=8192
                     [audio]=16384 [request]=20480 [realtime]=16384 [stdin]=32768)
 
-mkdir -p "$build_dir"
-launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DGLMASR_WITH_CUDA=OFF -DGLMASR_BUILD_FUZZ=ON "${launcher[@]}" >"$build_dir/configure.log" 2>&1 ||
-  { cat "$build_dir/configure.log"; exit 1; }
-cmake --build "$build_dir" -j "$(nproc)" --target "${targets[@]/%/_fuzz}"
+GLMASR_FUZZ_BUILD_DIR="$build_dir" bash scripts/fuzz_build.sh "${targets[@]}"
 export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 failed=()

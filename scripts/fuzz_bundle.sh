@@ -11,13 +11,7 @@ out="${1:-.device/fuzz}"
 build_dir="${GLMASR_FUZZ_BUILD_DIR:-build-fuzz}"
 targets=(safetensors multipart config tokenizer audio request realtime stdin)
 
-mkdir -p "$build_dir"
-launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DGLMASR_WITH_CUDA=OFF -DGLMASR_BUILD_FUZZ=ON "${launcher[@]}" >"$build_dir/configure.log" 2>&1 ||
-  { cat "$build_dir/configure.log"; exit 1; }
-cmake --build "$build_dir" -j "$(nproc)" --target "${targets[@]/%/_fuzz}"
+GLMASR_FUZZ_BUILD_DIR="$build_dir" bash scripts/fuzz_build.sh "${targets[@]}"
 
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/dict"

@@ -48,6 +48,20 @@ std::unique_ptr<Engine> tiny_engine(int max_batch = 2, const std::string& dtype 
   return make_cuda_engine(testing::data_dir() + "/tiny", options);
 }
 
+// One request per golden input, decoding up to max_new_tokens[i] tokens from its prompt.
+std::vector<GenerationRequest> requests_of(const std::vector<const Golden*>& sources,
+                                           const std::vector<int>& max_new_tokens,
+                                           int merge_factor) {
+  std::vector<GenerationRequest> requests(sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) {
+    requests[i].mel = &sources[i]->mel;
+    requests[i].audio_rows = audio_rows_per_window(sources[i]->mel.valid_frames, merge_factor);
+    requests[i].prompt_ids = sources[i]->prompt_ids;
+    requests[i].max_new_tokens = max_new_tokens[i];
+  }
+  return requests;
+}
+
 // (golden file, element type): fp16 keeps 3 more mantissa bits than bf16, so the same bounds
 // hold for both.
 class CudaEngineGoldenTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
@@ -119,17 +133,9 @@ TEST(CudaEngineTest, ContinuousBatchingGivesEachRequestItsBatchOneResult) {
   const Golden two = load_golden("tiny_two_window.safetensors");
   auto single = tiny_engine(1);
   auto batched = tiny_engine(2);  // three requests, two slots: the third joins when one ends
-  std::vector<GenerationRequest> requests(3);
-  const Golden* sources[3] = {&jfk, &two, &jfk};
-  const int lengths[3] = {12, 5, 9};
+  std::vector<GenerationRequest> requests =
+      requests_of({&jfk, &two, &jfk}, {12, 5, 9}, single->config().encoder.merge_factor);
   int stopped_after = 0;
-  for (int i = 0; i < 3; ++i) {
-    requests[i].mel = &sources[i]->mel;
-    requests[i].audio_rows =
-        audio_rows_per_window(sources[i]->mel.valid_frames, single->config().encoder.merge_factor);
-    requests[i].prompt_ids = sources[i]->prompt_ids;
-    requests[i].max_new_tokens = lengths[i];
-  }
   // The callback ends request 2 after its third token.
   requests[2].on_token = [&](int32_t) { return ++stopped_after < 3; };
   const auto together = generate(*batched, requests);
@@ -158,16 +164,10 @@ TEST(CudaEngineTest, PackedPrefillGivesEachPromptItsOwnResult) {
   const Golden two = load_golden("tiny_two_window.safetensors");
   auto single = tiny_engine(1);
   auto packed = tiny_engine(4);
-  std::vector<GenerationRequest> requests(4);
-  const Golden* sources[4] = {&two, &jfk, &two, &jfk};
-  for (int i = 0; i < 4; ++i) {
-    requests[i].mel = &sources[i]->mel;
-    requests[i].audio_rows =
-        audio_rows_per_window(sources[i]->mel.valid_frames, single->config().encoder.merge_factor);
-    requests[i].prompt_ids = sources[i]->prompt_ids;
-    if (i >= 2) requests[i].prompt_ids.insert(requests[i].prompt_ids.end() - 3, {100, 101});
-    requests[i].max_new_tokens = 6 + i;
-  }
+  std::vector<GenerationRequest> requests =
+      requests_of({&two, &jfk, &two, &jfk}, {6, 7, 8, 9}, single->config().encoder.merge_factor);
+  for (int i = 2; i < 4; ++i)
+    requests[i].prompt_ids.insert(requests[i].prompt_ids.end() - 3, {100, 101});
   const auto together = generate(*packed, requests);
   for (int i = 0; i < 4; ++i) {
     const GenerationResult expected = generate(*single, {requests[i]}).at(0);
@@ -188,15 +188,9 @@ TEST(CudaEngineTest, WarmedUpStepsDecodeWhatLazilyCapturedOnesDo) {
   auto warmed = tiny_engine(3);
   EXPECT_EQ(warmed->warm_up(8), 3);  // capped by the engine's slots
   EXPECT_EQ(warmed->warm_up(8), 0);  // nothing left to prepare
-  std::vector<GenerationRequest> requests(3);
-  const Golden* sources[3] = {&jfk, &two, &two};
-  for (int i = 0; i < 3; ++i) {
-    requests[i].mel = &sources[i]->mel;
-    requests[i].audio_rows =
-        audio_rows_per_window(sources[i]->mel.valid_frames, lazy->config().encoder.merge_factor);
-    requests[i].prompt_ids = sources[i]->prompt_ids;
-    requests[i].max_new_tokens = 4 + 3 * i;  // the batch shrinks 3 -> 2 -> 1
-  }
+  // The batch shrinks 3 -> 2 -> 1 as the requests end.
+  const std::vector<GenerationRequest> requests =
+      requests_of({&jfk, &two, &two}, {4, 7, 10}, lazy->config().encoder.merge_factor);
   const auto expected = generate(*lazy, requests);
   const auto got = generate(*warmed, requests);
   for (int i = 0; i < 3; ++i) {
