@@ -10,6 +10,7 @@
 #include "engine/kv_budget.h"
 #include "model/config.h"
 #include "model/model_location.h"
+#include "pipeline/transcriber.h"
 
 namespace glmasr::capi {
 
@@ -103,6 +104,11 @@ glmasr_status glmasr_model_open(const char* model_dir, const glmasr_model_option
         out->tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(folder.tokenizer_path()));
         out->engine = create_engine(location.dir, engine_options);
         out->loop = std::make_unique<EngineLoop>(*out->engine, engine_options.max_batch);
+        // What every call's Transcriber plans with (capi_transcribe.cpp sets only per-call
+        // options, so the planning ones are the defaults).
+        out->planner = std::make_shared<const SegmentPlanner>(
+            out->loop->config(), *out->tokenizer,
+            Transcriber::plan_options(TranscribeOptions{}, *out->loop));
         out->description = out->engine->describe();
         out->max_new_tokens = max_new_tokens;
         *model = out.release();

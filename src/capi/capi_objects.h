@@ -1,6 +1,7 @@
-// What the C API's opaque handles hold. The model owns the engine, its loop and the tokenizer;
-// every transcription makes its own Transcriber on the shared loop (a Transcriber's options are
-// fixed, and the options are per call), so concurrent calls share one decoding batch.
+// What the C API's opaque handles hold. The model owns the engine, its loop, the tokenizer and
+// the segment planner (log-mel threads, FFT plan); every transcription makes its own
+// Transcriber on them (a Transcriber's options are fixed, and the options are per call), so
+// concurrent calls share one decoding batch and one planner.
 #pragma once
 
 #include <map>
@@ -10,6 +11,7 @@
 
 #include "audio/audio_file.h"
 #include "engine/engine.h"
+#include "pipeline/segment_planner.h"
 #include "pipeline/transcript.h"
 #include "runtime/engine_loop.h"
 #include "text/tokenizer.h"
@@ -17,6 +19,7 @@
 struct glmasr_model {
   std::unique_ptr<glmasr::Engine> engine;
   std::unique_ptr<glmasr::Tokenizer> tokenizer;
+  std::shared_ptr<const glmasr::SegmentPlanner> planner;  // refers to the tokenizer and config
   std::unique_ptr<glmasr::EngineLoop> loop;  // declared last: stopped before the engine goes
   std::string description;
   int max_new_tokens = 0;  // the most a call may ask for: what the KV slots were sized for

@@ -46,7 +46,7 @@ glmasr_status run(glmasr_model& model, const Audio& audio, const glmasr_transcri
   // Shared with the input's done callback: the loop's sequences refer to the transcriber until
   // the input is done, even if this thread unwinds before then.
   auto transcriber = std::make_shared<Transcriber>(*model.loop, *model.tokenizer,
-                                                   transcribe_options(model, given));
+                                                   transcribe_options(model, given), model.planner);
   auto handoff = std::make_shared<Handoff>();
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   InputOptions input;

@@ -105,16 +105,27 @@ struct Transcriber::SegmentJob {
   std::string text_so_far;
 };
 
+PlanOptions Transcriber::plan_options(const TranscribeOptions& options,
+                                      const SequenceScheduler& scheduler) {
+  return {.single_request = options.single_request,
+          .segmenter = options.segmenter,
+          .max_sequence_positions = scheduler.kv_positions(),
+          .mel_threads = options.mel_threads};
+}
+
 Transcriber::Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenizer,
                          TranscribeOptions options)
+    : Transcriber(scheduler, tokenizer, options,
+                  std::make_shared<const SegmentPlanner>(scheduler.config(), tokenizer,
+                                                         plan_options(options, scheduler))) {}
+
+Transcriber::Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenizer,
+                         TranscribeOptions options, std::shared_ptr<const SegmentPlanner> planner)
     : scheduler_(scheduler),
       tokenizer_(tokenizer),
       options_(std::move(options)),
-      planner_(scheduler.config(), tokenizer,
-               {.single_request = options_.single_request,
-                .segmenter = options_.segmenter,
-                .max_sequence_positions = scheduler.kv_positions(),
-                .mel_threads = options_.mel_threads}) {
+      planner_(std::move(planner)) {
+  GLMASR_CHECK(planner_ != nullptr, "Transcriber: expected a segment planner, got none");
   GLMASR_CHECK(options_.max_new_tokens > 0, "max new tokens must be positive, got ",
                options_.max_new_tokens);
 }
@@ -131,7 +142,7 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
   std::vector<AudioSegment> spans;
   try {
     Transcript transcript;
-    spans = planner_.segments(audio, transcript);
+    spans = planner_->segments(audio, transcript);
     if (progress) {  // the length is known now; skipped (silent) segments count as done
       progress->add_total(transcript.duration);
       for (const TranscriptSegment& segment : transcript.segments)
@@ -166,13 +177,13 @@ void Transcriber::submit(Audio audio, const InputOptions& input_options,
                        auto job = std::make_shared<SegmentJob>();
                        job->index = i;
                        job->audio_seconds = spans[i].end_seconds - spans[i].start_seconds;
-                       job->planned.mel = planner_.features(audio, spans[i]);
+                       job->planned.mel = planner_->features(audio, spans[i]);
                        jobs[k] = std::move(job);
                      }
                    });
       for (auto& job : jobs) {
         if (!job) continue;
-        planner_.build_prompt(job->planned, prompt_text, audio.source);
+        planner_->build_prompt(job->planned, prompt_text, audio.source);
         prompt_tokens += static_cast<int64_t>(job->planned.prompt.size());
         if (options_.loop_guard)
           job->guard = std::make_unique<LoopGuard>(options_.loop_guard_options);

@@ -76,6 +76,13 @@ class Transcriber {
   // The scheduler and tokenizer must outlive the transcriber. Thread-safe: several threads may
   // transcribe at once (the server's planners); they share the engines' batches.
   Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenizer, TranscribeOptions options);
+  // The same with a planner (its log-mel threads and FFT plan) shared by transcribers whose
+  // options differ only in what a call chooses (prompt text, max_new_tokens, the loop guard):
+  // the C API makes one per model and a transcriber per call. Make it with plan_options().
+  Transcriber(SequenceScheduler& scheduler, const Tokenizer& tokenizer, TranscribeOptions options,
+              std::shared_ptr<const SegmentPlanner> planner);
+  static PlanOptions plan_options(const TranscribeOptions& options,
+                                  const SequenceScheduler& scheduler);
 
   // Plans `audio` on the calling thread and submits its segments to the loop; `done` is called
   // exactly once, on the loop's thread (or on this one when planning fails), with the result.
@@ -120,7 +127,7 @@ class Transcriber {
   SequenceScheduler& scheduler_;
   const Tokenizer& tokenizer_;
   TranscribeOptions options_;
-  SegmentPlanner planner_;
+  std::shared_ptr<const SegmentPlanner> planner_;
   std::atomic<double> read_seconds_{0}, plan_seconds_{0};
 };
 
