@@ -192,11 +192,15 @@ DecodedAudio decode_open_sndfile(SNDFILE* file, const SF_INFO& info, const std::
   return audio;
 }
 
-// libsndfile's virtual I/O over a byte buffer: the server decodes uploads without temp files.
-// An upload as libsndfile reads it: `head` (a rewritten start, possibly empty) followed by the
-// bytes [body, body + body_size).
+// "fLaC", STREAMINFO's block header and its 34 bytes: all of a FLAC upload's metadata that
+// libsndfile is shown (checked_reader).
+constexpr size_t kFlacStreamInfoBytes = 34;
+constexpr size_t kFlacStreamInfoEnd = 4 + 4 + kFlacStreamInfoBytes;
+
+// libsndfile's virtual I/O over a byte buffer, so the server decodes uploads without temp files:
+// `head` (a rewritten start, possibly empty) followed by the bytes [body, body + body_size).
 struct MemoryReader {
-  std::array<char, 64> head{};
+  std::array<char, kFlacStreamInfoEnd> head{};
   sf_count_t head_size = 0;
   const char* body = nullptr;
   sf_count_t body_size = 0;
@@ -272,7 +276,6 @@ void check_wav_chunks(const unsigned char* bytes, size_t available, size_t size,
 // offset is where the audio frames begin (0: not FLAC).
 size_t check_flac_metadata(const unsigned char* bytes, size_t size, const std::string& label) {
   if (size < 4 || std::memcmp(bytes, "fLaC", 4) != 0) return 0;
-  constexpr size_t kStreamInfoBytes = 34;
   size_t offset = 4;
   for (int index = 0;; ++index) {
     if (size - offset < 4)
@@ -283,8 +286,8 @@ size_t check_flac_metadata(const unsigned char* bytes, size_t size, const std::s
     const size_t length = size_t{bytes[offset + 1]} << 16 | size_t{bytes[offset + 2]} << 8 |
                           size_t{bytes[offset + 3]};
     offset += 4;
-    if ((type == 0) != (index == 0) || (type == 0 && length != kStreamInfoBytes))
-      fail_input(label, " is not valid FLAC: expected one ", kStreamInfoBytes,
+    if ((type == 0) != (index == 0) || (type == 0 && length != kFlacStreamInfoBytes))
+      fail_input(label, " is not valid FLAC: expected one ", kFlacStreamInfoBytes,
                  "-byte STREAMINFO block first, got block ", index, " of type ", type, " and ",
                  length, " bytes");
     if (type == 127)
@@ -306,11 +309,10 @@ MemoryReader checked_reader(const void* data, size_t size, const std::string& la
   MemoryReader reader;
   reader.body = static_cast<const char*>(data);
   reader.body_size = static_cast<sf_count_t>(size);
-  constexpr size_t kStreamInfoEnd = 4 + 4 + 34;  // "fLaC", the block header, STREAMINFO
-  if (frames > kStreamInfoEnd) {
-    std::memcpy(reader.head.data(), bytes, kStreamInfoEnd);
+  if (frames > kFlacStreamInfoEnd) {
+    std::memcpy(reader.head.data(), bytes, kFlacStreamInfoEnd);
     reader.head[4] = static_cast<char>(0x80);  // STREAMINFO is now the last metadata block
-    reader.head_size = kStreamInfoEnd;
+    reader.head_size = kFlacStreamInfoEnd;
     reader.body += frames;
     reader.body_size = static_cast<sf_count_t>(size - frames);
   }
