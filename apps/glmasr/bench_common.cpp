@@ -7,6 +7,7 @@
 #include "cuda/check.h"
 #include "cuda/cuda_graph.h"
 #include "cuda/device_buffer.h"
+#include "cuda/stream_timer.h"
 
 namespace glmasr::cli::bench {
 
@@ -26,19 +27,7 @@ Timer::~Timer() {
 }
 
 double Timer::median_ms(const std::function<void()>& work, int runs, int warmup) {
-  for (int i = 0; i < warmup; ++i) work();
-  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  std::vector<double> times;
-  for (int i = 0; i < runs; ++i) {
-    GLMASR_CUDA_CHECK(cudaEventRecord(start_, stream_));
-    work();
-    GLMASR_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-    GLMASR_CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    GLMASR_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    times.push_back(ms);
-  }
-  return median(times);
+  return cuda::median_stream_ms(stream_, work, runs, warmup);
 }
 
 double Timer::graph_median_ms(const std::function<void()>& enqueue, int runs) {

@@ -1,6 +1,6 @@
 // glmasr bench, the decoding step: the whole step as the engine replays it (one CUDA graph), each
-// stage's cost inside it, the components per layer, and the matrix-vector kernel against
-// cuBLASLt for the step's projections.
+// stage's cost inside it, the components per layer, and the matrix-vector kernel, the skinny-batch
+// tensor-core kernel and cuBLASLt for the step's projections by batch.
 #ifdef GLMASR_HAVE_CUDA
 #include <algorithm>
 #include <cstdio>
@@ -15,9 +15,16 @@
 #include "cuda/engine/device_model.h"
 #include "cuda/kernels/gemm.h"
 #include "cuda/kernels/gemv.h"
+#include "cuda/kernels/skinny_gemm.h"
 
 namespace glmasr::cli::bench {
 namespace {
+
+std::string fixed3(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", v);
+  return text;
+}
 
 // What each stage costs inside the whole step (the step without it, subtracted from the step:
 // stages overlap through dependent launches, so this differs from timing a stage alone).
@@ -129,8 +136,9 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
   }
 
   // Matrix-vector kernel versus cuBLASLt for the step's projections, 28 layers in one graph.
-  cuda::DeviceBuffer x(size_t(8) * std::max(dec.intermediate_size, dec.hidden_size * 2) * 2);
-  cuda::DeviceBuffer y(size_t(8) * 2 * dec.intermediate_size * 2 + size_t(dec.vocab_size) * 16);
+  constexpr size_t kRows = 64;  // the largest batch below
+  cuda::DeviceBuffer x(kRows * std::max(dec.intermediate_size, dec.hidden_size * 2) * 2);
+  cuda::DeviceBuffer y(kRows * 2 * dec.intermediate_size * 2);
   GLMASR_CUDA_CHECK(cudaMemsetAsync(x.get(), 0x3c, x.bytes(), stream));
   struct Shape {
     const char* name;
@@ -152,43 +160,99 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
        [&](int l) { return model->decoder_layers[l].down_weight; },
        [&](int l) { return model->decoder_layers[l].down_scale; }},
   };
-  // By batch: where the matrix-vector kernel stops beating cuBLASLt (kGemvMaxBatch).
-  for (int batch : {1, 2, 4, 8}) {
-    std::printf("%-28s %14s %14s\n", cat("projection x28 (batch ", batch, ")").c_str(), "gemv ms",
-                "cuBLASLt ms");
+  // By batch: the three kernels a projection may take (decoder_runner.cpp chooses from these
+  // figures), and the split of the skinny kernel that measures best against its automatic one.
+  size_t skinny_bytes = 16;
+  for (const Shape& s : shapes) {
+    for (int split : {0, 16}) {
+      cuda::SkinnyGemmParams p;
+      p.dtype = dtype;
+      p.w_scale = s.scale(0);
+      p.out = s.out;
+      p.in = s.in;
+      p.swiglu_width = std::string(s.name) == "gate|up" ? s.out / 2 : 0;
+      skinny_bytes = std::max(skinny_bytes, cuda::skinny_gemm_workspace_bytes(p, 64, split));
+    }
+  }
+  cuda::DeviceBuffer skinny_workspace(skinny_bytes);
+  GLMASR_CUDA_CHECK(cudaMemsetAsync(skinny_workspace.get(), 0, skinny_bytes, stream));
+  for (int batch : {1, 2, 4, 8, 16, 32, 64}) {
+    std::printf("%-28s %10s %10s %16s %12s\n", cat("projection x28 (batch ", batch, ")").c_str(),
+                "gemv ms", "skinny ms", "best split (ms)", "cuBLASLt ms");
     const std::string suffix = batch == 1 ? "" : cat(".batch", batch);
     for (const Shape& s : shapes) {
-      const double ours = timer.graph_median_ms(
-          [&] {
-            for (int l = 0; l < dec.num_layers; ++l) {
-              cuda::GemvParams p;
-              p.dtype = dtype;
-              p.w = s.weight(l);
-              p.w_scale = s.scale(l);
-              p.out = s.out;
-              p.in = s.in;
-              p.x = x.get();
-              p.y = y.get();
-              p.batch = batch;
-              cuda::gemv(p, stream);
-            }
-          },
-          runs);
-      if (fp8) {
-        std::printf("%-28s %14.3f %14s\n", s.name, ours, "-");
+      const bool swiglu = std::string(s.name) == "gate|up";
+      double ours = -1;
+      if (cuda::gemv_supported(batch, s.in, fp8)) {
+        ours = timer.graph_median_ms(
+            [&] {
+              for (int l = 0; l < dec.num_layers; ++l) {
+                cuda::GemvParams p;
+                p.dtype = dtype;
+                p.w = s.weight(l);
+                p.w_scale = s.scale(l);
+                p.out = s.out;
+                p.in = s.in;
+                p.x = x.get();
+                p.y = y.get();
+                p.batch = batch;
+                p.swiglu_width = swiglu ? s.out / 2 : 0;
+                cuda::gemv(p, stream);
+              }
+            },
+            runs);
         report.set(label + ".gemv." + s.name + suffix, ours);
-        continue;
       }
-      gemm.run(x.get(), batch, s.in, s.weight(0), s.out, nullptr, y.get(), false, stream);  // plan
-      const double theirs = timer.graph_median_ms(
-          [&] {
-            for (int l = 0; l < dec.num_layers; ++l)
-              gemm.run(x.get(), batch, s.in, s.weight(l), s.out, nullptr, y.get(), false, stream);
-          },
-          runs);
-      std::printf("%-28s %14.3f %14.3f\n", s.name, ours, theirs);
-      report.set(label + ".gemv." + s.name + suffix, ours);
-      report.set(label + ".cublaslt." + s.name + suffix, theirs);
+      const auto skinny_ms = [&](int split) {
+        return timer.graph_median_ms(
+            [&] {
+              for (int l = 0; l < dec.num_layers; ++l) {
+                cuda::SkinnyGemmParams p;
+                p.dtype = dtype;
+                p.w = s.weight(l);
+                p.w_scale = s.scale(l);
+                p.out = s.out;
+                p.in = s.in;
+                p.x = x.get();
+                p.y = y.get();
+                p.batch = batch;
+                p.swiglu_width = swiglu ? s.out / 2 : 0;
+                p.split = split;
+                p.workspace = skinny_workspace.get();
+                p.workspace_bytes = skinny_workspace.bytes();
+                cuda::skinny_gemm(p, stream);
+              }
+            },
+            runs);
+      };
+      const double automatic = skinny_ms(0);
+      double best = automatic;
+      int best_split = 0;
+      const int64_t steps = s.in / cuda::kSkinnyGemmInputStep;
+      for (int split : {1, 2, 3, 4, 6, 8, 12, 16}) {
+        if (steps % split != 0 || steps / split < 2) continue;
+        const double ms = skinny_ms(split);
+        if (ms < best) best = ms, best_split = split;
+      }
+      report.set(label + ".skinny." + s.name + suffix, automatic);
+      report.set(label + ".skinny_best." + s.name + suffix, best);
+      double theirs = -1;
+      if (!fp8) {
+        gemm.run(x.get(), batch, s.in, s.weight(0), s.out, nullptr, y.get(), false,
+                 stream);  // plan
+        theirs = timer.graph_median_ms(
+            [&] {
+              for (int l = 0; l < dec.num_layers; ++l)
+                gemm.run(x.get(), batch, s.in, s.weight(l), s.out, nullptr, y.get(), false, stream);
+            },
+            runs);
+        report.set(label + ".cublaslt." + s.name + suffix, theirs);
+      }
+      const auto column = [](double ms) { return ms < 0 ? std::string("-") : fixed3(ms); };
+      const std::string split_label = best_split == 0 ? cat("auto (", fixed3(best), ")")
+                                                      : cat(best_split, " (", fixed3(best), ")");
+      std::printf("%-28s %10s %10s %16s %12s\n", s.name, column(ours).c_str(),
+                  column(automatic).c_str(), split_label.c_str(), column(theirs).c_str());
     }
   }
 }

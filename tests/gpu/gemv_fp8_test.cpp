@@ -10,36 +10,18 @@
 #include "cuda/kernels/fp8_weights.h"
 #include "cuda/kernels/gemv.h"
 #include "cuda/kernels/rope.h"
-#include "model/fp8_quantize.h"
 #include "testing/gpu.h"
 
 namespace glmasr {
 namespace {
 
 using gpu_test::download;
+using gpu_test::Fp8Matrix;
 using gpu_test::poisoned;
+using gpu_test::quantize_and_upload;
 using gpu_test::random_values;
 using gpu_test::relative_error;
 using gpu_test::upload;
-
-// Codes and scales of a [rows, cols] matrix on the device, and the float32 weights they mean.
-struct Fp8Matrix {
-  cuda::DeviceBuffer codes, scales;
-  std::vector<float> dequantized;
-};
-
-Fp8Matrix quantize_and_upload(const std::vector<float>& w, int64_t rows, int64_t cols) {
-  std::vector<uint8_t> codes(w.size());
-  std::vector<float> scales(static_cast<size_t>(rows));
-  quantize_fp8_rows(w.data(), rows, cols, codes.data(), scales.data());
-  Fp8Matrix m{cuda::DeviceBuffer(codes.size()), cuda::DeviceBuffer(scales.size() * 4), {}};
-  GLMASR_CUDA_CHECK(cudaMemcpy(m.codes.get(), codes.data(), codes.size(), cudaMemcpyHostToDevice));
-  GLMASR_CUDA_CHECK(
-      cudaMemcpy(m.scales.get(), scales.data(), scales.size() * 4, cudaMemcpyHostToDevice));
-  m.dequantized = w;
-  fp8_round_trip_rows(m.dequantized.data(), rows, cols);
-  return m;
-}
 
 enum class Mode { kPlain, kNormResidual, kNormSwiglu };
 
@@ -110,8 +92,9 @@ TEST_P(GemvFp8Test, MatchesCpuLinearOnTheDequantizedWeights) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, GemvFp8Test,
-    ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16), ::testing::Values(1, 2, 3, 5, 8),
-                       ::testing::Values(16, 48, 2048), ::testing::Values(74, 3072),
+    ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16),
+                       ::testing::Values(1, 2, 3, 5, 8), ::testing::Values(16, 48, 2048),
+                       ::testing::Values(74, 3072),
                        ::testing::Values(Mode::kPlain, Mode::kNormResidual, Mode::kNormSwiglu)));
 
 // The model's widths: QKV (2048 -> 16+2*4 heads of 128), o_proj, gate|up, down, lm_head.

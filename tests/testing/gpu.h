@@ -21,6 +21,7 @@
 #include "cuda/device_buffer.h"
 #include "cuda/host_transfer.h"
 #include "cuda/kernels/rope.h"
+#include "model/fp8_quantize.h"
 
 #define GLMASR_SKIP_WITHOUT_GPU()                                         \
   do {                                                                    \
@@ -94,6 +95,25 @@ inline cuda::RopeQkvParams rope_qkv_params(DType dtype, void* qkv, int64_t rows,
   p.v_cache = v_cache;
   p.max_seq = max_seq;
   return p;
+}
+
+// Codes and scales of a [rows, cols] matrix on the device, and the float32 weights they mean.
+struct Fp8Matrix {
+  cuda::DeviceBuffer codes, scales;
+  std::vector<float> dequantized;
+};
+
+inline Fp8Matrix quantize_and_upload(const std::vector<float>& w, int64_t rows, int64_t cols) {
+  std::vector<uint8_t> codes(w.size());
+  std::vector<float> scales(static_cast<size_t>(rows));
+  quantize_fp8_rows(w.data(), rows, cols, codes.data(), scales.data());
+  Fp8Matrix m{cuda::DeviceBuffer(codes.size()), cuda::DeviceBuffer(scales.size() * 4), {}};
+  GLMASR_CUDA_CHECK(cudaMemcpy(m.codes.get(), codes.data(), codes.size(), cudaMemcpyHostToDevice));
+  GLMASR_CUDA_CHECK(
+      cudaMemcpy(m.scales.get(), scales.data(), scales.size() * 4, cudaMemcpyHostToDevice));
+  m.dequantized = w;
+  fp8_round_trip_rows(m.dequantized.data(), rows, cols);
+  return m;
 }
 
 // Expects `call` to throw glmasr::Error with `fragment` in its message.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "core/error.h"
 #include "cuda/check.h"
@@ -12,7 +13,9 @@
 #include "cuda/kernels/fp8_weights.h"
 #include "cuda/kernels/gemv.h"
 #include "cuda/kernels/rms_norm.h"
+#include "cuda/kernels/skinny_gemm.h"
 #include "cuda/kernels/swiglu.h"
+#include "cuda/stream_timer.h"
 
 namespace glmasr::cuda {
 
@@ -30,20 +33,34 @@ struct DecoderRunner::Projection {
   bool residual = false;           // y += x W^T (y is the residual stream)
   void* y = nullptr;
   int shared_carveout = -1;  // the launch's shared-memory carveout (matrix-vector kernel only)
+  StepProjection which = kStepProjections;  // which of the step's projections, if one
 };
+
+enum class ProjectionKernel : int { kGemv, kSkinny, kCublasLt };
 
 namespace {
 
-// Batches a projection takes through the matrix-vector kernel rather than cuBLASLt. Measured on
-// the H200 (glmasr bench: the step's projections x28 by batch, docs/performance.md session 6):
-// in bf16 gemv wins at batch 1, ties at 2 (and keeps its fused RMSNorm, RoPE, SwiGLU and
-// residual), and is 2.5x slower at 4 and 4x at 8, where cuBLASLt reads the weights once for the
-// cost of batch 1. fp8 weights keep gemv up to kGemvMaxBatch: cuBLASLt would first dequantize
-// every matrix.
-constexpr int kBf16GemvMaxBatch = 2;
+// Which kernel may multiply a projection of `batch` rows. Measured on the H200 (glmasr bench: the
+// step's projections x28 by batch, docs/performance.md):
+//   - the matrix-vector kernel at batch 1 and 2 (it keeps its fused RMSNorm, RoPE, SwiGLU and
+//     residual; from batch 3 its rows in registers cost more than they save);
+//   - the skinny-batch tensor-core kernel up to kSkinnyGemmMaxBatch: with fp8 weights always
+//     (cuBLASLt would first dequantize every matrix); in bf16/fp16 only where it beats cuBLASLt
+//     for that projection and batch class on this device (DecoderRunner::choose_step_kernels:
+//     on the H200 it wins below ~16 rows, where cuBLASLt pays ~10 us per projection whatever its
+//     size, and loses the small matrices at 32 and 64);
+//   - cuBLASLt beyond.
+constexpr int kGemvLargestBatch = 2;
+
+ProjectionKernel projection_kernel(int batch, int64_t in, bool fp8) {
+  if (batch <= kGemvLargestBatch && gemv_supported(batch, in, fp8)) return ProjectionKernel::kGemv;
+  if (skinny_gemm_supported(batch, in)) return ProjectionKernel::kSkinny;
+  if (fp8 && gemv_supported(batch, in, fp8)) return ProjectionKernel::kGemv;  // odd widths
+  return ProjectionKernel::kCublasLt;
+}
 
 bool projection_uses_gemv(int batch, int64_t in, bool fp8) {
-  return gemv_supported(batch, in, fp8) && (fp8 || batch <= kBf16GemvMaxBatch);
+  return projection_kernel(batch, in, fp8) == ProjectionKernel::kGemv;
 }
 
 // Shared-memory carveouts (percent of the 228 KB each H100 SM splits between shared memory and
@@ -119,13 +136,34 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   GLMASR_CUDA_CHECK(cudaMemset(argmax_workspace_.get(), 0, argmax_workspace_.bytes()));
   attention_workspace_ = DeviceBuffer(
       decode_attention_workspace_bytes(max_slots, dec.num_heads, dec.head_dim, max_seq));
-  if (model.weights == WeightFormat::kFP8) {
+  const bool fp8 = model.weights == WeightFormat::kFP8;
+  if (fp8) {
     // Every projection that may take the GEMM path: all of them in prefill; lm_head only where
-    // a step's batch exceeds the matrix-vector kernel (prefill's last row takes it).
+    // a step's (or a packed prefill's) batch is beyond the other kernels: the choice goes from
+    // gemv to the skinny kernel to cuBLASLt as the batch grows.
     int64_t largest = std::max({width * d, d * q, 2 * f * d, d * f});
-    if (max_slots > kGemvMaxBatch || !gemv_supported(1, d, true))
+    if (projection_kernel(max_slots, d, true) == ProjectionKernel::kCublasLt)
       largest = std::max(largest, v * d);
     dequantized_ = DeviceBuffer(size_t(largest) * e);
+  }
+  // The skinny kernel's split partial sums: the largest any step projection needs.
+  size_t skinny_bytes = 0;
+  for (const auto& [out, in, swiglu] :
+       {std::tuple{width, d, false}, std::tuple{d, q, false}, std::tuple{2 * f, d, true},
+        std::tuple{d, f, false}, std::tuple{v, d, false}}) {
+    SkinnyGemmParams shape;
+    shape.dtype = model.dtype;
+    shape.w_scale = fp8 ? model.lm_head_scale : nullptr;  // only whether it is set matters
+    shape.out = out;
+    shape.in = in;
+    shape.swiglu_width = swiglu ? out / 2 : 0;
+    if (skinny_gemm_supported(1, in))
+      skinny_bytes = std::max(skinny_bytes, skinny_gemm_workspace_bytes(
+                                                shape, std::min(max_slots, kSkinnyGemmMaxBatch)));
+  }
+  if (skinny_bytes > 0) {
+    skinny_workspace_ = DeviceBuffer(skinny_bytes);
+    GLMASR_CUDA_CHECK(cudaMemset(skinny_workspace_.get(), 0, skinny_bytes));
   }
   GLMASR_CUDA_CHECK(
       cudaMallocHost(reinterpret_cast<void**>(&host_control_), 4 * s * sizeof(int32_t)));
@@ -161,9 +199,16 @@ const void* DecoderRunner::gemm_weight(const void* w, const float* scale, int64_
 }
 
 void DecoderRunner::project(const Projection& p) {
+  ProjectionKernel kernel = projection_kernel(p.batch, p.in, p.w_scale != nullptr);
+  if (kernel == ProjectionKernel::kSkinny && !p.w_scale && !skinny_preferred(p.which, p.batch))
+    kernel = ProjectionKernel::kCublasLt;
+  project_with(kernel, p);
+}
+
+void DecoderRunner::project_with(ProjectionKernel kernel, const Projection& p) {
   const DType dtype = model_.dtype;
   const float eps = model_.config.decoder.rms_norm_eps;
-  if (projection_uses_gemv(p.batch, p.in, p.w_scale != nullptr)) {
+  if (kernel == ProjectionKernel::kGemv) {
     GemvParams g;
     g.dtype = dtype;
     g.w = p.w;
@@ -186,6 +231,23 @@ void DecoderRunner::project(const Projection& p) {
     rms_norm(dtype, p.x, p.batch, static_cast<int>(p.in), p.norm_weight, eps, step_normed_.get(),
              stream_);
     input = step_normed_.get();
+  }
+  if (kernel == ProjectionKernel::kSkinny) {
+    SkinnyGemmParams g;
+    g.dtype = dtype;
+    g.w = p.w;
+    g.w_scale = p.w_scale;
+    g.out = p.out;
+    g.in = p.in;
+    g.x = input;
+    g.batch = p.batch;
+    g.swiglu_width = p.swiglu ? p.out / 2 : 0;
+    g.residual = p.residual;
+    g.y = p.y;
+    g.workspace = skinny_workspace_.get();
+    g.workspace_bytes = skinny_workspace_.bytes();
+    skinny_gemm(g, stream_);
+    return;
   }
   const void* w = gemm_weight(p.w, p.w_scale, p.out, p.in);
   if (p.swiglu) {
@@ -364,6 +426,7 @@ std::vector<DecodedToken> DecoderRunner::choose_after_prefill(
                                         row_bytes, cudaMemcpyDeviceToDevice, stream_));
     x = step_hidden_.as<std::byte>();
   }
+  choose_step_kernels(batch);  // after the gather: it times on the prefill's buffers
   project({.x = x,
            .batch = batch,
            .in = d,
@@ -371,7 +434,8 @@ std::vector<DecodedToken> DecoderRunner::choose_after_prefill(
            .w = model_.lm_head,
            .w_scale = model_.lm_head_scale,
            .out = dec.vocab_size,
-           .y = logits_.get()});
+           .y = logits_.get(),
+           .which = kHeadProjection});
   greedy_argmax(model_.dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
                 out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
   GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), batch * sizeof(int32_t),
@@ -459,7 +523,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .w = layer.qkv_weight,
                .w_scale = layer.qkv_scale,
                .out = width,
-               .y = step_qkv_.get()});
+               .y = step_qkv_.get(),
+               .which = kQkvProjection});
     }
     if ((stages & kStageRope) && !fused_rope) {
       RopeQkvParams rope = rope_params(l, step_qkv_.get(), batch);
@@ -496,7 +561,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .out = d,
                .residual = true,
                .y = step_hidden_.get(),
-               .shared_carveout = carveout.o_proj});
+               .shared_carveout = carveout.o_proj,
+               .which = kOutProjection});
     if (stages & kStageGateUp)
       project({.x = step_hidden_.get(),
                .batch = batch,
@@ -507,7 +573,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .out = 2 * f,
                .swiglu = true,
                .y = step_act_.get(),
-               .shared_carveout = carveout.gate_up});
+               .shared_carveout = carveout.gate_up,
+               .which = kGateUpProjection});
     if (stages & kStageDown)
       project({.x = step_act_.get(),
                .batch = batch,
@@ -517,7 +584,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .out = d,
                .residual = true,
                .y = step_hidden_.get(),
-               .shared_carveout = carveout.down});
+               .shared_carveout = carveout.down,
+               .which = kDownProjection});
   }
   if (stages & kStageHead)
     project({.x = step_hidden_.get(),
@@ -527,7 +595,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
              .w = model_.lm_head,
              .w_scale = model_.lm_head_scale,
              .out = dec.vocab_size,
-             .y = logits_.get()});
+             .y = logits_.get(),
+             .which = kHeadProjection});
   if (stages & kStageArgmax)
     greedy_argmax(dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
                   out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
@@ -535,6 +604,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
 
 void DecoderRunner::launch_step_graph(int batch) {
   auto found = graphs_.find(batch);
+  if (found == graphs_.end()) choose_step_kernels(batch);
   if (found == graphs_.end())
     found =
         graphs_.emplace(batch, CudaGraph::capture(stream_, [&] { enqueue_step(batch, kStageAll); }))
@@ -546,10 +616,63 @@ int DecoderRunner::capture_step_graphs(int max_batch) {
   int captured = 0;
   for (int batch = 1; batch <= std::min(max_batch, max_slots_); ++batch) {
     if (graphs_.count(batch)) continue;
+    choose_step_kernels(batch);
     graphs_.emplace(batch, CudaGraph::capture(stream_, [&] { enqueue_step(batch, kStageAll); }));
     ++captured;
   }
   return captured;
+}
+
+bool DecoderRunner::skinny_preferred(StepProjection which, int batch) const {
+  const auto found = skinny_beats_cublaslt_.find(skinny_gemm_batch_rows(batch));
+  return which == kStepProjections || found == skinny_beats_cublaslt_.end() || found->second[which];
+}
+
+void DecoderRunner::choose_step_kernels(int batch) {
+  const DecoderConfig& dec = model_.config.decoder;
+  const int64_t d = dec.hidden_size, f = dec.intermediate_size, v = dec.vocab_size;
+  const int64_t q = int64_t{dec.num_heads} * dec.head_dim;
+  const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
+  if (model_.weights == WeightFormat::kFP8 || batch <= kGemvLargestBatch ||
+      !skinny_gemm_supported(batch, d) || !skinny_gemm_supported(batch, f))
+    return;
+  // Timed at the class's largest batch within the slots: the skinny kernel's cost is that of
+  // its padded rows, cuBLASLt's grows a little with the batch. The prefill buffers, idle
+  // between passes, are the inputs and outputs; layer 0's weights stand for every layer's.
+  const int rows = skinny_gemm_batch_rows(batch);
+  const int timed = std::min(rows, max_slots_);
+  if (skinny_beats_cublaslt_.count(rows) || timed > rows_) return;
+  const DeviceDecoderLayer& layer = model_.decoder_layers[0];
+  const auto candidate = [&](const void* x, int64_t in, const void* w, int64_t out, void* y,
+                             bool swiglu, bool residual) {
+    Projection p;
+    p.x = x;
+    p.batch = timed;
+    p.in = in;
+    p.w = w;
+    p.out = out;
+    p.swiglu = swiglu;
+    p.residual = residual;
+    p.y = y;
+    return p;
+  };
+  const Projection candidates[kStepProjections] = {
+      candidate(normed_.get(), d, layer.qkv_weight, width, qkv_.get(), false, false),
+      candidate(attn_.get(), q, layer.o_weight, d, hidden_.get(), false, true),
+      candidate(normed_.get(), d, layer.gate_up_weight, 2 * f, act_.get(), true, false),
+      candidate(act_.get(), f, layer.down_weight, d, hidden_.get(), false, true),
+      candidate(normed_.get(), d, model_.lm_head, v, logits_.get(), false, false),
+  };
+  std::array<bool, kStepProjections> wins{};
+  for (int which = 0; which < kStepProjections; ++which) {
+    const Projection& c = candidates[which];
+    const double skinny =
+        median_stream_ms(stream_, [&] { project_with(ProjectionKernel::kSkinny, c); });
+    const double cublaslt =
+        median_stream_ms(stream_, [&] { project_with(ProjectionKernel::kCublasLt, c); });
+    wins[which] = skinny <= cublaslt;
+  }
+  skinny_beats_cublaslt_[rows] = wins;
 }
 
 std::vector<DecodedToken> DecoderRunner::step(const std::vector<SequenceStep>& sequences) {

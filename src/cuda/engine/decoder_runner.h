@@ -2,16 +2,17 @@
 // lengths, prefill of one prompt into a slot (chunked, causal flash attention over the cache) or
 // of several prompts packed into one pass, and the decoding step of a batch of slots captured once
 // per batch size in one CUDA graph (embedding, 28 layers, final norm, lm_head, greedy argmax) and
-// replayed per token; only the next token ids and their log-probabilities come back to the host. In
-// bf16 a step of 1 or 2 sequences runs its projections through the fused matrix-vector kernel,
-// larger ones through cuBLASLt (measured: decoder_runner.cpp). FP8 weights (model.weights): the
-// matrix-vector kernel reads them directly; where it does not take the shape (prefill, steps beyond
-// kGemvMaxBatch, widths not a multiple of 16) each projection is first dequantized into a scratch
-// matrix in the element type for cuBLASLt.
+// replayed per token; only the next token ids and their log-probabilities come back to the host. A
+// step of 1 or 2 sequences runs its projections through the fused matrix-vector kernel, up to 64
+// through the skinny-batch tensor-core kernel, larger ones through cuBLASLt (measured:
+// decoder_runner.cpp). FP8 weights (model.weights): the first two read them directly; where
+// neither takes the shape (prefill, steps beyond 64) each projection is first dequantized into a
+// scratch matrix in the element type for cuBLASLt.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -24,6 +25,9 @@
 #include "cuda/kernels/rope.h"
 
 namespace glmasr::cuda {
+
+// Which kernel multiplies a projection of a step (defined and chosen in decoder_runner.cpp).
+enum class ProjectionKernel : int;
 
 struct DecodedToken {
   int32_t token = 0;
@@ -100,10 +104,26 @@ class DecoderRunner {
   void launch_step_graph(int batch);
   // Captures the step graph of every batch size 1..max_batch not captured yet; returns how many.
   int capture_step_graphs(int max_batch);
+  // Times the skinny-batch kernel against cuBLASLt for each projection of a step of `batch`
+  // sequences on this device, once per batch class (bf16/fp16 weights; fp8 always takes the
+  // skinny kernel). Called before a step graph is captured and before a packed prefill's lm_head;
+  // enqueue_step uses the result, or the skinny kernel where nothing was measured.
+  void choose_step_kernels(int batch);
 
  private:
+  // The projections of a step, for choosing their kernels.
+  enum StepProjection {
+    kQkvProjection,
+    kOutProjection,
+    kGateUpProjection,
+    kDownProjection,
+    kHeadProjection,
+    kStepProjections
+  };
   struct Projection;
   void project(const Projection& p);
+  void project_with(ProjectionKernel kernel, const Projection& p);
+  bool skinny_preferred(StepProjection which, int batch) const;
   // w itself, or (fp8: scale set) w dequantized into dequantized_ for cuBLASLt.
   const void* gemm_weight(const void* w, const float* scale, int64_t out, int64_t in);
   // RoPE over `rows` fused QKV rows of layer `layer`, writing K/V into that layer's cache; the
@@ -139,10 +159,14 @@ class DecoderRunner {
   DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
       step_act_, logits_, out_token_, out_logprob_, attention_workspace_, argmax_workspace_;
   DeviceBuffer dequantized_;  // fp8: the largest projection taken by cuBLASLt, in the element type
+  DeviceBuffer skinny_workspace_;    // the skinny kernel's partial sums and counters (zeroed)
   int32_t* host_control_ = nullptr;  // pinned [4, max_slots]: tokens, slots, positions, lengths
   int32_t* host_token_ = nullptr;    // pinned [max_slots]
   float* host_logprob_ = nullptr;    // pinned [max_slots]
   std::map<int, CudaGraph> graphs_;  // the step per batch size, captured on first use
+  // Per batch class of the skinny kernel (its padded rows) and projection: whether it beat
+  // cuBLASLt when timed (choose_step_kernels).
+  std::map<int, std::array<bool, kStepProjections>> skinny_beats_cublaslt_;
 };
 
 }  // namespace glmasr::cuda

@@ -36,6 +36,7 @@ struct DependentLaunch {
   unsigned threads = 0;
   cudaStream_t stream = nullptr;
   int shared_carveout = -1;  // percent of the SM's shared memory (the rest is L1); -1: driver's
+  size_t dynamic_shared_bytes = 0;
 };
 
 // The launch attributes of a dependent launch: programmatic serialization, and the carveout
@@ -51,15 +52,16 @@ inline unsigned dependent_launch_attributes(int shared_carveout, cudaLaunchAttri
   return 2;
 }
 
-// kernel<<<grid, threads, 0, stream>>>(args...) with the programmatic-serialization attribute.
-// The kernel must follow the rules above: without the wait it would race the previous kernel.
+// kernel<<<grid, threads, dynamic_shared_bytes, stream>>>(args...) with the
+// programmatic-serialization attribute. The kernel must follow the rules above: without the wait it
+// would race the previous kernel.
 template <typename... KernelArgs, typename... Args>
 void launch_dependent(void (*kernel)(KernelArgs...), const DependentLaunch& launch,
                       Args&&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = launch.grid;
   config.blockDim = dim3(launch.threads);
-  config.dynamicSmemBytes = 0;
+  config.dynamicSmemBytes = launch.dynamic_shared_bytes;
   config.stream = launch.stream;
   cudaLaunchAttribute attributes[2];
   config.attrs = attributes;
