@@ -634,7 +634,8 @@ void DecoderRunner::choose_step_kernels(int batch) {
   const int64_t q = int64_t{dec.num_heads} * dec.head_dim;
   const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
   if (model_.weights == WeightFormat::kFP8 || batch <= kGemvLargestBatch ||
-      !skinny_gemm_supported(batch, d) || !skinny_gemm_supported(batch, f))
+      !skinny_gemm_supported(batch, d) || !skinny_gemm_supported(batch, q) ||
+      !skinny_gemm_supported(batch, f))
     return;
   // Timed at the class's largest batch within the slots: the skinny kernel's cost is that of
   // its padded rows, cuBLASLt's grows a little with the batch. The prefill buffers, idle
