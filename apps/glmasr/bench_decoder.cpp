@@ -135,7 +135,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
     report.set(label + ".component." + c.name, ms);
   }
 
-  // Matrix-vector kernel versus cuBLASLt for the step's projections, 28 layers in one graph.
+  // The step's projections on each kernel, 28 layers in one graph.
   constexpr size_t kRows = 64;  // the largest batch below
   cuda::DeviceBuffer x(kRows * std::max(dec.intermediate_size, dec.hidden_size * 2) * 2);
   cuda::DeviceBuffer y(kRows * 2 * dec.intermediate_size * 2);
@@ -145,6 +145,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
     int64_t out, in;
     std::function<const void*(int)> weight;
     std::function<const float*(int)> scale;
+    bool swiglu = false;
   };
   const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
   const Shape shapes[] = {
@@ -155,7 +156,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
        [&](int l) { return model->decoder_layers[l].o_scale; }},
       {"gate|up", 2 * int64_t{dec.intermediate_size}, dec.hidden_size,
        [&](int l) { return model->decoder_layers[l].gate_up_weight; },
-       [&](int l) { return model->decoder_layers[l].gate_up_scale; }},
+       [&](int l) { return model->decoder_layers[l].gate_up_scale; }, true},
       {"down", dec.hidden_size, dec.intermediate_size,
        [&](int l) { return model->decoder_layers[l].down_weight; },
        [&](int l) { return model->decoder_layers[l].down_scale; }},
@@ -170,7 +171,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
       p.w_scale = s.scale(0);
       p.out = s.out;
       p.in = s.in;
-      p.swiglu_width = std::string(s.name) == "gate|up" ? s.out / 2 : 0;
+      p.swiglu_width = s.swiglu ? s.out / 2 : 0;
       skinny_bytes = std::max(skinny_bytes, cuda::skinny_gemm_workspace_bytes(p, 64, split));
     }
   }
@@ -181,22 +182,25 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
                 "gemv ms", "skinny ms", "best split (ms)", "cuBLASLt ms");
     const std::string suffix = batch == 1 ? "" : cat(".batch", batch);
     for (const Shape& s : shapes) {
-      const bool swiglu = std::string(s.name) == "gate|up";
+      // What the matrix-vector and the skinny kernel's parameters share, for layer l.
+      const auto set_product = [&](auto& p, int l) {
+        p.dtype = dtype;
+        p.w = s.weight(l);
+        p.w_scale = s.scale(l);
+        p.out = s.out;
+        p.in = s.in;
+        p.x = x.get();
+        p.y = y.get();
+        p.batch = batch;
+        p.swiglu_width = s.swiglu ? s.out / 2 : 0;
+      };
       double ours = -1;
       if (cuda::gemv_supported(batch, s.in, fp8)) {
         ours = timer.graph_median_ms(
             [&] {
               for (int l = 0; l < dec.num_layers; ++l) {
                 cuda::GemvParams p;
-                p.dtype = dtype;
-                p.w = s.weight(l);
-                p.w_scale = s.scale(l);
-                p.out = s.out;
-                p.in = s.in;
-                p.x = x.get();
-                p.y = y.get();
-                p.batch = batch;
-                p.swiglu_width = swiglu ? s.out / 2 : 0;
+                set_product(p, l);
                 cuda::gemv(p, stream);
               }
             },
@@ -208,15 +212,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
             [&] {
               for (int l = 0; l < dec.num_layers; ++l) {
                 cuda::SkinnyGemmParams p;
-                p.dtype = dtype;
-                p.w = s.weight(l);
-                p.w_scale = s.scale(l);
-                p.out = s.out;
-                p.in = s.in;
-                p.x = x.get();
-                p.y = y.get();
-                p.batch = batch;
-                p.swiglu_width = swiglu ? s.out / 2 : 0;
+                set_product(p, l);
                 p.split = split;
                 p.workspace = skinny_workspace.get();
                 p.workspace_bytes = skinny_workspace.bytes();

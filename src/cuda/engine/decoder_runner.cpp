@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <tuple>
 
 #include "core/error.h"
 #include "cuda/check.h"
@@ -153,16 +152,14 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   }
   // The skinny kernel's split partial sums: the largest any step projection needs.
   size_t skinny_bytes = 0;
-  for (const auto& [out, in, swiglu] :
-       {std::tuple{width, d, false}, std::tuple{d, q, false}, std::tuple{2 * f, d, true},
-        std::tuple{d, f, false}, std::tuple{v, d, false}}) {
+  for (const ProjectionShape& projection : projection_shapes()) {
     SkinnyGemmParams shape;
     shape.dtype = model.dtype;
     shape.w_scale = fp8 ? model.lm_head_scale : nullptr;  // only whether it is set matters
-    shape.out = out;
-    shape.in = in;
-    shape.swiglu_width = swiglu ? out / 2 : 0;
-    if (skinny_gemm_supported(1, in))
+    shape.out = projection.out;
+    shape.in = projection.in;
+    shape.swiglu_width = projection.swiglu ? projection.out / 2 : 0;
+    if (skinny_gemm_supported(1, projection.in))
       skinny_bytes = std::max(skinny_bytes, skinny_gemm_workspace_bytes(
                                                 shape, std::min(max_slots, kSkinnyGemmMaxBatch)));
   }
@@ -201,6 +198,21 @@ const void* DecoderRunner::gemm_weight(const void* w, const float* scale, int64_
                "-byte dequantization scratch");
   dequantize_fp8_rows(model_.dtype, w, scale, out, in, dequantized_.get(), stream_);
   return dequantized_.get();
+}
+
+std::array<DecoderRunner::ProjectionShape, DecoderRunner::kStepProjections>
+DecoderRunner::projection_shapes() const {
+  const DecoderConfig& dec = model_.config.decoder;
+  const int64_t d = dec.hidden_size, f = dec.intermediate_size;
+  const int64_t q = int64_t{dec.num_heads} * dec.head_dim;
+  const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
+  std::array<ProjectionShape, kStepProjections> shapes;
+  shapes[kQkvProjection] = {.out = width, .in = d};
+  shapes[kOutProjection] = {.out = d, .in = q, .residual = true};
+  shapes[kGateUpProjection] = {.out = 2 * f, .in = d, .swiglu = true};
+  shapes[kDownProjection] = {.out = d, .in = f, .residual = true};
+  shapes[kHeadProjection] = {.out = dec.vocab_size, .in = d};
+  return shapes;
 }
 
 void DecoderRunner::project(const Projection& p) {
@@ -607,22 +619,26 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                   out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
 }
 
-void DecoderRunner::launch_step_graph(int batch) {
+CudaGraph& DecoderRunner::step_graph(int batch) {
   auto found = graphs_.find(batch);
-  if (found == graphs_.end()) choose_step_kernels(batch);
-  if (found == graphs_.end())
+  if (found == graphs_.end()) {
+    choose_step_kernels(batch);
     found =
         graphs_.emplace(batch, CudaGraph::capture(stream_, [&] { enqueue_step(batch, kStageAll); }))
             .first;
-  found->second.launch(stream_);
+  }
+  return found->second;
+}
+
+void DecoderRunner::launch_step_graph(int batch) {
+  step_graph(batch).launch(stream_);
 }
 
 int DecoderRunner::capture_step_graphs(int max_batch) {
   int captured = 0;
   for (int batch = 1; batch <= std::min(max_batch, max_slots_); ++batch) {
     if (graphs_.count(batch)) continue;
-    choose_step_kernels(batch);
-    graphs_.emplace(batch, CudaGraph::capture(stream_, [&] { enqueue_step(batch, kStageAll); }));
+    step_graph(batch);
     ++captured;
   }
   return captured;
@@ -634,14 +650,10 @@ bool DecoderRunner::skinny_preferred(StepProjection which, int batch) const {
 }
 
 void DecoderRunner::choose_step_kernels(int batch) {
-  const DecoderConfig& dec = model_.config.decoder;
-  const int64_t d = dec.hidden_size, f = dec.intermediate_size, v = dec.vocab_size;
-  const int64_t q = int64_t{dec.num_heads} * dec.head_dim;
-  const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
-  if (model_.weights == WeightFormat::kFP8 || batch <= kGemvLargestBatch ||
-      !skinny_gemm_supported(batch, d) || !skinny_gemm_supported(batch, q) ||
-      !skinny_gemm_supported(batch, f))
-    return;
+  const std::array<ProjectionShape, kStepProjections> shapes = projection_shapes();
+  if (model_.weights == WeightFormat::kFP8 || batch <= kGemvLargestBatch) return;
+  for (const ProjectionShape& shape : shapes)
+    if (!skinny_gemm_supported(batch, shape.in)) return;
   // Timed at the class's largest batch within the slots: the skinny kernel's cost is that of
   // its padded rows, cuBLASLt's grows a little with the batch. The prefill buffers, idle
   // between passes, are the inputs and outputs; layer 0's weights stand for every layer's.
@@ -649,29 +661,28 @@ void DecoderRunner::choose_step_kernels(int batch) {
   const int timed = std::min(rows, max_slots_);
   if (skinny_beats_cublaslt_.count(rows) || timed > rows_) return;
   const DeviceDecoderLayer& layer = model_.decoder_layers[0];
-  const auto candidate = [&](const void* x, int64_t in, const void* w, int64_t out, void* y,
-                             bool swiglu, bool residual) {
-    Projection p;
-    p.x = x;
-    p.batch = timed;
-    p.in = in;
-    p.w = w;
-    p.out = out;
-    p.swiglu = swiglu;
-    p.residual = residual;
-    p.y = y;
-    return p;
+  struct Operands {
+    const void* x;
+    const void* w;
+    void* y;
   };
-  const Projection candidates[kStepProjections] = {
-      candidate(normed_.get(), d, layer.qkv_weight, width, qkv_.get(), false, false),
-      candidate(attn_.get(), q, layer.o_weight, d, hidden_.get(), false, true),
-      candidate(normed_.get(), d, layer.gate_up_weight, 2 * f, act_.get(), true, false),
-      candidate(act_.get(), f, layer.down_weight, d, hidden_.get(), false, true),
-      candidate(normed_.get(), d, model_.lm_head, v, logits_.get(), false, false),
-  };
+  std::array<Operands, kStepProjections> operands;
+  operands[kQkvProjection] = {normed_.get(), layer.qkv_weight, qkv_.get()};
+  operands[kOutProjection] = {attn_.get(), layer.o_weight, hidden_.get()};
+  operands[kGateUpProjection] = {normed_.get(), layer.gate_up_weight, act_.get()};
+  operands[kDownProjection] = {act_.get(), layer.down_weight, hidden_.get()};
+  operands[kHeadProjection] = {normed_.get(), model_.lm_head, logits_.get()};
   std::array<bool, kStepProjections> wins{};
   for (int which = 0; which < kStepProjections; ++which) {
-    const Projection& c = candidates[which];
+    Projection c;
+    c.x = operands[which].x;
+    c.batch = timed;
+    c.in = shapes[which].in;
+    c.w = operands[which].w;
+    c.out = shapes[which].out;
+    c.swiglu = shapes[which].swiglu;
+    c.residual = shapes[which].residual;
+    c.y = operands[which].y;
     const double skinny =
         median_stream_ms(stream_, [&] { project_with(ProjectionKernel::kSkinny, c); });
     const double cublaslt =

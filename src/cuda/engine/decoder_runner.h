@@ -120,6 +120,13 @@ class DecoderRunner {
     kHeadProjection,
     kStepProjections
   };
+  // What each of the step's projections multiplies: [out, in] weights (out 2F for the fused
+  // gate|up, SwiGLU after), with the residual added or not.
+  struct ProjectionShape {
+    int64_t out = 0, in = 0;
+    bool swiglu = false, residual = false;
+  };
+  std::array<ProjectionShape, kStepProjections> projection_shapes() const;
   struct Projection;
   void project(const Projection& p);
   void project_with(ProjectionKernel kernel, const Projection& p);
@@ -142,6 +149,8 @@ class DecoderRunner {
   // The 28 layers over the `rows` embedded rows in hidden_. One span: rows at consecutive
   // positions of one slot; several: row_positions_/row_slots_ (device) say where each row goes.
   void prefill_pass(int64_t rows, const std::vector<PassSpan>& spans);
+  // The step graph of `batch`, captured (after choose_step_kernels) if it is not yet.
+  CudaGraph& step_graph(int batch);
   // Final norm, lm_head and greedy choice of the pass rows `last_rows` (one per prompt).
   std::vector<DecodedToken> choose_after_prefill(const std::vector<int64_t>& last_rows);
 
