@@ -15,6 +15,7 @@
 #include "cuda/engine/device_model.h"
 #include "cuda/kernels/gemm.h"
 #include "cuda/kernels/gemv.h"
+#include "cuda/kernels/persistent_decode_step.h"
 #include "cuda/kernels/skinny_gemm.h"
 
 namespace glmasr::cli::bench {
@@ -24,6 +25,68 @@ std::string fixed3(double v) {
   char text[32];
   std::snprintf(text, sizeof text, "%.3f", v);
   return text;
+}
+
+// Where the persistent step's time goes, from one step's timeline: per phase kind (averaged
+// over the layers), the span from the previous phase's last block to this one's, the wait from
+// that moment to a block's inputs being ready (the phase boundary), and a block's work once they
+// are (medians over the blocks).
+void bench_persistent_timeline(const std::string& label, cuda::DecoderRunner& decoder, int layers,
+                               Report& report) {
+  const std::vector<uint64_t> stamps = decoder.persistent_step_timeline();
+  const int blocks = cuda::persistent_decode_step_blocks();
+  const int phases = cuda::persistent_decode_step_phases(layers);
+  const int entries = cuda::persistent_decode_step_timeline_entries();
+  auto at = [&](int b, int phase, int which) {
+    return stamps[(size_t(b) * phases + phase) * entries + which];
+  };
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  double start = 1e300;
+  for (int b = 0; b < blocks; ++b) start = std::min(start, double(at(b, 0, 0)));
+  std::vector<double> last_done(phases, 0.0);
+  for (int phase = 0; phase < phases; ++phase)
+    for (int b = 0; b < blocks; ++b)
+      last_done[phase] = std::max(last_done[phase], double(at(b, phase, 1)) - start);
+  const char* names[] = {"qkv", "attention", "o_proj", "gate|up", "down", "lm_head + argmax"};
+  std::printf("%-28s %8s %9s %8s %10s %14s\n", "persistent step, per phase", "span us", "boundary",
+              "work", "data wait", "producer lead");
+  for (int kind = 0; kind < 6; ++kind) {
+    std::vector<int> of_kind;
+    if (kind == 5)
+      of_kind.push_back(phases - 1);
+    else
+      for (int l = 0; l < layers; ++l) of_kind.push_back(l * 5 + kind);
+    double span = 0, boundary = 0, work = 0, wait = 0, lead = 0;
+    for (int phase : of_kind) {
+      const double previous = phase == 0 ? 0.0 : last_done[phase - 1];
+      std::vector<double> waits, works, data, leads;
+      for (int b = 0; b < blocks; ++b) {
+        if (at(b, phase, 0) == 0) continue;  // a block without work there did not wait
+        const double ready = double(at(b, phase, 0)) - start;
+        waits.push_back(ready - previous);
+        works.push_back(double(at(b, phase, 1)) - start - ready);
+        data.push_back(double(at(b, phase, 2)));
+        if (at(b, phase, 3) != 0) leads.push_back(ready - (double(at(b, phase, 3)) - start));
+      }
+      span += last_done[phase] - previous;
+      boundary += median(waits);
+      work += median(works);
+      wait += median(data);
+      lead += median(leads);
+    }
+    const double n = 1e3 * double(of_kind.size());
+    std::printf("%-28s %8.2f %9.2f %8.2f %10.2f %14.2f\n", names[kind], span / n, boundary / n,
+                work / n, wait / n, lead / n);
+    report.set(label + ".persistent." + names[kind] + ".span_us", span / n);
+  }
+  std::printf(
+      "(medians over blocks, means over layers; whole step %.2f us from the first block's "
+      "start to the last block's end)\n",
+      last_done[phases - 1] / 1e3);
 }
 
 // What each stage costs inside the whole step (the step without it, subtracted from the step:
@@ -77,30 +140,61 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
       layer_bytes / 1e9);
   report.set(label + ".weight_bytes", layer_bytes);
   if (with_head) {
-    const double step =
-        timer.graph_median_ms([&] { decoder.enqueue_step(1, cuda::kStageAll); }, runs);
-    const double floor = layer_bytes / (copy_gbs * 1e9) * 1e3;
-    std::printf(
-        "decoding step (one CUDA graph: embed, %d layers, norm, lm_head, argmax): %.3f ms, "
-        "%.0f GB/s of weights (%.0f%% of copy), floor %.3f ms\n",
-        dec.num_layers, step, layer_bytes / (step * 1e-3) / 1e9,
-        100.0 * layer_bytes / (step * 1e-3) / 1e9 / copy_gbs, floor);
+    // The step both ways: the graph of kernels (whose stages can be timed one by one), and the
+    // persistent kernel where it runs; the engine takes the faster.
+    auto time_step = [&](const char* how, const std::string& key) {
+      const double step =
+          timer.graph_median_ms([&] { decoder.enqueue_step(1, cuda::kStageAll); }, runs);
+      const double floor = layer_bytes / (copy_gbs * 1e9) * 1e3;
+      std::printf(
+          "decoding step, %s (embed, %d layers, norm, lm_head, argmax): %.3f ms, %.0f GB/s of "
+          "weights (%.0f%% of copy), floor %.3f ms\n",
+          how, dec.num_layers, step, layer_bytes / (step * 1e-3) / 1e9,
+          100.0 * layer_bytes / (step * 1e-3) / 1e9 / copy_gbs, floor);
+      // Back to back (as a decoding loop that keeps the GPU fed runs them): the graph launch
+      // and the first kernel's ramp are paid once for several steps.
+      constexpr int kSteps = 8;
+      const double steady = timer.graph_median_ms(
+                                [&] {
+                                  for (int i = 0; i < kSteps; ++i)
+                                    decoder.enqueue_step(1, cuda::kStageAll);
+                                },
+                                runs) /
+                            kSteps;
+      std::printf("decoding step, %s, %d back to back in one graph: %.3f ms each\n", how, kSteps,
+                  steady);
+      report.set(label + ".step" + key + "_ms", step);
+      report.set(label + ".step" + key + "_steady_ms", steady);
+      report.set(label + ".floor_ms", floor);
+      return step;
+    };
+    decoder.set_single_step_kernel(cuda::SingleStepKernel::kFastest);
+    decoder.single_step_persistent();  // the engine's measured choice, printed below
+    std::printf("the batch-1 step's choice on this device (each candidate's step, ms):\n");
+    for (const auto& t : decoder.single_step_timings())
+      std::printf("  %-48s %8.3f\n", t.kernel.c_str(), t.ms);
+    std::printf("  -> %s\n", decoder.single_step_persistent()
+                                 ? "persistent kernel"
+                                 : "graph of kernels with the fastest carveouts");
+    report.set(label + ".step_persistent_chosen", decoder.single_step_persistent() ? 1 : 0);
+    decoder.set_single_step_kernel(cuda::SingleStepKernel::kKernelGraph);
+    const double kernels = time_step("graph of kernels", "_kernels");
+    bench_step_in_context(label, decoder, kernels, runs, report, timer);
+    double step = kernels;
+    if (decoder.persistent_unsupported().empty()) {
+      decoder.set_single_step_kernel(cuda::SingleStepKernel::kPersistent);
+      step = std::min(step, time_step("persistent kernel", "_persistent"));
+      bench_persistent_timeline(label, decoder, dec.num_layers, report);
+    } else {
+      std::printf("decoding step, persistent kernel: not run (%s)\n",
+                  decoder.persistent_unsupported().c_str());
+    }
+    decoder.set_single_step_kernel(cuda::SingleStepKernel::kKernelGraph);  // for the stages below
+    std::printf("decoding step, the faster: %.3f ms, %.0f GB/s (%.0f%% of copy)\n", step,
+                layer_bytes / (step * 1e-3) / 1e9,
+                100.0 * layer_bytes / (step * 1e-3) / 1e9 / copy_gbs);
     report.set(label + ".step_ms", step);
     report.set(label + ".step_gbs", layer_bytes / (step * 1e-3) / 1e9);
-    report.set(label + ".floor_ms", floor);
-    // Back to back (as a decoding loop that keeps the GPU fed runs them): the graph launch
-    // and the first kernel's ramp are paid once for several steps.
-    constexpr int kSteps = 8;
-    const double steady = timer.graph_median_ms(
-                              [&] {
-                                for (int i = 0; i < kSteps; ++i)
-                                  decoder.enqueue_step(1, cuda::kStageAll);
-                              },
-                              runs) /
-                          kSteps;
-    std::printf("decoding step, %d back to back in one graph: %.3f ms each\n", kSteps, steady);
-    report.set(label + ".step_steady_ms", steady);
-    bench_step_in_context(label, decoder, step, runs, report, timer);
   }
   const double layers = timer.graph_median_ms([&] { decoder.enqueue_step(1, layer_stages); }, runs);
   const double floor = layers_bytes / (copy_gbs * 1e9) * 1e3;

@@ -11,6 +11,7 @@
 #include "cuda/kernels/embedding.h"
 #include "cuda/kernels/fp8_weights.h"
 #include "cuda/kernels/gemv.h"
+#include "cuda/kernels/persistent_decode_step.h"
 #include "cuda/kernels/rms_norm.h"
 #include "cuda/kernels/skinny_gemm.h"
 #include "cuda/kernels/swiglu.h"
@@ -67,21 +68,25 @@ bool projection_uses_gemv(int batch, int64_t in, bool fp8) {
   return projection_kernel(batch, in, fp8) == ProjectionKernel::kGemv;
 }
 
-// Shared-memory carveouts (percent of the 228 KB each H100 SM splits between shared memory and
-// L1) that the batch-1 decoding step asks for, per kernel. The step's kernels overlap through
-// dependent launches, and a block of the next kernel can only join an SM whose split suits it;
-// by default the driver sizes each kernel for itself (8 to 32 KB), and the SMs it configures
-// then turn away the next kernel's blocks until they drain. Measured on the H100 (bench, step at
-// position 400; docs/performance.md): 1.306 ms with the driver's choice, 1.283 with these;
-// one split for every kernel did not help (64 KB: 1.312, 32 KB: 1.306), nor did 100% for QKV,
-// attention and o_proj (1.389: the matrix-vector kernels need the L1).
-struct StepCarveouts {
-  int qkv = -1, attention = 28, o_proj = 28, gate_up = 28, down = 14;  // 28%: 64 KB, 14%: 32 KB
+// Shared-memory carveouts (percent of the 228 KB each SM splits between shared memory and L1)
+// that the batch-1 decoding step's kernels ask for. The step's kernels overlap through dependent
+// launches, and a block of the next kernel can only join an SM whose split suits it; by default
+// the driver sizes each kernel for itself (8 to 32 KB), and the SMs it configures then turn away
+// the next kernel's blocks until they drain. Which split is best depends on the device: on the
+// H100 (session 3, docs/performance.md) the first candidate gave 1.283 ms, the driver's choice
+// 1.306, one 64 KB split everywhere 1.312, and 100% for QKV, attention and o_proj 1.389 (the
+// matrix-vector kernels need the L1). So the batch-1 step times these candidates on the device
+// it runs on, once (DecoderRunner::choose_single_step); larger batches keep the driver's choice.
+struct CarveoutCandidate {
+  const char* name;
+  DecoderRunner::StepCarveouts carveouts;
 };
-StepCarveouts step_carveouts(int batch) {
-  if (batch == 1) return {};
-  return {-1, -1, -1, -1, -1};  // not measured at larger batches: the driver's choice
-}
+constexpr CarveoutCandidate kCarveoutCandidates[] = {
+    {"H100-tuned (-/64/64/64/32 KB)", {-1, 28, 28, 28, 14}},  // 28%: 64 KB, 14%: 32 KB
+    {"driver's", {-1, -1, -1, -1, -1}},
+    {"32 KB", {14, 14, 14, 14, 14}},
+    {"64 KB after QKV", {-1, 28, 28, 28, 28}},
+};
 size_t element_bytes() {
   return 2;
 }
@@ -166,6 +171,24 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   if (skinny_bytes > 0) {
     skinny_workspace_ = DeviceBuffer(skinny_bytes);
     GLMASR_CUDA_CHECK(cudaMemset(skinny_workspace_.get(), 0, skinny_bytes));
+  }
+  // The persistent batch-1 step reads its layer table from the device.
+  if (fp8) {
+    persistent_unsupported_ = "fp8 weights: the persistent kernel reads the element type only";
+  } else {
+    std::vector<PersistentStepLayer> table;
+    for (const DeviceDecoderLayer& layer : model.decoder_layers)
+      table.push_back({layer.attn_norm_weight, layer.qkv_weight, layer.o_weight,
+                       layer.mlp_norm_weight, layer.gate_up_weight, layer.down_weight});
+    persistent_layers_ = DeviceBuffer(table.size() * sizeof(PersistentStepLayer));
+    GLMASR_CUDA_CHECK(cudaMemcpy(persistent_layers_.get(), table.data(), persistent_layers_.bytes(),
+                                 cudaMemcpyHostToDevice));
+    const PersistentStepParams shape = persistent_params();
+    if (persistent_decode_step_supported(shape, &persistent_unsupported_)) {
+      persistent_unsupported_.clear();
+      persistent_workspace_ = DeviceBuffer(persistent_decode_step_workspace_bytes(shape));
+      GLMASR_CUDA_CHECK(cudaMemset(persistent_workspace_.get(), 0, persistent_workspace_.bytes()));
+    }
   }
   GLMASR_CUDA_CHECK(
       cudaMallocHost(reinterpret_cast<void**>(&host_control_), 4 * s * sizeof(int32_t)));
@@ -497,7 +520,11 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
   const int32_t* slots = tokens + max_slots_;
   const int32_t* positions = tokens + 2 * max_slots_;
   const int32_t* lengths = tokens + 3 * max_slots_;
-  const StepCarveouts carveout = step_carveouts(batch);
+  const StepCarveouts carveout = batch == 1 ? single_step_carveouts_ : StepCarveouts{};
+  if (batch == 1 && stages == kStageAll && single_step_persistent_) {
+    persistent_decode_step(persistent_params(), stream_);
+    return;
+  }
 
   if (stages & kStageEmbed)
     embed_tokens(dtype, model_.embed_tokens, dec.vocab_size, static_cast<int>(d), tokens, nullptr,
@@ -622,6 +649,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
 CudaGraph& DecoderRunner::step_graph(int batch) {
   auto found = graphs_.find(batch);
   if (found == graphs_.end()) {
+    if (batch == 1) choose_single_step();
     choose_step_kernels(batch);
     found =
         graphs_.emplace(batch, CudaGraph::capture(stream_, [&] { enqueue_step(batch, kStageAll); }))
@@ -642,6 +670,107 @@ int DecoderRunner::capture_step_graphs(int max_batch) {
     ++captured;
   }
   return captured;
+}
+
+PersistentStepParams DecoderRunner::persistent_params() const {
+  const DecoderConfig& dec = model_.config.decoder;
+  PersistentStepParams p;
+  p.dtype = model_.dtype;
+  p.layers = dec.num_layers;
+  p.hidden = dec.hidden_size;
+  p.intermediate = dec.intermediate_size;
+  p.heads = dec.num_heads;
+  p.kv_heads = dec.num_kv_heads;
+  p.head_dim = dec.head_dim;
+  p.vocab = dec.vocab_size;
+  p.eps = dec.rms_norm_eps;
+  p.layer = persistent_layers_.as<PersistentStepLayer>();
+  p.embed = model_.embed_tokens;
+  p.final_norm = model_.final_norm_weight;
+  p.lm_head = model_.lm_head;
+  p.cos = rope_.cos();
+  p.sin = rope_.sin();
+  p.k_cache = kv_.k(0);
+  p.v_cache = kv_.v(0);
+  p.kv = kv_.layout();
+  p.token = control_.as<int32_t>();
+  p.slot = p.token + max_slots_;
+  p.position = p.token + 2 * max_slots_;
+  p.x = step_hidden_.get();
+  p.qkv_out = step_qkv_.get();
+  p.act = step_act_.get();
+  p.logits = logits_.get();
+  p.out_token = out_token_.as<int32_t>();
+  p.out_logprob = out_logprob_.as<float>();
+  p.workspace = persistent_workspace_.get();
+  return p;
+}
+
+void DecoderRunner::set_single_step_kernel(SingleStepKernel kernel) {
+  GLMASR_CHECK(kernel != SingleStepKernel::kPersistent || persistent_unsupported_.empty(),
+               "decoder: the persistent decoding step cannot run here: ", persistent_unsupported_);
+  single_step_kernel_ = kernel;
+  single_step_chosen_ = false;
+  single_step_persistent_ = false;
+  graphs_.erase(1);
+  choose_single_step();
+}
+
+std::vector<uint64_t> DecoderRunner::persistent_step_timeline() {
+  GLMASR_CHECK(persistent_unsupported_.empty(),
+               "decoder: the persistent decoding step cannot run here: ", persistent_unsupported_);
+  const size_t count = size_t(persistent_decode_step_blocks()) *
+                       persistent_decode_step_phases(model_.config.decoder.num_layers) *
+                       persistent_decode_step_timeline_entries();
+  DeviceBuffer stamps(count * sizeof(uint64_t));
+  GLMASR_CUDA_CHECK(cudaMemsetAsync(stamps.get(), 0, stamps.bytes(), stream_));  // 0: not stamped
+  PersistentStepParams p = persistent_params();
+  p.timeline = stamps.as<uint64_t>();
+  persistent_decode_step(p, stream_);
+  std::vector<uint64_t> out(count);
+  GLMASR_CUDA_CHECK(
+      cudaMemcpyAsync(out.data(), stamps.get(), stamps.bytes(), cudaMemcpyDeviceToHost, stream_));
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  return out;
+}
+
+bool DecoderRunner::single_step_persistent() {
+  choose_single_step();
+  return single_step_persistent_;
+}
+
+void DecoderRunner::choose_single_step() {
+  if (single_step_chosen_) return;
+  single_step_chosen_ = true;
+  single_step_persistent_ = false;
+  single_step_timings_.clear();
+  // Every candidate runs the step of the sequence in the control arrays (or slot 0 at position
+  // 0): each replay writes the same K/V row and outputs, so timing them changes nothing.
+  auto time_step = [&](const std::string& name) {
+    CudaGraph graph = CudaGraph::capture(stream_, [&] { enqueue_step(1, kStageAll); });
+    const double ms = median_stream_ms(stream_, [&] { graph.launch(stream_); });
+    single_step_timings_.push_back({name, ms});
+    return ms;
+  };
+  if (single_step_kernel_ != SingleStepKernel::kPersistent) {
+    double best = INFINITY;
+    StepCarveouts fastest;
+    for (const CarveoutCandidate& candidate : kCarveoutCandidates) {
+      single_step_carveouts_ = candidate.carveouts;
+      const double ms = time_step(std::string("graph of kernels, carveouts ") + candidate.name);
+      if (ms < best) best = ms, fastest = candidate.carveouts;
+    }
+    single_step_carveouts_ = fastest;
+  }
+  if (!persistent_unsupported_.empty() || single_step_kernel_ == SingleStepKernel::kKernelGraph)
+    return;
+  single_step_persistent_ = true;
+  if (single_step_kernel_ == SingleStepKernel::kPersistent) return;
+  const double persistent_ms = time_step("persistent kernel");
+  double kernels_ms = INFINITY;
+  for (const SingleStepTiming& t : single_step_timings_)
+    if (t.kernel != "persistent kernel") kernels_ms = std::min(kernels_ms, t.ms);
+  single_step_persistent_ = persistent_ms < kernels_ms;
 }
 
 bool DecoderRunner::skinny_preferred(StepProjection which, int batch) const {

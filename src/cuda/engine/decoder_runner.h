@@ -7,7 +7,9 @@
 // through the skinny-batch tensor-core kernel, larger ones through cuBLASLt (measured:
 // decoder_runner.cpp). FP8 weights (model.weights): the first two read them directly; where
 // neither takes the shape (prefill, steps beyond 64) each projection is first dequantized into a
-// scratch matrix in the element type for cuBLASLt.
+// scratch matrix in the element type for cuBLASLt. A step of ONE sequence may instead run as one
+// persistent kernel (persistent_decode_step.h), where the device and shapes allow and it measures
+// faster than the graph of kernels.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -15,6 +17,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "cuda/cuda_graph.h"
@@ -28,6 +31,7 @@ namespace glmasr::cuda {
 
 // Which kernel multiplies a projection of a step (defined and chosen in decoder_runner.cpp).
 enum class ProjectionKernel : int;
+struct PersistentStepParams;  // cuda/kernels/persistent_decode_step.h
 
 struct DecodedToken {
   int32_t token = 0;
@@ -64,6 +68,10 @@ enum StepStage : unsigned {
   kStageArgmax = 1u << 8,
   kStageAll = 0x1ffu,
 };
+
+// How a step of one sequence runs: the graph of kernels, or the persistent kernel; kFastest
+// times both on this device once, before the step graph of batch 1 is captured.
+enum class SingleStepKernel { kFastest, kKernelGraph, kPersistent };
 
 class DecoderRunner {
  public:
@@ -109,6 +117,29 @@ class DecoderRunner {
   // skinny kernel). Called before a step graph is captured and before a packed prefill's lm_head;
   // enqueue_step uses the result, or the skinny kernel where nothing was measured.
   void choose_step_kernels(int batch);
+  // For tests and benchmarks: which kernel the batch-1 step takes from now on (the captured graph
+  // of batch 1 is dropped). kPersistent throws, naming why, where that kernel cannot run.
+  void set_single_step_kernel(SingleStepKernel kernel);
+  // Whether the batch-1 step runs the persistent kernel now. The batch-1 choice (the graph's
+  // shared-memory carveouts, then kFastest's persistent-or-graph) is measured at most once, when
+  // the batch-1 graph is first captured or here.
+  bool single_step_persistent();
+  // For benchmarks: one persistent step of the sequence in the control arrays with its timeline
+  // (PersistentStepParams::timeline). Synchronises.
+  std::vector<uint64_t> persistent_step_timeline();
+  // What the batch-1 step's choice measured (each candidate's step, ms), in the order timed.
+  struct SingleStepTiming {
+    std::string kernel;
+    double ms = 0;
+  };
+  const std::vector<SingleStepTiming>& single_step_timings() const { return single_step_timings_; }
+  // The shared-memory carveouts (percent of an SM's shared memory / L1, -1: the driver's choice)
+  // the batch-1 step's kernels ask for; chosen by timing (decoder_runner.cpp).
+  struct StepCarveouts {
+    int qkv = -1, attention = -1, o_proj = -1, gate_up = -1, down = -1;
+  };
+  // Why the persistent kernel cannot run here; empty where it can.
+  const std::string& persistent_unsupported() const { return persistent_unsupported_; }
 
  private:
   // The projections of a step, for choosing their kernels.
@@ -151,6 +182,10 @@ class DecoderRunner {
   void prefill_pass(int64_t rows, const std::vector<PassSpan>& spans);
   // The step graph of `batch`, captured (after choose_step_kernels) if it is not yet.
   CudaGraph& step_graph(int batch);
+  // The persistent kernel's parameters for the current control arrays; why it cannot run, if not.
+  PersistentStepParams persistent_params() const;
+  // Times the persistent kernel against the graph of kernels (kFastest) once.
+  void choose_single_step();
   // Final norm, lm_head and greedy choice of the pass rows `last_rows` (one per prompt).
   std::vector<DecodedToken> choose_after_prefill(const std::vector<int64_t>& last_rows);
 
@@ -173,6 +208,14 @@ class DecoderRunner {
   int32_t* host_token_ = nullptr;    // pinned [max_slots]
   float* host_logprob_ = nullptr;    // pinned [max_slots]
   std::map<int, CudaGraph> graphs_;  // the step per batch size, captured on first use
+  // The batch-1 persistent kernel: its layer table (device), zeroed workspace, why it cannot run
+  // here (empty: it can), what was asked and whether steps of one take it.
+  DeviceBuffer persistent_layers_, persistent_workspace_;
+  std::string persistent_unsupported_;
+  SingleStepKernel single_step_kernel_ = SingleStepKernel::kFastest;
+  bool single_step_chosen_ = false, single_step_persistent_ = false;
+  StepCarveouts single_step_carveouts_;
+  std::vector<SingleStepTiming> single_step_timings_;
   // Per batch class of the skinny kernel (its padded rows) and projection: whether it beat
   // cuBLASLt when timed (choose_step_kernels).
   std::map<int, std::array<bool, kStepProjections>> skinny_beats_cublaslt_;

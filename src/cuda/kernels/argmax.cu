@@ -4,6 +4,7 @@
 
 #include "cuda/check.h"
 #include "cuda/kernels/argmax.h"
+#include "cuda/kernels/argmax_running.cuh"
 #include "cuda/kernels/dependent_launch.cuh"
 #include "cuda/kernels/element.cuh"
 
@@ -17,53 +18,12 @@ constexpr int kThreads = 256;
 constexpr int kVectorsPerThread = 4;  // 16-byte loads issued before the first use
 constexpr int kMaxParts = 32;         // merged by one warp
 constexpr int kElementsPerPart = kThreads * kVectorsPerThread * 8;
-constexpr float kNegInf = -INFINITY;
-
-// The running (max, its first index, sum of exp(x - max)) of a part of a row: an online softmax,
-// so the row is read once.
-struct Running {
-  float max;
-  int index;
-  float sum;
-
-  static __device__ __forceinline__ Running empty() { return {kNegInf, INT32_MAX, 0.0f}; }
-  // Elements must come in increasing index order (a later equal value never wins).
-  __device__ __forceinline__ void add(float x, int i) {
-    if (x > max) {
-      sum = sum * expf(max - x) + 1.0f;  // expf(-inf) = 0 for the first element
-      max = x;
-      index = i;
-    } else if (x != kNegInf) {
-      sum += expf(x - max);
-    }
-  }
-  // Parts in any order: ties go to the lower index, as torch.argmax.
-  __device__ __forceinline__ void merge(const Running& o) {
-    const float top = fmaxf(max, o.max);
-    if (top == kNegInf) return;
-    sum = sum * expf(max - top) + o.sum * expf(o.max - top);
-    if (o.max > max || (o.max == max && o.index < index)) index = o.index;
-    max = top;
-  }
-};
-
-__device__ __forceinline__ Running warp_merge(Running r) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    Running o;
-    o.max = __shfl_xor_sync(0xffffffffu, r.max, offset);
-    o.index = __shfl_xor_sync(0xffffffffu, r.index, offset);
-    o.sum = __shfl_xor_sync(0xffffffffu, r.sum, offset);
-    r.merge(o);
-  }
-  return r;
-}
 
 // The workspace: a finished-parts counter per row (zero between launches: the merging block
 // resets it), then kMaxParts partial results per row.
 struct Workspace {
   int* finished;
-  Running* parts;
+  RunningArgmax* parts;
 };
 
 // Bytes of the counters, rounded up so that the partial results start 16-byte aligned.
@@ -73,20 +33,21 @@ size_t counter_bytes(int64_t rows) {
 
 Workspace workspace_layout(void* base, int64_t rows) {
   auto* bytes = static_cast<char*>(base);
-  return {reinterpret_cast<int*>(bytes), reinterpret_cast<Running*>(bytes + counter_bytes(rows))};
+  return {reinterpret_cast<int*>(bytes),
+          reinterpret_cast<RunningArgmax*>(bytes + counter_bytes(rows))};
 }
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     argmax_kernel(const T* __restrict__ logits, int64_t vocab, int32_t* token, float* logprob,
                   Workspace work) {
-  __shared__ Running warps[kThreads / 32];
+  __shared__ RunningArgmax warps[kThreads / 32];
   __shared__ bool last;
   // The logits come from the kernel just before (the lm_head product).
   wait_for_previous_kernel();
   const int part = blockIdx.x, parts = gridDim.x, r = blockIdx.y;
   const T* row = logits + static_cast<int64_t>(r) * vocab;
-  Running mine = Running::empty();
+  RunningArgmax mine = RunningArgmax::empty();
   if (vocab % 8 == 0) {
     const int64_t vectors = vocab / 8, per_part = (vectors + parts - 1) / parts;
     const int64_t begin = part * per_part, end = min(vectors, begin + per_part);
@@ -111,14 +72,14 @@ __global__ void __launch_bounds__(kThreads)
     for (int64_t i = part * per_part + threadIdx.x; i < end; i += kThreads)
       mine.add(to_float(row[i]), static_cast<int>(i));
   }
-  mine = warp_merge(mine);
+  mine = warp_merge_argmax(mine);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) warps[warp] = mine;
   __syncthreads();
   if (warp != 0) return;
-  mine = warp_merge(lane < kThreads / 32 ? warps[lane] : Running::empty());
+  mine = warp_merge_argmax(lane < kThreads / 32 ? warps[lane] : RunningArgmax::empty());
   // Publish this part; the block that finishes a row's last part merges them all.
-  Running* row_parts = work.parts + static_cast<int64_t>(r) * kMaxParts;
+  RunningArgmax* row_parts = work.parts + static_cast<int64_t>(r) * kMaxParts;
   if (lane == 0) {
     row_parts[part] = mine;
     __threadfence();
@@ -127,12 +88,13 @@ __global__ void __launch_bounds__(kThreads)
   __syncwarp();
   if (!last) return;
   __threadfence();
-  Running all = Running::empty();
+  RunningArgmax all = RunningArgmax::empty();
   if (lane < parts) {
-    const volatile Running* mine_in_memory = row_parts + lane;  // past L1: other blocks wrote it
+    const volatile RunningArgmax* mine_in_memory =
+        row_parts + lane;  // past L1: other blocks wrote it
     all = {mine_in_memory->max, mine_in_memory->index, mine_in_memory->sum};
   }
-  all = warp_merge(all);
+  all = warp_merge_argmax(all);
   if (lane == 0) {
     // log softmax(max) = -log(sum exp(x - max)); the sum stays in float32 like torch's.
     token[r] = all.index;
@@ -150,7 +112,7 @@ int parts_per_row(int64_t vocab) {
 
 size_t greedy_argmax_workspace_bytes(int64_t rows) {
   GLMASR_CHECK(rows >= 1, "greedy_argmax_workspace_bytes: expected rows >= 1, got ", rows);
-  return counter_bytes(rows) + rows * kMaxParts * sizeof(Running);
+  return counter_bytes(rows) + rows * kMaxParts * sizeof(RunningArgmax);
 }
 
 void greedy_argmax(DType dtype, const void* logits, int64_t rows, int64_t vocab, int32_t* token,

@@ -51,6 +51,15 @@ __device__ __forceinline__ Vec8<T> load8(const T* p) {
   return v;
 }
 
+// The eight elements of a 16-byte vector as floats.
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& raw, float (&out)[8]) {
+  Vec8<T> v;
+  v.raw = raw;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) out[i] = to_float(v.e[i]);
+}
+
 // Weights are streamed once per step: keep them out of L1 so activations stay there.
 template <typename T>
 __device__ __forceinline__ Vec8<T> load8_stream(const T* p) {

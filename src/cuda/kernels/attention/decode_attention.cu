@@ -69,14 +69,6 @@ struct DecodeShared {
   float block_max[kGroup], block_sum[kGroup];
 };
 
-template <typename T>
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&out)[8]) {
-  Vec8<T> v;
-  v.raw = raw;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) out[i] = to_float(v.e[i]);
-}
-
 template <typename T, bool kVec>
 __device__ __forceinline__ uint4 load_row_piece(const T* row, int d0, int hd) {
   uint4 raw = make_uint4(0, 0, 0, 0);

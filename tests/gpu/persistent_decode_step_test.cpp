@@ -1,0 +1,206 @@
+// The persistent batch-1 decoding step (cuda/kernels/persistent_decode_step.h) against the graph
+// of kernels it replaces, which the golden tests hold to transformers: the same prompt prefilled
+// into the same slot, then the same tokens fed step after step, on random weights of several
+// shapes. Both round every intermediate alike and differ only in the order of their float32
+// sums, so their logits agree far inside one bf16 rounding and their greedy tokens wherever the
+// top two logits are not near-tied. Positions reach past one key tile per split (the kernel's
+// second load path) and the newest key sits in every split in turn.
+#include "cuda/kernels/persistent_decode_step.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "cuda/engine/decoder_runner.h"
+#include "cuda/engine/device_model.h"
+#include "cuda/kernels/gemm.h"
+#include "testing/gpu.h"
+
+namespace glmasr {
+namespace {
+
+struct StepShape {
+  const char* name;
+  int hidden, intermediate, layers, heads, kv_heads, head_dim, vocab;
+  DType dtype;
+};
+
+ModelConfig config_of(const StepShape& s) {
+  ModelConfig c;
+  DecoderConfig& d = c.decoder;
+  d.vocab_size = s.vocab;
+  d.hidden_size = s.hidden;
+  d.intermediate_size = s.intermediate;
+  d.num_layers = s.layers;
+  d.num_heads = s.heads;
+  d.num_kv_heads = s.kv_heads;
+  d.head_dim = s.head_dim;
+  d.max_positions = 2048;
+  // A small encoder: random_model fills it too.
+  EncoderConfig& e = c.encoder;
+  e.num_mel_bins = 8;
+  e.hidden_size = 16;
+  e.intermediate_size = 64;
+  e.num_layers = 1;
+  e.num_heads = 2;
+  e.num_kv_heads = 2;
+  e.head_dim = 8;
+  e.rotary_dim = 8;
+  e.merge_factor = 4;
+  c.projector = {64, 2 * s.hidden, s.hidden};
+  c.audio_token_id = s.vocab - 1;
+  return c;
+}
+
+std::vector<int32_t> prompt_of(int length, int vocab) {
+  std::vector<int32_t> ids(static_cast<size_t>(length));
+  for (int i = 0; i < length; ++i) ids[i] = (i * 7919 + 13) % (vocab - 1);
+  return ids;
+}
+
+struct Steps {
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;
+  std::vector<std::vector<float>> logits;
+};
+
+// Prefills `prompt` into slot 1, then runs `count` steps with the batch-1 step on `kernel`: the
+// first feeds the prefill's token, step s > 0 feeds feed[s - 1] (or, with `feed` empty, its own
+// greedy token of step s - 1).
+Steps run_steps(const cuda::DeviceModel& model, cuda::SingleStepKernel kernel,
+                const std::vector<int32_t>& prompt, const std::vector<int32_t>& feed, int count) {
+  // A stream of its own: the legacy default stream cannot be captured into a graph.
+  cudaStream_t stream = nullptr;
+  GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cuda::Gemm gemm(model.dtype);
+  auto decoder_owner = std::make_unique<cuda::DecoderRunner>(model, gemm, 2, 1024, 256, stream);
+  cuda::DecoderRunner& decoder = *decoder_owner;
+  decoder.set_single_step_kernel(kernel);
+  EXPECT_EQ(decoder.single_step_persistent(), kernel == cuda::SingleStepKernel::kPersistent);
+  int32_t token = decoder.prefill(1, prompt, nullptr, 0).token;
+  Steps out;
+  for (int s = 0; s < count; ++s) {
+    if (s > 0 && !feed.empty()) token = feed[s - 1];
+    const cuda::DecodedToken next =
+        decoder.step({{.slot = 1, .token = token, .position = int(prompt.size()) + s}}).front();
+    out.tokens.push_back(next.token);
+    out.logprobs.push_back(next.logprob);
+    out.logits.push_back(decoder.logits(0));
+    token = next.token;
+  }
+  decoder_owner.reset();
+  GLMASR_CUDA_CHECK(cudaStreamDestroy(stream));
+  return out;
+}
+
+class PersistentDecodeStepTest : public ::testing::TestWithParam<StepShape> {};
+
+TEST_P(PersistentDecodeStepTest, MatchesTheGraphOfKernels) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const StepShape shape = GetParam();
+  const ModelConfig config = config_of(shape);
+  const std::unique_ptr<cuda::DeviceModel> model = cuda::random_model(config, shape.dtype, 77);
+  {
+    cuda::Gemm gemm(shape.dtype);
+    cuda::DecoderRunner probe(*model, gemm, 1, 64, 64, nullptr);
+    // Supported shapes only: the instantiations below are chosen so; a GPU before sm_90 skips.
+    try {
+      probe.set_single_step_kernel(cuda::SingleStepKernel::kPersistent);
+    } catch (const Error& e) {
+      GTEST_SKIP() << e.what();
+    }
+  }
+  for (const int prompt_length : {1, 37, 700}) {
+    SCOPED_TRACE(prompt_length);
+    const std::vector<int32_t> prompt = prompt_of(prompt_length, shape.vocab);
+    constexpr int kSteps = 12;
+    const Steps kernels =
+        run_steps(*model, cuda::SingleStepKernel::kKernelGraph, prompt, {}, kSteps);
+    const Steps persistent =
+        run_steps(*model, cuda::SingleStepKernel::kPersistent, prompt, kernels.tokens, kSteps);
+    for (int s = 0; s < kSteps; ++s) {
+      SCOPED_TRACE(s);
+      const std::vector<float>& expected = kernels.logits[s];
+      EXPECT_LE(gpu_test::relative_error(persistent.logits[s], expected),
+                gpu_test::tolerance(shape.dtype));
+      std::vector<float> sorted = expected;
+      std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+      if (sorted[0] - sorted[1] > 0.05f * std::max(1.0f, std::fabs(sorted[0]))) {
+        EXPECT_EQ(persistent.tokens[s], kernels.tokens[s]);
+        EXPECT_NEAR(persistent.logprobs[s], kernels.logprobs[s], 2e-2);
+      }
+      // The token and log-probability are those of its own logits, as greedy_argmax gives.
+      const auto top = std::max_element(persistent.logits[s].begin(), persistent.logits[s].end());
+      EXPECT_EQ(persistent.tokens[s], top - persistent.logits[s].begin());
+      EXPECT_LE(persistent.logprobs[s], 0.0f);
+    }
+  }
+}
+
+// The real decoder's widths in two layers; a narrow model with a wide MLP; fp16; a model whose
+// rows per phase are fewer than the blocks (most blocks stream nothing in some phases), with
+// more q heads per kv head.
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, PersistentDecodeStepTest,
+    ::testing::Values(StepShape{"real_widths", 2048, 6144, 2, 16, 4, 128, 59264, DType::kBF16},
+                      StepShape{"narrow", 256, 1024, 3, 4, 2, 64, 3000, DType::kBF16},
+                      StepShape{"narrow_fp16", 256, 1024, 3, 4, 2, 64, 3000, DType::kF16},
+                      StepShape{"few_rows", 64, 128, 2, 8, 1, 16, 500, DType::kBF16}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// kFastest times every carveout candidate of the graph of kernels and the persistent kernel
+// once, and keeps the fastest; the step it then runs is the chosen one.
+TEST(SingleStepChoice, TakesTheFastestCandidate) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const StepShape shape{"narrow", 256, 1024, 3, 4, 2, 64, 3000, DType::kBF16};
+  const std::unique_ptr<cuda::DeviceModel> model =
+      cuda::random_model(config_of(shape), shape.dtype, 5);
+  cudaStream_t stream = nullptr;
+  GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  {
+    cuda::Gemm gemm(shape.dtype);
+    cuda::DecoderRunner decoder(*model, gemm, 1, 256, 64, stream);
+    const bool persistent = decoder.single_step_persistent();
+    const std::vector<cuda::DecoderRunner::SingleStepTiming> timings =
+        decoder.single_step_timings();
+    ASSERT_GE(timings.size(), 2u);
+    double graph = INFINITY, persistent_ms = INFINITY;
+    for (const auto& t : timings) {
+      EXPECT_GT(t.ms, 0.0) << t.kernel;
+      double& fastest = t.kernel == "persistent kernel" ? persistent_ms : graph;
+      fastest = std::min(fastest, t.ms);
+    }
+    EXPECT_EQ(persistent, persistent_ms < graph);
+    EXPECT_EQ(decoder.persistent_unsupported().empty(), std::isfinite(persistent_ms));
+    // Measured once: asking again changes nothing.
+    EXPECT_EQ(decoder.single_step_persistent(), persistent);
+    EXPECT_EQ(decoder.single_step_timings().size(), timings.size());
+    const int32_t token = decoder.prefill(0, prompt_of(20, shape.vocab), nullptr, 0).token;
+    EXPECT_GE(decoder.step({{.slot = 0, .token = token, .position = 20}}).front().logprob, -1e9f);
+  }
+  GLMASR_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+TEST(PersistentDecodeStepSupport, NamesWhatDoesNotFit) {
+  cuda::PersistentStepParams p;
+  p.layers = 2;
+  p.hidden = 64;
+  p.intermediate = 128;
+  p.heads = 2;
+  p.kv_heads = 1;
+  p.head_dim = 12;  // the tiny fixture's
+  p.vocab = 100;
+  std::string why;
+  EXPECT_FALSE(cuda::persistent_decode_step_supported(p, &why));
+  EXPECT_NE(why.find("head_dim"), std::string::npos) << why;
+  p.head_dim = 32;
+  p.hidden = 8192;  // gate and up rows no longer fit one stage
+  EXPECT_FALSE(cuda::persistent_decode_step_supported(p, &why));
+  EXPECT_NE(why.find("hidden"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace glmasr
