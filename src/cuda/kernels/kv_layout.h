@@ -9,11 +9,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define GLMASR_HOST_DEVICE __host__ __device__
-#else
-#define GLMASR_HOST_DEVICE
-#endif
+#include "cuda/kernels/host_device.h"
 
 namespace glmasr::cuda {
 

@@ -12,6 +12,7 @@
 #include "cuda/kernels/argmax_running.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/persistent_decode_step.h"
+#include "cuda/kernels/row_split.h"
 
 namespace glmasr::cuda {
 namespace {
@@ -261,13 +262,10 @@ __device__ BlockRows block_rows(const PersistentStepParams& p, int layer, Phase 
   r.per_stage = static_cast<int>(
       kStageBytes / r.row_bytes < kMaxStageRows ? kStageBytes / r.row_bytes : kMaxStageRows);
   if (r.up_rows) r.per_stage /= 2;
-  // Balanced to one row, the blocks with one row more rotating from phase to phase so that
-  // every block streams about the same bytes over the step.
-  const int blocks = gridDim.x;
-  const int rotation = (layer * kPhasesPerLayer + static_cast<int>(phase)) % blocks;
-  const int b = (static_cast<int>(blockIdx.x) + rotation) % blocks;
-  r.first = n * b / blocks;
-  r.count = n * (b + 1) / blocks - r.first;
+  const RowRange range =
+      split_rows(n, gridDim.x, blockIdx.x, layer * kPhasesPerLayer + static_cast<int>(phase));
+  r.first = range.first;
+  r.count = range.count;
   return r;
 }
 
