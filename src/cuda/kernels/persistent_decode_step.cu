@@ -934,6 +934,9 @@ bool persistent_decode_step_supported(const PersistentStepParams& p, std::string
                   " and heads a multiple of kv_heads, got ", p.head_dim, ", ", p.heads, "/",
                   p.kv_heads));
   if (!compute_capability_9()) return no("expected a GPU of compute capability 9.0 or newer");
+  // A block serves one attention item (q head, split) at most.
+  if (p.heads > sm_count())
+    return no(cat("expected at most one q head per SM (", sm_count(), "), got ", p.heads));
   int blocks = 0;
   GLMASR_DISPATCH_ELEMENT(p.dtype, T, { blocks = resident_blocks<T>(); });
   if (blocks == 0)
