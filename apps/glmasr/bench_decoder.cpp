@@ -168,8 +168,7 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
       report.set(label + ".floor_ms", floor);
       return step;
     };
-    decoder.set_single_step_kernel(cuda::SingleStepKernel::kFastest);
-    decoder.single_step_persistent();  // the engine's measured choice, printed below
+    decoder.set_single_step_kernel(cuda::SingleStepKernel::kFastest);  // the engine's choice
     std::printf("the batch-1 step's choice on this device (each candidate's step, ms):\n");
     for (const auto& t : decoder.single_step_timings())
       std::printf("  %-48s %8.3f\n", t.kernel.c_str(), t.ms);

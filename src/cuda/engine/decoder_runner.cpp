@@ -520,11 +520,11 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
   const int32_t* slots = tokens + max_slots_;
   const int32_t* positions = tokens + 2 * max_slots_;
   const int32_t* lengths = tokens + 3 * max_slots_;
-  const StepCarveouts carveout = batch == 1 ? single_step_carveouts_ : StepCarveouts{};
   if (batch == 1 && stages == kStageAll && single_step_persistent_) {
     persistent_decode_step(persistent_params(), stream_);
     return;
   }
+  const StepCarveouts carveout = batch == 1 ? single_step_carveouts_ : StepCarveouts{};
 
   if (stages & kStageEmbed)
     embed_tokens(dtype, model_.embed_tokens, dec.vocab_size, static_cast<int>(d), tokens, nullptr,
@@ -752,13 +752,13 @@ void DecoderRunner::choose_single_step() {
     single_step_timings_.push_back({name, ms});
     return ms;
   };
+  double kernels_ms = INFINITY;  // the graph of kernels with its fastest carveouts
   if (single_step_kernel_ != SingleStepKernel::kPersistent) {
-    double best = INFINITY;
     StepCarveouts fastest;
     for (const CarveoutCandidate& candidate : kCarveoutCandidates) {
       single_step_carveouts_ = candidate.carveouts;
       const double ms = time_step(std::string("graph of kernels, carveouts ") + candidate.name);
-      if (ms < best) best = ms, fastest = candidate.carveouts;
+      if (ms < kernels_ms) kernels_ms = ms, fastest = candidate.carveouts;
     }
     single_step_carveouts_ = fastest;
   }
@@ -766,11 +766,7 @@ void DecoderRunner::choose_single_step() {
     return;
   single_step_persistent_ = true;
   if (single_step_kernel_ == SingleStepKernel::kPersistent) return;
-  const double persistent_ms = time_step("persistent kernel");
-  double kernels_ms = INFINITY;
-  for (const SingleStepTiming& t : single_step_timings_)
-    if (t.kernel != "persistent kernel") kernels_ms = std::min(kernels_ms, t.ms);
-  single_step_persistent_ = persistent_ms < kernels_ms;
+  single_step_persistent_ = time_step("persistent kernel") < kernels_ms;
 }
 
 bool DecoderRunner::skinny_preferred(StepProjection which, int batch) const {

@@ -13,6 +13,7 @@
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/persistent_decode_step.h"
 #include "cuda/kernels/row_split.h"
+#include "cuda/kernels/tensor_core.cuh"
 
 namespace glmasr::cuda {
 namespace {
@@ -51,6 +52,12 @@ constexpr int kConsumerBarrier = 1;  // named barrier of the consumer warps (0 i
 
 enum class Phase : int { kQkv, kAttention, kOut, kGateUp, kDown, kHead };
 
+// A phase's number, which indexes its completion counter and its timeline entries: five per
+// layer, then lm_head (`layer` == the layer count).
+__host__ __device__ constexpr int phase_number(int layer, Phase phase) {
+  return layer * kPhasesPerLayer + (phase == Phase::kHead ? 0 : static_cast<int>(phase));
+}
+
 struct StepShared {
   uint64_t full[kStages];   // stage filled: the producer's expect_tx, completed by the copies
   uint64_t empty[kStages];  // stage read: one arrival per consumer warp
@@ -80,23 +87,19 @@ static_assert(kSharedBytes <= 227 * 1024, "one block's shared memory on sm_90");
 
 // ---- PTX: mbarriers, bulk copies, the consumers' barrier, the phase counters -----------------
 
-__device__ __forceinline__ uint32_t shared_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
 __device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count)
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_address(bar)), "r"(count)
                : "memory");
 }
 
 __device__ __forceinline__ void mbarrier_expect_bytes(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)),
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)),
                "r"(bytes)
                : "memory");
 }
 
 __device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(shared_address(bar)) : "memory");
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_address(bar)) : "memory");
 }
 
 __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
@@ -106,7 +109,7 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
         "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
         " selp.u32 %0, 1, 0, p;\n}"
         : "=r"(done)
-        : "r"(shared_address(bar)), "r"(parity)
+        : "r"(smem_address(bar)), "r"(parity)
         : "memory");
   }
 }
@@ -127,8 +130,8 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t b
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile(
       "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
-      " [%0], [%1], %2, [%3], %4;" ::"r"(shared_address(dst)),
-      "l"(src), "r"(bytes), "r"(shared_address(bar)), "l"(policy)
+      " [%0], [%1], %2, [%3], %4;" ::"r"(smem_address(dst)),
+      "l"(src), "r"(bytes), "r"(smem_address(bar)), "l"(policy)
       : "memory");
 #endif
 }
@@ -198,7 +201,7 @@ struct Workspace {
 };
 
 __host__ __device__ inline size_t counters_bytes(int layers) {
-  return (size_t(layers * kPhasesPerLayer + 1) * sizeof(int) + 15) / 16 * 16;
+  return (size_t(phase_number(layers, Phase::kHead) + 1) * sizeof(int) + 15) / 16 * 16;
 }
 __host__ __device__ inline size_t parts_bytes(int heads) {
   return size_t(heads) * kMaxSplits * kPartStride * sizeof(float);
@@ -291,14 +294,16 @@ __device__ void produce(const PersistentStepParams& p, StepShared& sh, std::byte
                   policy);
     }
   };
+  auto stream_phase = [&](int layer, Phase phase) {
+    stream(block_rows<T>(p, layer, phase), phase_number(layer, phase));
+  };
   for (int l = 0; l < p.layers; ++l) {
-    const int first = l * kPhasesPerLayer;
-    stream(block_rows<T>(p, l, Phase::kQkv), first + int(Phase::kQkv));
-    stream(block_rows<T>(p, l, Phase::kOut), first + int(Phase::kOut));
-    stream(block_rows<T>(p, l, Phase::kGateUp), first + int(Phase::kGateUp));
-    stream(block_rows<T>(p, l, Phase::kDown), first + int(Phase::kDown));
+    stream_phase(l, Phase::kQkv);
+    stream_phase(l, Phase::kOut);
+    stream_phase(l, Phase::kGateUp);
+    stream_phase(l, Phase::kDown);
   }
-  stream(block_rows<T>(p, p.layers, Phase::kHead), p.layers * kPhasesPerLayer);
+  stream_phase(p.layers, Phase::kHead);
 }
 
 // ---- the consumers: inputs ----------------------------------------------------------------------
@@ -566,7 +571,7 @@ __device__ __forceinline__ void rotate(const float (&own)[8], const float (&othe
 template <typename T>
 __device__ void attend(const PersistentStepParams& p, const Workspace& work, int layer, int splits,
                        int slot, int position, StepShared& sh) {
-  const int* qkv_done = work.counters + layer * kPhasesPerLayer + int(Phase::kQkv);
+  const int* qkv_done = work.counters + phase_number(layer, Phase::kQkv);
   if (static_cast<int>(blockIdx.x) >= p.heads * splits) return;
   const int item = blockIdx.x, head = item / splits, split = item % splits;
   const int group = p.heads / p.kv_heads, kv_head = head / group;
@@ -736,8 +741,17 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
   uint32_t it = 0;
   LaneInputs xf;
   stamp(0, 0);
-  auto counter = [&](int layer, Phase phase) {
-    return work.counters + layer * kPhasesPerLayer + static_cast<int>(phase);
+  auto counter = [&](int layer, Phase phase) { return work.counters + phase_number(layer, phase); };
+  // x[n] = round(x[n] + round(sum)). The residual rows are complete two phases before each
+  // residual phase (x changes in o_proj and down only), so with `ahead` the first group's thread t
+  // loads its row first + t now, before the phase's wait.
+  auto residual_adder = [&](const BlockRows& rows, bool ahead) {
+    const bool held = ahead && threadIdx.x < rows.count;
+    const float old_row = held ? to_float(__ldcg(x + rows.first + threadIdx.x)) : 0.0f;
+    return [=](int64_t n, float sum, float) {
+      const float old = held && n == rows.first + threadIdx.x ? old_row : to_float(__ldcg(x + n));
+      x[n] = from_float<T>(old + round_to<T>(sum));
+    };
   };
 
   for (int l = 0; l < p.layers; ++l) {
@@ -755,8 +769,8 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
       load_normed_inputs<T>(x, true, static_cast<const T*>(layer.attn_norm), p.hidden, p.eps,
                             counter(l - 1, Phase::kDown), sh, xf);
     }
-    multiply<T>(block_rows<T>(p, l, Phase::kQkv), counter(l, Phase::kQkv) - work.counters, xf, sh,
-                ring, it, [&](int64_t n, float sum, float) {
+    multiply<T>(block_rows<T>(p, l, Phase::kQkv), phase_number(l, Phase::kQkv), xf, sh, ring, it,
+                [&](int64_t n, float sum, float) {
                   const T v = from_float<T>(sum);
                   qkv_out[n] = v;
                   if (n >= qkv_rows) {
@@ -772,42 +786,27 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
     attend<T>(p, work, l, splits, slot, position, sh);
     finish_phase(counter(l, Phase::kAttention));
 
-    // The residual rows this thread adds to are complete two phases before each residual phase
-    // (x changes in o_proj and down only), so they are loaded before that phase's wait; the first
-    // group's thread t adds to row first + t. (Layer 0's rows come from block 0's copy of the
-    // embedding, which a block without an attention item has not waited for yet.)
+    // Not ahead in layer 0: its rows come from block 0's copy of the embedding, which a block
+    // without an attention item has not waited for yet.
     const BlockRows out_rows = block_rows<T>(p, l, Phase::kOut);
-    const bool prefetched = l > 0 && threadIdx.x < out_rows.count;
-    float residual = prefetched ? to_float(__ldcg(x + out_rows.first + threadIdx.x)) : 0.0f;
-    auto add_to_residual = [&](int64_t n, float sum, float) {
-      const float old =
-          prefetched && n == out_rows.first + threadIdx.x ? residual : to_float(__ldcg(x + n));
-      x[n] = from_float<T>(old + round_to<T>(sum));
-    };
+    const auto add_to_residual = residual_adder(out_rows, l > 0);
     load_attention_output<T>(p, work, splits, counter(l, Phase::kAttention), xf);
-    multiply<T>(out_rows, counter(l, Phase::kOut) - work.counters, xf, sh, ring, it,
-                add_to_residual);
+    multiply<T>(out_rows, phase_number(l, Phase::kOut), xf, sh, ring, it, add_to_residual);
     finish_phase(counter(l, Phase::kOut));
 
     load_normed_inputs<T>(x, true, static_cast<const T*>(layer.mlp_norm), p.hidden, p.eps,
                           counter(l, Phase::kOut), sh, xf);
-    multiply<T>(block_rows<T>(p, l, Phase::kGateUp), counter(l, Phase::kGateUp) - work.counters, xf,
-                sh, ring, it, [&](int64_t f, float gate_sum, float up_sum) {
+    multiply<T>(block_rows<T>(p, l, Phase::kGateUp), phase_number(l, Phase::kGateUp), xf, sh, ring,
+                it, [&](int64_t f, float gate_sum, float up_sum) {
                   const float g = round_to<T>(gate_sum), u = round_to<T>(up_sum);
                   act[f] = from_float<T>(round_to<T>(g / (1.0f + expf(-g))) * u);
                 });
     finish_phase(counter(l, Phase::kGateUp));
 
     const BlockRows down_rows = block_rows<T>(p, l, Phase::kDown);
-    residual =
-        threadIdx.x < down_rows.count ? to_float(__ldcg(x + down_rows.first + threadIdx.x)) : 0.0f;
-    auto add_to_residual_down = [&](int64_t n, float sum, float) {
-      const float old = n == down_rows.first + threadIdx.x ? residual : to_float(__ldcg(x + n));
-      x[n] = from_float<T>(old + round_to<T>(sum));
-    };
+    const auto add_to_down_residual = residual_adder(down_rows, true);
     load_inputs<T>(act, p.intermediate, counter(l, Phase::kGateUp), xf);
-    multiply<T>(down_rows, counter(l, Phase::kDown) - work.counters, xf, sh, ring, it,
-                add_to_residual_down);
+    multiply<T>(down_rows, phase_number(l, Phase::kDown), xf, sh, ring, it, add_to_down_residual);
     finish_phase(counter(l, Phase::kDown));
   }
 
@@ -816,8 +815,8 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
                         counter(p.layers - 1, Phase::kDown), sh, xf);
   T* logits = static_cast<T*>(p.logits);
   RunningArgmax mine = RunningArgmax::empty();
-  multiply<T>(block_rows<T>(p, p.layers, Phase::kHead), p.layers * kPhasesPerLayer, xf, sh, ring,
-              it, [&](int64_t n, float sum, float) {
+  multiply<T>(block_rows<T>(p, p.layers, Phase::kHead), phase_number(p.layers, Phase::kHead), xf,
+              sh, ring, it, [&](int64_t n, float sum, float) {
                 const T v = from_float<T>(sum);
                 logits[n] = v;
                 mine.add(to_float(v), static_cast<int>(n));
@@ -833,7 +832,7 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
   if (threadIdx.x >= 32) return;
   mine = sh.pick_of_warp[0];
   mine.merge(sh.pick_of_warp[1]);
-  int* head_done = work.counters + p.layers * kPhasesPerLayer;
+  int* head_done = counter(p.layers, Phase::kHead);
   int last = 0;
   if (threadIdx.x == 0) {
     volatile RunningArgmax* pick = work.picks + blockIdx.x;
@@ -841,7 +840,7 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
     pick->index = mine.index;
     pick->sum = mine.sum;
     __threadfence();
-    stamp(p.layers * kPhasesPerLayer, 1);
+    stamp(phase_number(p.layers, Phase::kHead), 1);
     last = atomicAdd(head_done, 1) == static_cast<int>(gridDim.x) - 1;
   }
   last = __shfl_sync(0xffffffffu, last, 0);
@@ -857,7 +856,8 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
     *p.out_token = all.index;
     *p.out_logprob = -logf(all.sum);
   }
-  for (int i = threadIdx.x; i <= p.layers * kPhasesPerLayer; i += 32) work.counters[i] = 0;
+  for (int i = threadIdx.x; i <= phase_number(p.layers, Phase::kHead); i += 32)
+    work.counters[i] = 0;
 }
 
 template <typename T>
@@ -868,7 +868,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     sh.counters = workspace_of(p).counters;
     sh.timeline = p.timeline;
-    sh.phases = p.layers * kPhasesPerLayer + 1;
+    sh.phases = phase_number(p.layers, Phase::kHead) + 1;
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(&sh.full[s], 1);
       mbarrier_init(&sh.empty[s], kConsumerWarps);
@@ -954,7 +954,7 @@ int persistent_decode_step_blocks() {
 }
 
 int persistent_decode_step_phases(int layers) {
-  return layers * kPhasesPerLayer + 1;
+  return phase_number(layers, Phase::kHead) + 1;
 }
 
 int persistent_decode_step_timeline_entries() {
