@@ -129,7 +129,7 @@ bool bench_attention(int runs, Report& report, Timer& timer) {
   std::printf("\n== attention kernels, bf16 unless named (median of %d launches, us)\n", runs);
   const double enc_flop = 4.0 * 20 * 1500.0 * 1500.0 * 64;
   double enc_us = 0;
-  for (int batch : {1, 8}) {
+  for (int batch : {1, 8, 16}) {
     FlashInputs enc(DType::kBF16, batch, 1500, 20, 20, 64, false, stream);
     const double auto_us = median_us(
         timer, [&] { cuda::flash_attention(enc.params, stream); }, runs);
@@ -147,6 +147,16 @@ bool bench_attention(int runs, Report& report, Timer& timer) {
           "attention.encoder_b" + std::to_string(batch) + "_rows" + std::to_string(rows) + "_us",
           us);
     }
+    if (cuda::detail::flash_attention_uses_wgmma(enc.params))
+      for (int groups : {2, 3}) {
+        const double us = median_us(
+            timer, [&] { cuda::detail::flash_attention_wgmma(enc.params, groups, stream); }, runs);
+        std::printf("encoder %dx1500 20x64 wgmma, %d warpgroups: %.1f us (%.0f TFLOP/s)\n", batch,
+                    groups, us, batch * enc_flop / us * 1e-6);
+        report.set("attention.encoder_b" + std::to_string(batch) + "_wgmma" +
+                       std::to_string(groups) + "_us",
+                   us);
+      }
     if (batch == 1) {
       const double generic_us = median_us(
           timer, [&] { cuda::detail::flash_attention_generic(enc.params, stream); }, 10);

@@ -36,16 +36,41 @@ int current_device() {
   return device;
 }
 
-int sm_count() {
-  // One slot per device, 0 until first queried: a relaxed race only repeats the same query.
-  static std::array<std::atomic<int>, kMaxDevices> counts{};
+namespace {
+
+// One slot per device and attribute, 0 until first queried: a relaxed race only repeats the same
+// query.
+template <typename Query>
+int cached_per_device(std::array<std::atomic<int>, kMaxDevices>& slots, Query query) {
   const int device = current_device();
-  int count = counts[device].load(std::memory_order_relaxed);
-  if (count == 0) {
-    GLMASR_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-    counts[device].store(count, std::memory_order_relaxed);
+  int value = slots[device].load(std::memory_order_relaxed);
+  if (value == 0) {
+    value = query(device);
+    slots[device].store(value, std::memory_order_relaxed);
   }
-  return count;
+  return value;
+}
+
+int attribute(cudaDeviceAttr what, int device) {
+  int value = 0;
+  GLMASR_CUDA_CHECK(cudaDeviceGetAttribute(&value, what, device));
+  return value;
+}
+
+}  // namespace
+
+int sm_count() {
+  static std::array<std::atomic<int>, kMaxDevices> counts{};
+  return cached_per_device(
+      counts, [](int device) { return attribute(cudaDevAttrMultiProcessorCount, device); });
+}
+
+int compute_capability() {
+  static std::array<std::atomic<int>, kMaxDevices> capabilities{};
+  return cached_per_device(capabilities, [](int device) {
+    return 10 * attribute(cudaDevAttrComputeCapabilityMajor, device) +
+           attribute(cudaDevAttrComputeCapabilityMinor, device);
+  });
 }
 
 }  // namespace glmasr::cuda

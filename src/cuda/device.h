@@ -17,5 +17,8 @@ int current_device();
 // Streaming multiprocessors of the current device, queried once per device (launch-math host
 // functions call it on every launch). Sizes grids that should fill the GPU and no more.
 int sm_count();
+// The current device's compute capability as major * 10 + minor (90 for Hopper), queried once
+// per device.
+int compute_capability();
 
 }  // namespace glmasr::cuda

@@ -125,7 +125,8 @@ enum class KvLayout {
   FusedQkv,  // q, k, v interleaved per token: [batch, tokens, heads + 2 kv_heads, hd]
   Cache,     // q fused as above; k, v in cache slots [batch, kv_heads, max_seq, hd]
 };
-enum class Path { Auto, Generic, Rows16, Rows32 };  // Rows*: tensor cores, rows per warp
+// Rows*: mma.sync tensor cores, rows per warp; Wgmma*: warpgroup MMA, warpgroups per block.
+enum class Path { Auto, Generic, Rows16, Rows32, Wgmma2, Wgmma3 };
 
 struct FlashCase {
   std::string name;
@@ -286,8 +287,13 @@ TEST_P(FlashAttentionParity, MatchesCpuReference) {
   FlashBuffers buffers(c, 1234u + c.q_len * 7 + c.head_dim);
   EXPECT_EQ(detail::flash_attention_uses_tensor_cores(buffers.params()), c.expect_tensor_cores);
   buffers.poison_output();
+  const bool wgmma = c.path == Path::Wgmma2 || c.path == Path::Wgmma3;
+  if (wgmma && !detail::flash_attention_uses_wgmma(buffers.params()))
+    GTEST_SKIP() << "the wgmma kernel needs an sm_90 GPU: test skipped";
   Stream stream;
-  if (c.path == Path::Generic)
+  if (wgmma)
+    detail::flash_attention_wgmma(buffers.params(), c.path == Path::Wgmma2 ? 2 : 3, stream);
+  else if (c.path == Path::Generic)
     detail::flash_attention_generic(buffers.params(), stream);
   else if (c.path == Path::Rows16 || c.path == Path::Rows32)
     detail::flash_attention_tensor_cores(buffers.params(), c.path == Path::Rows16 ? 16 : 32,
@@ -308,6 +314,8 @@ constexpr auto kAuto = Path::Auto;
 constexpr auto kGeneric = Path::Generic;
 constexpr auto kRows16 = Path::Rows16;
 constexpr auto kRows32 = Path::Rows32;
+constexpr auto kWgmma2 = Path::Wgmma2;
+constexpr auto kWgmma3 = Path::Wgmma3;
 
 INSTANTIATE_TEST_SUITE_P(
     Encoder, FlashAttentionParity,
@@ -325,6 +333,17 @@ INSTANTIATE_TEST_SUITE_P(
          FlashCase{"encoder_b1_200_rows32", 1, 200, 200, 4, 4, 64, false, kFused, kRows32, 8, true},
          FlashCase{"encoder_b2_37_rows32", 2, 37, 37, 20, 20, 64, false, kFused, kRows32, 8, true},
          FlashCase{"causal_hd64_rows32", 1, 150, 300, 4, 2, 64, true, kCache, kRows32, 8, true},
+         // Warpgroup MMA: one and several windows, tails of rows and keys shorter than a tile,
+         // one row, a tile and one key, q heads sharing kv heads.
+         FlashCase{"encoder_b2_1500_wgmma2", 2, 1500, 1500, 20, 20, 64, false, kFused, kWgmma2, 8,
+                   true},
+         FlashCase{"encoder_b3_1500_wgmma3", 3, 1500, 1500, 20, 20, 64, false, kFused, kWgmma3, 8,
+                   true},
+         FlashCase{"encoder_b2_37_wgmma2", 2, 37, 37, 20, 20, 64, false, kFused, kWgmma2, 8, true},
+         FlashCase{"encoder_b1_1_wgmma3", 1, 1, 1, 4, 4, 64, false, kFused, kWgmma3, 8, true},
+         FlashCase{"encoder_b1_200_wgmma2", 1, 200, 200, 4, 4, 64, false, kFused, kWgmma2, 8, true},
+         FlashCase{"gqa_b2_300_wgmma2", 2, 300, 300, 8, 2, 64, false, kFused, kWgmma2, 8, true},
+         FlashCase{"gqa_b1_129_wgmma3", 1, 129, 129, 8, 2, 64, false, kFused, kWgmma3, 8, true},
          FlashCase{"encoder_b1_130_generic", 1, 130, 130, 4, 4, 64, false, kFused, kGeneric, 8,
                    true},
          // An output row padded by 2 elements breaks 16-byte alignment: generic path.
@@ -386,6 +405,14 @@ TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
   p.head_dim = 16;
   EXPECT_THROW(detail::flash_attention_tensor_cores(p, 16, nullptr), Error);
   EXPECT_THROW(detail::flash_attention_tensor_cores(buffers.params(), 24, nullptr), Error);
+  EXPECT_THROW(detail::flash_attention_wgmma(buffers.params(), 4, nullptr), Error);
+  p = buffers.params();
+  p.causal = true;
+  EXPECT_FALSE(detail::flash_attention_uses_wgmma(p));
+  expect_rejected([&] { detail::flash_attention_wgmma(p, 2, nullptr); }, "no causal mask");
+  p = buffers.params();
+  p.head_dim = 128;
+  EXPECT_FALSE(detail::flash_attention_uses_wgmma(p));
 }
 
 // Only the two 16-bit types have kernels: any other dtype must fail on every entry point, with a

@@ -10,6 +10,7 @@
 #include "cuda/check.h"
 #include "cuda/device.h"
 #include "cuda/kernels/argmax_running.cuh"
+#include "cuda/kernels/async_copy.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/persistent_decode_step.h"
 #include "cuda/kernels/row_split.h"
@@ -85,56 +86,7 @@ constexpr size_t kRingOffset = (sizeof(StepShared) + 127) / 128 * 128;
 constexpr size_t kSharedBytes = kRingOffset + size_t{kStages} * kStageBytes;
 static_assert(kSharedBytes <= 227 * 1024, "one block's shared memory on sm_90");
 
-// ---- PTX: mbarriers, bulk copies, the consumers' barrier, the phase counters -----------------
-
-__device__ __forceinline__ void mbarrier_init(uint64_t* bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_address(bar)), "r"(count)
-               : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_expect_bytes(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)),
-               "r"(bytes)
-               : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_address(bar)) : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
-  uint32_t done = 0;
-  while (!done) {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        " selp.u32 %0, 1, 0, p;\n}"
-        : "=r"(done)
-        : "r"(smem_address(bar)), "r"(parity)
-        : "memory");
-  }
-}
-
-// Weights are read once per step: first out of L2, so the KV cache and activations stay (the
-// activations' loads are each phase's critical path: without the hint the step took 1.56 ms
-// instead of 1.23 on the H200).
-__device__ __forceinline__ uint64_t evict_first_policy() {
-  uint64_t policy = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-#endif
-  return policy;
-}
-
-__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar,
-                                          uint64_t policy) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
-      " [%0], [%1], %2, [%3], %4;" ::"r"(smem_address(dst)),
-      "l"(src), "r"(bytes), "r"(smem_address(bar)), "l"(policy)
-      : "memory");
-#endif
-}
+// ---- PTX: the consumers' barrier, the phase counters (mbarriers and copies: async_copy.cuh) ----
 
 __device__ __forceinline__ void consumer_sync() {
   asm volatile("bar.sync %0, %1;" ::"n"(kConsumerBarrier), "n"(kConsumerThreads) : "memory");
@@ -276,6 +228,9 @@ __device__ BlockRows block_rows(const PersistentStepParams& p, int layer, Phase 
 
 template <typename T>
 __device__ void produce(const PersistentStepParams& p, StepShared& sh, std::byte* ring) {
+  // Weights are read once per step: first out of L2, so the KV cache and activations stay (the
+  // activations' loads are each phase's critical path: without the hint the step took 1.56 ms
+  // instead of 1.23 on the H200).
   const uint64_t policy = evict_first_policy();
   uint32_t it = 0;  // stages issued so far; the consumers count the same sequence
   auto stream = [&](const BlockRows& r, int phase) {
@@ -873,7 +828,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       mbarrier_init(&sh.full[s], 1);
       mbarrier_init(&sh.empty[s], kConsumerWarps);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    mbarrier_init_fence();
   }
   __syncthreads();
   if (threadIdx.x >= kConsumerThreads) {
@@ -904,12 +859,6 @@ int resident_blocks() {
   return fits > 0 ? sm_count() : 0;
 }
 
-bool compute_capability_9() {
-  int device = current_device(), major = 0;
-  return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-         major >= 9;
-}
-
 }  // namespace
 
 bool persistent_decode_step_supported(const PersistentStepParams& p, std::string* why) {
@@ -933,7 +882,7 @@ bool persistent_decode_step_supported(const PersistentStepParams& p, std::string
     return no(cat("expected head_dim a multiple of 16 up to ", kMaxHeadDim,
                   " and heads a multiple of kv_heads, got ", p.head_dim, ", ", p.heads, "/",
                   p.kv_heads));
-  if (!compute_capability_9()) return no("expected a GPU of compute capability 9.0 or newer");
+  if (compute_capability() < 90) return no("expected a GPU of compute capability 9.0 or newer");
   // A block serves one attention item (q head, split) at most.
   if (p.heads > sm_count())
     return no(cat("expected at most one q head per SM (", sm_count(), "), got ", p.heads));

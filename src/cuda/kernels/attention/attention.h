@@ -34,9 +34,10 @@ struct FlashAttentionParams {
 };
 
 // out = softmax(q kᵀ * scale) v per (batch, head); q head h reads kv head h / (heads / kv_heads).
+// On sm_90, head_dim 64 without a causal mask (the encoder) runs on warpgroup MMA; other
 // head_dim 64 and 128 with 16-byte aligned pointers and strides divisible by 8 run on the tensor
-// cores; any other even head_dim <= 128 (the tiny test models use 12 and 16) runs on a slower
-// generic kernel. Throws glmasr::Error for unsupported arguments.
+// cores (mma.sync); any other even head_dim <= 128 (the tiny test models use 12 and 16) runs on a
+// slower generic kernel. Throws glmasr::Error for unsupported arguments.
 void flash_attention(const FlashAttentionParams& p, cudaStream_t stream);
 
 struct DecodeAttentionParams {
@@ -84,8 +85,13 @@ void flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream)
 // 64), for tests and timings; throws where that kernel cannot serve the parameters.
 void flash_attention_tensor_cores(const FlashAttentionParams& p, int rows_per_warp,
                                   cudaStream_t stream);
-// True when flash_attention would pick the tensor-core kernel for these parameters.
+// True when flash_attention would pick the mma.sync tensor-core kernel for these parameters
+// (unless the wgmma kernel takes them first).
 bool flash_attention_uses_tensor_cores(const FlashAttentionParams& p);
+// The warpgroup-MMA kernel (sm_90: head_dim 64, no causal mask, tensor-map-able views), which
+// flash_attention picks first where it applies; groups of 64 query rows per block: 2 or 3.
+bool flash_attention_uses_wgmma(const FlashAttentionParams& p);
+void flash_attention_wgmma(const FlashAttentionParams& p, int groups, cudaStream_t stream);
 // decode_attention with a chosen number of blocks per (sequence, kv head), 1..16, for tests and
 // timings (above 8 the cluster size is non-portable and may fail to launch), and q heads per
 // block: 0 chooses as decode_attention does, else the group or a power-of-two divisor of it.

@@ -1,4 +1,5 @@
-// flash_attention(): checks the arguments and picks the tensor-core or the generic kernel.
+// flash_attention(): checks the arguments and picks the kernel: warpgroup MMA (Hopper, the
+// encoder's shape), mma.sync tensor cores, or the generic one.
 #include <cstdint>
 
 #include "core/error.h"
@@ -21,6 +22,9 @@ int default_rows_per_warp(int head_dim) {
   return head_dim == 64 ? 32 : 16;
 }
 
+// Consumer warpgroups per block of the wgmma kernel (64 query rows each).
+constexpr int kWgmmaGroups = 2;
+
 }  // namespace
 
 namespace detail {
@@ -40,6 +44,15 @@ void flash_attention_tensor_cores(const FlashAttentionParams& p, int rows_per_wa
   attention_internal::launch_flash_attention_mma(p, stream, rows_per_warp);
 }
 
+bool flash_attention_uses_wgmma(const FlashAttentionParams& p) {
+  return attention_internal::flash_attention_wgmma_supported(p);
+}
+
+void flash_attention_wgmma(const FlashAttentionParams& p, int groups, cudaStream_t stream) {
+  attention_internal::check_flash_params(p);
+  attention_internal::launch_flash_attention_wgmma(p, stream, groups);
+}
+
 void flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream) {
   attention_internal::check_flash_params(p);
   attention_internal::launch_flash_attention_generic(p, stream);
@@ -49,7 +62,9 @@ void flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream)
 
 void flash_attention(const FlashAttentionParams& p, cudaStream_t stream) {
   attention_internal::check_flash_params(p);
-  if (detail::flash_attention_uses_tensor_cores(p))
+  if (detail::flash_attention_uses_wgmma(p))
+    attention_internal::launch_flash_attention_wgmma(p, stream, kWgmmaGroups);
+  else if (detail::flash_attention_uses_tensor_cores(p))
     attention_internal::launch_flash_attention_mma(p, stream, default_rows_per_warp(p.head_dim));
   else
     attention_internal::launch_flash_attention_generic(p, stream);
