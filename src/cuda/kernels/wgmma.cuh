@@ -64,6 +64,30 @@ __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
 #endif
 }
+// Named barrier `id` (1..15; 0 is __syncthreads) over `threads` threads: sync waits for all of
+// them, arrive counts this thread and goes on.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+
+// Moves registers between the warpgroups of a block (all threads of a warpgroup execute it): a
+// producer that only issues copies keeps few, the warpgroups that multiply get the rest.
+template <int kRegisters>
+__device__ __forceinline__ void warpgroup_registers_decrease() {
+#ifdef GLMASR_WGMMA_PTX
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+#endif
+}
+template <int kRegisters>
+__device__ __forceinline__ void warpgroup_registers_increase() {
+#ifdef GLMASR_WGMMA_PTX
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+#endif
+}
+
 // Keeps the compiler from moving reads of registers that products write (or writes of registers
 // they read) across the asynchronous window.
 template <int kCount, typename R>

@@ -27,8 +27,9 @@ void launch_flash_attention_mma(const FlashAttentionParams& p, cudaStream_t stre
 void launch_flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream);
 // The warpgroup-MMA kernel (flash_attention_wgmma.cu): head_dim 64 without a causal mask on an
 // sm_90 GPU, views a tensor map can describe. groups: consumer warpgroups per block, 2 or 3
-// (64 query rows each).
+// (64 query rows each), or 0 for flash_attention_wgmma_groups(p).
 bool flash_attention_wgmma_supported(const FlashAttentionParams& p);
+int flash_attention_wgmma_groups(const FlashAttentionParams& p);
 void launch_flash_attention_wgmma(const FlashAttentionParams& p, cudaStream_t stream, int groups);
 
 }  // namespace glmasr::cuda::attention_internal

@@ -22,9 +22,6 @@ int default_rows_per_warp(int head_dim) {
   return head_dim == 64 ? 32 : 16;
 }
 
-// Consumer warpgroups per block of the wgmma kernel (64 query rows each).
-constexpr int kWgmmaGroups = 2;
-
 }  // namespace
 
 namespace detail {
@@ -63,7 +60,7 @@ void flash_attention_generic(const FlashAttentionParams& p, cudaStream_t stream)
 void flash_attention(const FlashAttentionParams& p, cudaStream_t stream) {
   attention_internal::check_flash_params(p);
   if (detail::flash_attention_uses_wgmma(p))
-    attention_internal::launch_flash_attention_wgmma(p, stream, kWgmmaGroups);
+    attention_internal::launch_flash_attention_wgmma(p, stream, 0);
   else if (detail::flash_attention_uses_tensor_cores(p))
     attention_internal::launch_flash_attention_mma(p, stream, default_rows_per_warp(p.head_dim));
   else

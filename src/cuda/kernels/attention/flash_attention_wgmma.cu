@@ -32,7 +32,10 @@ namespace {
 constexpr int kHeadDim = 64;  // one 128-byte swizzle row of 16-bit elements
 constexpr int kKeysPerTile = 128;
 constexpr int kGroupRows = 64;  // wgmma's M: one warpgroup's query rows
-constexpr int kStages = 2;      // K/V ring depth
+constexpr int kStages = 3;      // K/V ring depth
+// Registers per thread the producer warpgroup keeps (setmaxnreg's least); the rest go to the
+// consumers.
+constexpr int kProducerRegisters = 24;
 constexpr int kGroupThreads = 128;
 constexpr int kTileBytes = kKeysPerTile * kWgmmaRowBytes;  // one K or V tile: 16 KB
 
@@ -41,7 +44,11 @@ struct WgmmaLayout {
   static constexpr int kRows = kGroups * kGroupRows;  // query rows per work item
   static constexpr int kQBytes = kRows * kWgmmaRowBytes;
   static constexpr int kConsumerThreads = kGroups * kGroupThreads;
-  static constexpr int kThreads = kConsumerThreads + 32;  // + the producer warp
+  static constexpr int kThreads = kConsumerThreads + kGroupThreads;  // + the producer warpgroup
+  // Registers per consumer thread once the producer's are handed over: what 64 K registers
+  // leave, in steps of 8 (2 groups: 240, 3 groups: 160).
+  static constexpr int kConsumerRegisters =
+      std::min(240, (65536 / kGroupThreads - kProducerRegisters) / kGroups / 8 * 8);
   // Two Q buffers (the next item's Q loads while this one's last tiles run), then the ring; all
   // offsets are multiples of the 1024-byte swizzle atom.
   static constexpr int kQOffset = 0;
@@ -109,14 +116,100 @@ __device__ void produce(const WgmmaParams& p, const WgmmaMaps& maps, std::byte* 
   }
 }
 
-// One warpgroup's 64 rows of every item of this block.
+// The tensor cores take the consumer warpgroups' products in turns (named barriers 1..kGroups):
+// a group waits for the previous one to issue before it issues, so that one group's softmax
+// runs beside the next group's products instead of all groups contending for the same unit at
+// the same time.
+template <int kGroups>
+struct Turns {
+  int group;
+  __device__ void take() const { named_barrier_sync(1 + group, 2 * kGroupThreads); }
+  __device__ void pass() const {
+    named_barrier_arrive(1 + (group + 1) % kGroups, 2 * kGroupThreads);
+  }
+};
+
+// The online softmax of one tile of scores, in place: s becomes exp2(s * scale - max) for the
+// row's new running maximum; returns the factor by which the row's earlier output and sum
+// shrink. The four lanes of a quad share a row; r is the thread's row (0: lane/4, 1: + 8).
+__device__ __forceinline__ float softmax_tile(float (&s)[64], int r, float& row_max, float& row_sum,
+                                              float scale_log2) {
+  float tile_max = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < 16; ++j)
+    tile_max = fmaxf(tile_max, fmaxf(s[4 * j + 2 * r], s[4 * j + 2 * r + 1]));
+  tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+  tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+  const float new_max = fmaxf(row_max, tile_max);
+  // kv_len >= 1 and tiles never start past it: every tile has a visible key, new_max is finite.
+  const float reference = new_max * scale_log2;
+  const float correction = exp2f(row_max * scale_log2 - reference);
+  row_max = new_max;
+  float partial_sum = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 16; ++j)
+#pragma unroll
+    for (int e = 2 * r; e < 2 * r + 2; ++e) {
+      s[4 * j + e] = exp2f(fmaf(s[4 * j + e], scale_log2, -reference));
+      partial_sum += s[4 * j + e];
+    }
+  row_sum = row_sum * correction + partial_sum;  // quad-reduced at the end
+  return correction;
+}
+
+// Keys at or past kv_len (zeros from outside the tensor map) get no weight.
+__device__ __forceinline__ void mask_keys(float (&s)[64], int key0, int kv_len, int lane) {
+  if (key0 + kKeysPerTile <= kv_len) return;
+#pragma unroll
+  for (int i = 0; i < 64; ++i) {
+    const int key = key0 + (i / 4) * 8 + 2 * (lane % 4) + (i & 1);
+    if (key >= kv_len) s[i] = -INFINITY;
+  }
+}
+
+// P as A fragments: the scores of n8 tiles 2k and 2k + 1 are the A fragment of k step k.
+template <typename T>
+__device__ __forceinline__ void pack_probabilities(const float (&s)[64], uint32_t (&p)[8][4]) {
+#pragma unroll
+  for (int k = 0; k < 8; ++k)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) p[k][r] = pack_pair<T>(s[8 * k + 2 * r], s[8 * k + 2 * r + 1]);
+}
+
+template <typename T>
+__device__ __forceinline__ void issue_scores(float (&s)[64], const std::byte* q_tile,
+                                             const std::byte* k_tile) {
+  wgmma_64x128x16<T, false>(s, wgmma_descriptor(q_tile), wgmma_descriptor(k_tile));
+#pragma unroll
+  for (int k = 1; k < kHeadDim / 16; ++k)  // k steps of 16 elements: 32 bytes along a row
+    wgmma_64x128x16<T, true>(s, wgmma_descriptor(q_tile + 32 * k),
+                             wgmma_descriptor(k_tile + 32 * k));
+  wgmma_commit();
+}
+
+template <typename T>
+__device__ __forceinline__ void issue_values(float (&o)[32], const uint32_t (&p)[8][4],
+                                             const std::byte* v_tile) {
+#pragma unroll
+  for (int k = 0; k < kKeysPerTile / 16; ++k)  // 16 keys of 128 bytes per k step
+    wgmma_64x64x16_a_registers<T>(o, p[k], wgmma_descriptor(v_tile + k * 16 * kWgmmaRowBytes));
+  wgmma_commit();
+}
+
+// One warpgroup's 64 rows of every item of this block. Per tile t the group issues S_t = Q K_tᵀ
+// together with O += P_{t-1} V_{t-1}, and computes the softmax of S_t while the latter runs.
 template <typename T, int kGroups>
 __device__ void consume(const WgmmaParams& p, std::byte* smem, const Barriers& bar, int group) {
   using L = WgmmaLayout<kGroups>;
   const int thread = threadIdx.x % kGroupThreads;
   const int warp = thread / 32, lane = thread % 32;
-  float s_acc[64];  // scores: 64 rows x 128 keys over the warpgroup
-  float o_acc[32];  // output: 64 rows x 64 dims
+  const Turns<kGroups> turns{group};
+  auto k_tile = [&](int stage) { return smem + L::kKOffset + stage * kTileBytes; };
+  auto v_tile = [&](int stage) { return smem + L::kVOffset + stage * kTileBytes; };
+  float s_acc[64];        // scores of the current tile: 64 rows x 128 keys over the group
+  uint32_t p_frag[8][4];  // probabilities of the previous tile, in the element type
+  float o_acc[32];        // output: 64 rows x 64 dims
+  if (group == kGroups - 1) turns.pass();  // the first turn is group 0's
 
   int tile_count = 0;
   for (int item = blockIdx.x, local = 0; item < p.items; item += gridDim.x, ++local) {
@@ -129,81 +222,56 @@ __device__ void consume(const WgmmaParams& p, std::byte* smem, const Barriers& b
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
     mbarrier_wait(bar.q_full(qb), (local >> 1) & 1);
 
-    for (int t = 0; t < p.key_tiles; ++t, ++tile_count) {
-      const int s = tile_count % kStages, parity = (tile_count / kStages) & 1;
-      const std::byte* k_tile = smem + L::kKOffset + s * kTileBytes;
-      const std::byte* v_tile = smem + L::kVOffset + s * kTileBytes;
+    int stage = tile_count % kStages;
+    mbarrier_wait(bar.k_full(stage), (tile_count / kStages) & 1);
+    turns.take();
+    wgmma_fence();
+    issue_scores<T>(s_acc, q_tile, k_tile(stage));
+    turns.pass();
+    wgmma_wait<0>();
+    wgmma_hold(s_acc);
+    if (p.key_tiles == 1) mbarrier_arrive(bar.q_empty(qb));
+    mask_keys(s_acc, 0, p.kv_len, lane);
+    for (int r = 0; r < 2; ++r) softmax_tile(s_acc, r, row_max[r], row_sum[r], p.scale_log2);
+    pack_probabilities<T>(s_acc, p_frag);
 
-      mbarrier_wait(bar.k_full(s), parity);
+    for (int t = 1; t < p.key_tiles; ++t) {
+      const int previous = stage;
+      ++tile_count;
+      stage = tile_count % kStages;
+      mbarrier_wait(bar.k_full(stage), (tile_count / kStages) & 1);
+      mbarrier_wait(bar.v_full(previous), ((tile_count - 1) / kStages) & 1);
+      turns.take();
       wgmma_fence();
-      wgmma_64x128x16<T, false>(s_acc, wgmma_descriptor(q_tile), wgmma_descriptor(k_tile));
-#pragma unroll
-      for (int k = 1; k < kHeadDim / 16; ++k)  // k steps of 16 elements: 32 bytes along a row
-        wgmma_64x128x16<T, true>(s_acc, wgmma_descriptor(q_tile + 32 * k),
-                                 wgmma_descriptor(k_tile + 32 * k));
-      wgmma_commit();
-      wgmma_wait<0>();
+      issue_scores<T>(s_acc, q_tile, k_tile(stage));
+      issue_values<T>(o_acc, p_frag, v_tile(previous));
+      turns.pass();
+      wgmma_wait<1>();  // the scores; P_{t-1} V_{t-1} may still run
       wgmma_hold(s_acc);
       if (t + 1 == p.key_tiles) mbarrier_arrive(bar.q_empty(qb));  // Q is read for this item
-
-      const int key0 = t * kKeysPerTile;
-      if (key0 + kKeysPerTile > p.kv_len) {
-#pragma unroll
-        for (int i = 0; i < 64; ++i) {
-          const int key = key0 + (i / 4) * 8 + 2 * (lane % 4) + (i & 1);
-          if (key >= p.kv_len) s_acc[i] = -INFINITY;
-        }
-      }
-      // Online softmax; the four lanes of a quad share a row.
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float tile_max = -INFINITY;
-#pragma unroll
-        for (int j = 0; j < 16; ++j)
-          tile_max = fmaxf(tile_max, fmaxf(s_acc[4 * j + 2 * r], s_acc[4 * j + 2 * r + 1]));
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-        const float new_max = fmaxf(row_max[r], tile_max);
-        // kv_len >= 1 and tiles never start past it, so every tile has a visible key.
-        const float reference = new_max * p.scale_log2;
-        const float correction = exp2f(row_max[r] * p.scale_log2 - reference);
-        row_max[r] = new_max;
-        float partial_sum = 0.0f;
-#pragma unroll
-        for (int j = 0; j < 16; ++j)
-#pragma unroll
-          for (int e = 2 * r; e < 2 * r + 2; ++e) {
-            s_acc[4 * j + e] = exp2f(fmaf(s_acc[4 * j + e], p.scale_log2, -reference));
-            partial_sum += s_acc[4 * j + e];
-          }
-        row_sum[r] = row_sum[r] * correction + partial_sum;  // quad-reduced at the end
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          o_acc[4 * j + 2 * r] *= correction;
-          o_acc[4 * j + 2 * r + 1] *= correction;
-        }
-      }
-      // P as A fragments: the scores of n8 tiles 2k and 2k + 1 are the A fragment of k step k.
-      uint32_t p_frag[8][4];
-#pragma unroll
-      for (int k = 0; k < 8; ++k) {
-        p_frag[k][0] = pack_pair<T>(s_acc[8 * k + 0], s_acc[8 * k + 1]);
-        p_frag[k][1] = pack_pair<T>(s_acc[8 * k + 2], s_acc[8 * k + 3]);
-        p_frag[k][2] = pack_pair<T>(s_acc[8 * k + 4], s_acc[8 * k + 5]);
-        p_frag[k][3] = pack_pair<T>(s_acc[8 * k + 6], s_acc[8 * k + 7]);
-      }
-
-      mbarrier_wait(bar.v_full(s), parity);
-      wgmma_fence();
-#pragma unroll
-      for (int k = 0; k < kKeysPerTile / 16; ++k)
-        wgmma_64x64x16_a_registers<T>(o_acc, p_frag[k],
-                                      wgmma_descriptor(v_tile + k * 16 * kWgmmaRowBytes));
-      wgmma_commit();
+      mask_keys(s_acc, t * kKeysPerTile, p.kv_len, lane);
+      float correction[2];
+      for (int r = 0; r < 2; ++r)
+        correction[r] = softmax_tile(s_acc, r, row_max[r], row_sum[r], p.scale_log2);
       wgmma_wait<0>();
       wgmma_hold(o_acc);
-      mbarrier_arrive(bar.kv_empty(s));  // this warpgroup is done with the stage
+      mbarrier_arrive(bar.kv_empty(previous));  // this group is done with the stage
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o_acc[4 * j + e] *= correction[e >> 1];
+      pack_probabilities<T>(s_acc, p_frag);
     }
+
+    mbarrier_wait(bar.v_full(stage), (tile_count / kStages) & 1);
+    turns.take();
+    wgmma_fence();
+    issue_values<T>(o_acc, p_frag, v_tile(stage));
+    turns.pass();
+    wgmma_wait<0>();
+    wgmma_hold(o_acc);
+    mbarrier_arrive(bar.kv_empty(stage));
+    ++tile_count;
 
     auto* out_head =
         static_cast<T*>(p.out) + it.batch * p.out_batch_stride + it.head * p.out_head_stride;
@@ -223,6 +291,7 @@ __device__ void consume(const WgmmaParams& p, std::byte* smem, const Barriers& b
             pair_from_floats<T>(o_acc[4 * j + 2 * r] * inv, o_acc[4 * j + 2 * r + 1] * inv);
     }
   }
+  if (group == 0) turns.take();  // the last group's last pass: every arrival is matched
 }
 
 template <typename T, int kGroups>
@@ -248,9 +317,12 @@ __global__ void __launch_bounds__(WgmmaLayout<kGroups>::kThreads, 1)
   }
   __syncthreads();
   if (threadIdx.x >= L::kConsumerThreads) {
+    // The producer warpgroup gives its registers to the consumers; one lane issues every copy.
+    warpgroup_registers_decrease<kProducerRegisters>();
     if (threadIdx.x == L::kConsumerThreads) produce<kGroups>(p, maps, smem, bar);
     return;
   }
+  warpgroup_registers_increase<L::kConsumerRegisters>();
   consume<T, kGroups>(p, smem, bar, threadIdx.x / kGroupThreads);
 }
 
@@ -353,11 +425,21 @@ bool flash_attention_wgmma_supported(const FlashAttentionParams& p) {
          p.out.head_stride % 2 == 0 && p.out.batch_stride % 2 == 0 && compute_capability() == 90;
 }
 
+int flash_attention_wgmma_groups(const FlashAttentionParams& p) {
+  // Three groups (192 rows per item) keep the tensor cores busier: 16 encoder windows 441 us
+  // against 527 with two (H200). But an item is then a larger share of the grid, so small
+  // grids end in a ragged last wave: one window took 54 us with three, 45 with two. Three
+  // once the grid is at least four waves of items.
+  const int64_t items = int64_t{(p.q_len + 191) / 192} * p.heads * p.batch;
+  return items >= 4 * int64_t{sm_count()} ? 3 : 2;
+}
+
 void launch_flash_attention_wgmma(const FlashAttentionParams& p, cudaStream_t stream, int groups) {
   GLMASR_CHECK(flash_attention_wgmma_supported(p),
                "flash_attention (wgmma): expected head_dim 64, no causal mask, bf16 or fp16, "
                "16-byte aligned views and an sm_90 GPU; got head_dim ",
                p.head_dim, p.causal ? ", causal" : "");
+  if (groups == 0) groups = flash_attention_wgmma_groups(p);
   if (groups == 2)
     GLMASR_DISPATCH_ELEMENT(p.dtype, T, (launch_wgmma<T, 2>(p, stream)));
   else if (groups == 3)
