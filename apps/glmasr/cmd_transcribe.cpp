@@ -199,14 +199,15 @@ int run_transcribe(const CommandArgs& argv) {
                  transcriber.read_seconds(), transcriber.plan_seconds());
     for (const EngineStatus& engine : engines.engines()) {
       const DecodeTimes& t = engine.stats.times;
-      std::fprintf(stderr,
-                   "glmasr transcribe: %s: admit %.3f s (%llu batches, %llu sequences), steps "
-                   "%.3f s (%llu, mean batch %.1f), idle %.3f s\n",
-                   engine.device.c_str(), t.admit_seconds,
-                   static_cast<unsigned long long>(t.admit_calls),
-                   static_cast<unsigned long long>(t.admitted), t.step_seconds,
-                   static_cast<unsigned long long>(t.steps),
-                   t.steps ? double(t.step_rows) / double(t.steps) : 0.0, t.idle_seconds);
+      std::fprintf(
+          stderr,
+          "glmasr transcribe: %s: admit %.3f s (%llu batches, %llu sequences; on the "
+          "device: encoder %.3f s, prefill %.3f s), steps %.3f s (%llu, mean batch "
+          "%.1f), idle %.3f s\n",
+          engine.device.c_str(), t.admit_seconds, static_cast<unsigned long long>(t.admit_calls),
+          static_cast<unsigned long long>(t.admitted), t.admit_encoder_seconds,
+          t.admit_prefill_seconds, t.step_seconds, static_cast<unsigned long long>(t.steps),
+          t.steps ? double(t.step_rows) / double(t.steps) : 0.0, t.idle_seconds);
     }
   }
   if (!failed.empty()) {

@@ -66,6 +66,14 @@ struct AdmissionResult {
   std::string error;  // non-empty: the request failed; its slot is free again
 };
 
+// Where the device time of one Engine::admit went, for --timings: the batched encoder pass and
+// the prefills that followed it (with any window a request had to encode alone). Zero where an
+// engine does not time its device (the CPU engine).
+struct AdmissionSplit {
+  double encoder_seconds = 0;
+  double prefill_seconds = 0;
+};
+
 // One running sequence of a decoding step: it feeds `token` at `position` (its length so far).
 struct StepInput {
   int slot = 0;
@@ -97,6 +105,8 @@ class Engine {
   // Encodes the windows of every admitted request (together where they fit) and prefills each
   // prompt into its slot; one result per admission, in order.
   virtual std::vector<AdmissionResult> admit(const std::vector<SequenceAdmission>& admissions) = 0;
+  // The device time of the last admit(), split (device timers: no extra synchronisation).
+  virtual AdmissionSplit last_admission_split() const { return {}; }
   // One decoding step: the next greedy token of every sequence (distinct slots), in order.
   virtual std::vector<TokenChoice> step(const std::vector<StepInput>& batch) = 0;
   // The sequence in `slot` is finished; its cache may be reused.

@@ -140,6 +140,9 @@ void BatchDecoder::admit_waiting() {
     try {
       admitted = engine_.admit(admissions);
       times_.admit_seconds += admit_watch.seconds();
+      const AdmissionSplit split = engine_.last_admission_split();
+      times_.admit_encoder_seconds += split.encoder_seconds;
+      times_.admit_prefill_seconds += split.prefill_seconds;
       ++times_.admit_calls;
       times_.admitted += admissions.size();
     } catch (...) {

@@ -39,16 +39,20 @@ struct Sequence {
 
 // Where an engine loop's time went, summed since it started (glmasr transcribe --timings).
 struct DecodeTimes {
-  double admit_seconds = 0;  // Engine::admit: encoder batches and prefills
-  uint64_t admit_calls = 0;  // encoder batches
-  uint64_t admitted = 0;     // sequences
-  double step_seconds = 0;   // Engine::step
+  double admit_seconds = 0;          // Engine::admit: encoder batches and prefills
+  double admit_encoder_seconds = 0;  // of which the device spent in encoder batches
+  double admit_prefill_seconds = 0;  // and in prefills (Engine::last_admission_split)
+  uint64_t admit_calls = 0;          // encoder batches
+  uint64_t admitted = 0;             // sequences
+  double step_seconds = 0;           // Engine::step
   uint64_t steps = 0;
   uint64_t step_rows = 0;   // sequences summed over the steps (mean batch = step_rows / steps)
   double idle_seconds = 0;  // the loop waited for work (EngineLoop)
 
   DecodeTimes& operator+=(const DecodeTimes& other) {
     admit_seconds += other.admit_seconds;
+    admit_encoder_seconds += other.admit_encoder_seconds;
+    admit_prefill_seconds += other.admit_prefill_seconds;
     admit_calls += other.admit_calls;
     admitted += other.admitted;
     step_seconds += other.step_seconds;

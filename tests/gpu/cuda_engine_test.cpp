@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <tuple>
 
 #include "audio/mel.h"
@@ -176,6 +177,28 @@ TEST(CudaEngineTest, PackedPrefillGivesEachPromptItsOwnResult) {
     for (size_t s = 0; s < expected.logprobs.size(); ++s)
       EXPECT_NEAR(together[i].logprobs[s], expected.logprobs[s], 1e-3) << i << " step " << s;
   }
+}
+
+// --timings splits each admission's device time into the batched encoder pass and the prefills;
+// both must be measured (positive) and cannot exceed the admission's wall time.
+TEST(CudaEngineTest, AdmissionSplitTimesEncoderAndPrefill) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden jfk = load_golden("tiny_jfk.safetensors");
+  auto engine = tiny_engine(2);
+  EXPECT_EQ(engine->last_admission_split().encoder_seconds, 0.0);
+  std::vector<GenerationRequest> requests =
+      requests_of({&jfk, &jfk}, {2, 2}, engine->config().encoder.merge_factor);
+  std::vector<SequenceAdmission> admissions;
+  for (int i = 0; i < 2; ++i) admissions.push_back({i, &requests[i]});
+  const auto wall_start = std::chrono::steady_clock::now();
+  const std::vector<AdmissionResult> results = engine->admit(admissions);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  for (const AdmissionResult& r : results) EXPECT_EQ(r.error, "");
+  const AdmissionSplit split = engine->last_admission_split();
+  EXPECT_GT(split.encoder_seconds, 0.0);
+  EXPECT_GT(split.prefill_seconds, 0.0);
+  EXPECT_LE(split.encoder_seconds + split.prefill_seconds, wall);
 }
 
 // warm_up captures the step graph of every batch size in advance (what `glmasr serve` does

@@ -52,6 +52,8 @@ class CudaEngine final : public Engine {
       model_ = cuda::upload_model(config, weights, dtype_, options.weights);
     }
     GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    for (cudaEvent_t* event : {&admit_start_, &admit_encoded_, &admit_end_})
+      GLMASR_CUDA_CHECK(cudaEventCreate(event));
     gemm_ = std::make_unique<cuda::Gemm>(dtype_);
     encoder_ =
         std::make_unique<cuda::EncoderRunner>(*model_, *gemm_, kEncoderWindowsPerBatch, stream_);
@@ -68,6 +70,8 @@ class CudaEngine final : public Engine {
     decoder_.reset();
     encoder_.reset();
     gemm_.reset();
+    for (cudaEvent_t event : {admit_start_, admit_encoded_, admit_end_})
+      if (event) cudaEventDestroy(event);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
@@ -127,11 +131,14 @@ class CudaEngine final : public Engine {
     std::vector<AdmissionResult> results(admissions.size());
     std::vector<const void*> audio(admissions.size(), nullptr);
     std::vector<int64_t> rows(admissions.size(), 0);
+    last_split_ = {};
+    GLMASR_CUDA_CHECK(cudaEventRecord(admit_start_, stream_));
     try {
       if (admissions.size() > 1) encode_group(admissions, audio, rows);
     } catch (const Error&) {  // the batch failed as a whole: each request alone below
       std::fill(audio.begin(), audio.end(), nullptr);
     }
+    GLMASR_CUDA_CHECK(cudaEventRecord(admit_encoded_, stream_));
     const std::vector<bool> done = prefill_packed(admissions, audio, rows, results);
     for (size_t g = 0; g < admissions.size(); ++g) {
       if (done[g]) continue;
@@ -150,8 +157,17 @@ class CudaEngine final : public Engine {
         results[g].error = e.what();
       }
     }
+    // The prefills read their first tokens back: the stream is idle, the events are done.
+    GLMASR_CUDA_CHECK(cudaEventRecord(admit_end_, stream_));
+    GLMASR_CUDA_CHECK(cudaEventSynchronize(admit_end_));
+    float encoder_ms = 0, prefill_ms = 0;
+    GLMASR_CUDA_CHECK(cudaEventElapsedTime(&encoder_ms, admit_start_, admit_encoded_));
+    GLMASR_CUDA_CHECK(cudaEventElapsedTime(&prefill_ms, admit_encoded_, admit_end_));
+    last_split_ = {encoder_ms * 1e-3, prefill_ms * 1e-3};
     return results;
   }
+
+  AdmissionSplit last_admission_split() const override { return last_split_; }
 
   std::vector<TokenChoice> step(const std::vector<StepInput>& batch) override {
     bind_device();
@@ -321,6 +337,9 @@ class CudaEngine final : public Engine {
   DType dtype_ = DType::kBF16;
   std::unique_ptr<cuda::DeviceModel> model_;
   cudaStream_t stream_ = nullptr;
+  // Device timers of admit(): its start, the end of its batched encoder pass, its end.
+  cudaEvent_t admit_start_ = nullptr, admit_encoded_ = nullptr, admit_end_ = nullptr;
+  AdmissionSplit last_split_;
   std::unique_ptr<cuda::Gemm> gemm_;
   std::unique_ptr<cuda::EncoderRunner> encoder_;
   std::unique_ptr<cuda::DecoderRunner> decoder_;
