@@ -2,13 +2,16 @@
 // encoder's bidirectional attention over each window's 1500 frames (FlashAttention-3 layout).
 //
 // Persistent blocks, one per SM, walk work items (64 * kGroups query rows of one (batch, head)).
-// In each block a producer lane loads Q and streams K/V tiles of 128 keys through tensor maps
-// (TMA, 128-byte swizzle) into a ring of shared-memory stages, running ahead into the block's
-// next item; kGroups consumer warpgroups each own 64 of the item's query rows and multiply
-// straight out of shared memory: S = Q Kᵀ (wgmma, both operands from shared memory, fp32), the
-// online softmax in registers (log2 domain, scale folded into the exponent, as the mma.sync
-// kernel), then O += P V with P converted in registers as the A operand and V read transposed.
-// While one warpgroup computes its softmax the other's products run on the tensor cores.
+// In each block one lane of a producer warpgroup (which hands its registers to the consumers)
+// loads Q and streams K/V tiles of 128 keys through tensor maps (TMA, 128-byte swizzle) into a
+// ring of shared-memory stages, running ahead into the block's next item. kGroups consumer
+// warpgroups each own 64 of the item's query rows and multiply straight out of shared memory:
+// S = Q Kᵀ (wgmma, both operands from shared memory, fp32), the online softmax in registers
+// (log2 domain, scale folded into the exponent, as the mma.sync kernel), then O += P V with P
+// converted in registers as the A operand and V read transposed. Two schedules keep the tensor
+// cores busy (docs/performance.md, session 10): the groups issue their products in turns, so
+// one group's softmax runs beside another's products; and each group issues S_t together with
+// P_{t-1} V_{t-1}, computing the softmax of S_t while the latter runs.
 // Rows past q_len and keys past kv_len come in as zeros (outside the tensor map); keys are
 // masked, rows are not written.
 #include <cuda.h>
@@ -204,6 +207,13 @@ __device__ void consume(const WgmmaParams& p, std::byte* smem, const Barriers& b
   const int thread = threadIdx.x % kGroupThreads;
   const int warp = thread / 32, lane = thread % 32;
   const Turns<kGroups> turns{group};
+  // Products are issued in this group's turn, after the fence that orders the registers they read.
+  const auto in_turn = [&](auto&& issue) {
+    turns.take();
+    wgmma_fence();
+    issue();
+    turns.pass();
+  };
   auto k_tile = [&](int stage) { return smem + L::kKOffset + stage * kTileBytes; };
   auto v_tile = [&](int stage) { return smem + L::kVOffset + stage * kTileBytes; };
   float s_acc[64];        // scores of the current tile: 64 rows x 128 keys over the group
@@ -224,10 +234,7 @@ __device__ void consume(const WgmmaParams& p, std::byte* smem, const Barriers& b
 
     int stage = tile_count % kStages;
     mbarrier_wait(bar.k_full(stage), (tile_count / kStages) & 1);
-    turns.take();
-    wgmma_fence();
-    issue_scores<T>(s_acc, q_tile, k_tile(stage));
-    turns.pass();
+    in_turn([&] { issue_scores<T>(s_acc, q_tile, k_tile(stage)); });
     wgmma_wait<0>();
     wgmma_hold(s_acc);
     if (p.key_tiles == 1) mbarrier_arrive(bar.q_empty(qb));
@@ -241,11 +248,10 @@ __device__ void consume(const WgmmaParams& p, std::byte* smem, const Barriers& b
       stage = tile_count % kStages;
       mbarrier_wait(bar.k_full(stage), (tile_count / kStages) & 1);
       mbarrier_wait(bar.v_full(previous), ((tile_count - 1) / kStages) & 1);
-      turns.take();
-      wgmma_fence();
-      issue_scores<T>(s_acc, q_tile, k_tile(stage));
-      issue_values<T>(o_acc, p_frag, v_tile(previous));
-      turns.pass();
+      in_turn([&] {
+        issue_scores<T>(s_acc, q_tile, k_tile(stage));
+        issue_values<T>(o_acc, p_frag, v_tile(previous));
+      });
       wgmma_wait<1>();  // the scores; P_{t-1} V_{t-1} may still run
       wgmma_hold(s_acc);
       if (t + 1 == p.key_tiles) mbarrier_arrive(bar.q_empty(qb));  // Q is read for this item
@@ -264,10 +270,7 @@ __device__ void consume(const WgmmaParams& p, std::byte* smem, const Barriers& b
     }
 
     mbarrier_wait(bar.v_full(stage), (tile_count / kStages) & 1);
-    turns.take();
-    wgmma_fence();
-    issue_values<T>(o_acc, p_frag, v_tile(stage));
-    turns.pass();
+    in_turn([&] { issue_values<T>(o_acc, p_frag, v_tile(stage)); });
     wgmma_wait<0>();
     wgmma_hold(o_acc);
     mbarrier_arrive(bar.kv_empty(stage));
