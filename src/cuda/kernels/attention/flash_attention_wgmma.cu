@@ -354,6 +354,8 @@ EncodeTiled encode_tiled() {
 int64_t batch_stride_of(const AttentionTensor& t, int rows, int batch) {
   return batch == 1 ? t.row_stride * rows : t.batch_stride;
 }
+// A view the tensor map can describe: 16-byte aligned, strides in 16-byte steps, and nested
+// (heads inside a row, rows inside a batch entry), as the fused QKV activation is.
 bool mappable(const AttentionTensor& t, int heads, int rows, int batch) {
   return reinterpret_cast<uintptr_t>(t.ptr) % 16 == 0 && t.row_stride % 8 == 0 &&
          t.head_stride % 8 == 0 && batch_stride_of(t, rows, batch) % 8 == 0 &&
@@ -413,8 +415,6 @@ void launch_wgmma(const FlashAttentionParams& p, cudaStream_t stream) {
   GLMASR_CUDA_CHECK_LAUNCH();
 }
 
-// A view the tensor map can describe: 16-byte aligned, strides in 16-byte steps, and nested
-// (heads inside a row, rows inside a batch entry), as the fused QKV activation is.
 }  // namespace
 
 bool flash_attention_wgmma_supported(const FlashAttentionParams& p) {
@@ -433,7 +433,8 @@ int flash_attention_wgmma_groups(const FlashAttentionParams& p) {
   // against 527 with two (H200). But an item is then a larger share of the grid, so small
   // grids end in a ragged last wave: one window took 54 us with three, 45 with two. Three
   // once the grid is at least four waves of items.
-  const int64_t items = int64_t{(p.q_len + 191) / 192} * p.heads * p.batch;
+  constexpr int kRows = WgmmaLayout<3>::kRows;
+  const int64_t items = int64_t{(p.q_len + kRows - 1) / kRows} * p.heads * p.batch;
   return items >= 4 * int64_t{sm_count()} ? 3 : 2;
 }
 
