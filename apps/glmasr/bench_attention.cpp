@@ -68,18 +68,20 @@ struct FlashInputs {
   }
 };
 
-// One new token per sequence against `length` cached keys of its own slot.
+// One new token per sequence against `length` cached keys of its own slot; `layers` caches, so
+// that a graph of many layers reads as many bytes as the engine's (not one layer's from L2).
 struct DecodeInputs {
   cuda::DeviceBuffer q, k_cache, v_cache, slots, lengths, out, workspace;
   cuda::DecodeAttentionParams params{};
+  int64_t layer_elements = 0;
 
   DecodeInputs(int batch, int heads, int kv_heads, int hd, int max_seq, int length,
-               cudaStream_t stream) {
+               cudaStream_t stream, int layers = 1) {
     const DType dtype = DType::kBF16;
-    const int64_t cache = int64_t{batch} * kv_heads * max_seq * hd;
+    layer_elements = int64_t{batch} * kv_heads * max_seq * hd;
     q = random_elements(dtype, int64_t{batch} * heads * hd, 7, stream);
-    k_cache = random_elements(dtype, cache, 8, stream);
-    v_cache = random_elements(dtype, cache, 9, stream);
+    k_cache = random_elements(dtype, layers * layer_elements, 8, stream);
+    v_cache = random_elements(dtype, layers * layer_elements, 9, stream);
     out = cuda::DeviceBuffer(static_cast<size_t>(batch) * heads * hd * 2);
     workspace =
         cuda::DeviceBuffer(cuda::decode_attention_workspace_bytes(batch, heads, hd, max_seq));
@@ -106,6 +108,13 @@ struct DecodeInputs {
               .scale = 1.0f / std::sqrt(static_cast<float>(hd)),
               .dtype = dtype};
   }
+
+  cuda::DecodeAttentionParams layer(int l) const {
+    cuda::DecodeAttentionParams p = params;
+    p.k_cache = k_cache.as<uint16_t>() + l * layer_elements;
+    p.v_cache = v_cache.as<uint16_t>() + l * layer_elements;
+    return p;
+  }
 };
 
 // Median microseconds of `runs` timed launches after 5 untimed ones.
@@ -120,6 +129,47 @@ bool within(const char* what, double us, double bound) {
       "fast path?\n",
       what, us, bound);
   return false;
+}
+
+// Flash-decoding at the batch sizes of a loaded engine (the hour runs ~128 sequences, positions
+// 390-490), both kernels in a 28-layer graph over 28 separate caches: us per layer and the K/V
+// bytes' rate (the choice between the kernels, decode_attention_staged, is read off this).
+void bench_decode_by_batch(int runs, Report& report, Timer& timer) {
+  cudaStream_t stream = timer.stream();
+  constexpr int kLength = 450, kMaxSeq = 600;
+  std::printf("\n== decode attention by batch, 16/4 x 128, %d keys (max_seq %d), 28 layers\n",
+              kLength, kMaxSeq);
+  for (int batch : {4, 8, 16, 32, 64, 128, 256}) {
+    const DecodeInputs dec(batch, 16, 4, 128, kMaxSeq, kLength, stream, kLayers);
+    const double bytes = 2.0 * batch * 4 * kLength * 128 * 2;  // K and V of one layer
+    const auto time_layers = [&](const std::function<void(const cuda::DecodeAttentionParams&)>& f) {
+      return timer.graph_median_ms(
+                 [&] {
+                   for (int layer = 0; layer < kLayers; ++layer) f(dec.layer(layer));
+                 },
+                 runs) *
+             1e3 / kLayers;
+    };
+    const std::string key = "attention.decode_batch" + std::to_string(batch);
+    const double chosen_us = time_layers(
+        [&](const cuda::DecodeAttentionParams& p) { cuda::decode_attention(p, stream); });
+    const bool staged =
+        cuda::detail::decode_attention_kernel(dec.params) == cuda::detail::DecodeKernel::kStaged;
+    std::printf("decode batch %3d: chosen (%s) %.2f us per layer, %.0f GB/s\n", batch,
+                staged ? "staged" : "registers", chosen_us, bytes / chosen_us * 1e-3);
+    report.set(key + "_layer_us", chosen_us);
+    for (const auto kernel :
+         {cuda::detail::DecodeKernel::kRegisters, cuda::detail::DecodeKernel::kStaged})
+      for (int splits : {1, 2, 4}) {
+        const double us = time_layers([&](const cuda::DecodeAttentionParams& p) {
+          cuda::detail::decode_attention_with_splits(p, splits, stream, 0, kernel);
+        });
+        const char* name = kernel == cuda::detail::DecodeKernel::kStaged ? "staged" : "registers";
+        std::printf("decode batch %3d: %-9s %d splits %.2f us per layer, %.0f GB/s\n", batch, name,
+                    splits, us, bytes / us * 1e-3);
+        report.set(key + "_" + name + "_splits" + std::to_string(splits) + "_layer_us", us);
+      }
+  }
 }
 
 }  // namespace
@@ -236,6 +286,7 @@ bool bench_attention(int runs, Report& report, Timer& timer) {
         }
       }
   }
+  bench_decode_by_batch(runs, report, timer);
   return ok;
 }
 

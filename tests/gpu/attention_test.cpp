@@ -26,6 +26,7 @@
 #include "cpu/ops.h"
 #include "cuda/check.h"
 #include "cuda/cuda_graph.h"
+#include "cuda/device.h"
 #include "testing/gpu.h"
 #include "testing/testing.h"
 
@@ -672,6 +673,78 @@ TEST(DecodeAttentionSplits, EveryClusterSizeMatchesReference) {
   }
 }
 
+// The staged kernel (keys streamed through shared-memory stages of 64 rows, 16 per warp, a ring
+// of 3; products on the tensor cores) against the reference: lengths shorter than a warp's keys,
+// ending on and off a warp's and a stage's edge, several rounds of the ring (2048 keys are 32
+// stages), length 0, every group size and head_dim it instantiates, each cluster size (some
+// blocks and warps get no keys).
+struct StagedCase {
+  DecodeCase shape;
+  int splits;
+};
+
+void PrintTo(const StagedCase& c, std::ostream* os) {
+  *os << c.shape.name << "_splits" << c.splits;
+}
+
+class DecodeAttentionStagedParity : public ::testing::TestWithParam<StagedCase> {};
+
+TEST_P(DecodeAttentionStagedParity, MatchesCpuReference) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const StagedCase& c = GetParam();
+  DecodeBuffers buffers(c.shape, 31u + c.shape.max_seq + c.splits);
+  buffers.poison_output();
+  Stream stream;
+  detail::decode_attention_with_splits(buffers.params(), c.splits, stream, 0,
+                                       detail::DecodeKernel::kStaged);
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
+  buffers.expect_matches_reference();
+}
+
+std::vector<StagedCase> staged_cases() {
+  std::vector<StagedCase> cases;
+  for (const DecodeCase& shape : in_both_dtypes<DecodeCase>(
+           {DecodeCase{"b8_stage_edges", 16, 4, 128, 448, {1, 15, 16, 17, 64, 65, 448, 0}},
+            DecodeCase{"long_2048", 16, 4, 128, 2048, {2048, 1000, 129}},
+            DecodeCase{"mha_hd64", 4, 4, 64, 130, {130, 5}},
+            DecodeCase{"group2_hd64", 8, 4, 64, 300, {299, 64}},
+            DecodeCase{"group3_hd64", 6, 2, 64, 300, {299, 3}},
+            DecodeCase{"group8_hd128", 8, 1, 128, 700, {700, 129}},
+            DecodeCase{"group4_hd64", 16, 4, 64, 200, {200, 1, 65}}}))
+    for (int splits : {1, 2, 5}) cases.push_back({shape, splits});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Decode, DecodeAttentionStagedParity, ::testing::ValuesIn(staged_cases()),
+                         [](const auto& info) {
+                           return info.param.shape.name + "_splits" +
+                                  std::to_string(info.param.splits);
+                         });
+
+// decode_attention takes the staged kernel once one block per (sequence, kv head) fills the GPU,
+// and it stays right in a graph replayed as the lengths change.
+TEST(DecodeAttentionStaged, ChosenForManySequencesAndReplaysInAGraph) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const int batch = sm_count() / 4 + 3;
+  std::vector<int> lengths(batch);
+  for (int b = 0; b < batch; ++b) lengths[b] = (b * 37) % 301;
+  DecodeBuffers buffers(DecodeCase{"many", 16, 4, 128, 300, lengths}, 17);
+  ASSERT_EQ(detail::decode_attention_kernel(buffers.params()), detail::DecodeKernel::kStaged);
+  DecodeBuffers few(DecodeCase{"few", 16, 4, 128, 300, {10, 20}}, 18);
+  EXPECT_EQ(detail::decode_attention_kernel(few.params()), detail::DecodeKernel::kRegisters);
+  Stream stream;
+  const CudaGraph graph =
+      CudaGraph::capture(stream, [&] { decode_attention(buffers.params(), stream); });
+  for (int round = 0; round < 3; ++round) {
+    for (int b = 0; b < batch; ++b) lengths[b] = (b * 37 + round * 101) % 301;
+    buffers.set_lengths(lengths);
+    buffers.poison_output();
+    graph.launch(stream);
+    GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
+    buffers.expect_matches_reference();
+  }
+}
+
 // A group of 3 q heads per kv head spread one head per block, and padded to 4 in one block.
 TEST(DecodeAttentionSplits, OddGroupSpreadOrPadded) {
   GLMASR_SKIP_WITHOUT_GPU();
@@ -726,6 +799,20 @@ TEST(DecodeAttentionArguments, RejectsUnsupportedShapes) {
       "of it, got 3");
   expect_rejected([&] { detail::decode_attention_with_splits(group4.params(), 1, nullptr, -1); },
                   "heads_per_block");
+  // The staged kernel bulk-copies whole rows and reads each key once per block.
+  expect_rejected(
+      [&] {
+        detail::decode_attention_with_splits(group4.params(), 1, nullptr, 2,
+                                             detail::DecodeKernel::kStaged);
+      },
+      "the staged kernel serves the whole group of 4 q heads in a block, got heads_per_block 2");
+  DecodeBuffers odd(DecodeCase{"args_hd16", 2, 2, 16, 16, {3}}, 3);
+  expect_rejected(
+      [&] {
+        detail::decode_attention_with_splits(odd.params(), 1, nullptr, 0,
+                                             detail::DecodeKernel::kStaged);
+      },
+      "the staged kernel expects head_dim 64 or 128 and 16-byte aligned tensors, got head_dim 16");
 }
 
 }  // namespace

@@ -92,11 +92,18 @@ bool flash_attention_uses_tensor_cores(const FlashAttentionParams& p);
 // flash_attention picks first where it applies; groups of 64 query rows per block: 2 or 3.
 bool flash_attention_uses_wgmma(const FlashAttentionParams& p);
 void flash_attention_wgmma(const FlashAttentionParams& p, int groups, cudaStream_t stream);
-// decode_attention with a chosen number of blocks per (sequence, kv head), 1..16, for tests and
-// timings (above 8 the cluster size is non-portable and may fail to launch), and q heads per
-// block: 0 chooses as decode_attention does, else the group or a power-of-two divisor of it.
+// decode_attention's two kernels: keys loaded into registers, the first tile before the wait for
+// the kernel ahead (latency: few sequences), or streamed through a ring of shared-memory stages
+// (bandwidth: once one block per sequence and kv head fills the GPU); and which one it takes.
+enum class DecodeKernel { kRegisters, kStaged };
+DecodeKernel decode_attention_kernel(const DecodeAttentionParams& p);
+// decode_attention with a chosen kernel, number of blocks per (sequence, kv head), 1..16, for
+// tests and timings (above 8 the cluster size is non-portable and may fail to launch), and q
+// heads per block: 0 chooses as decode_attention does, else the group or (register kernel only)
+// a power-of-two divisor of it. The staged kernel needs head_dim % 8 == 0 and 16-byte alignment.
 void decode_attention_with_splits(const DecodeAttentionParams& p, int splits, cudaStream_t stream,
-                                  int heads_per_block = 0);
+                                  int heads_per_block = 0,
+                                  DecodeKernel kernel = DecodeKernel::kRegisters);
 }  // namespace detail
 
 }  // namespace glmasr::cuda

@@ -18,6 +18,8 @@ constexpr int kMaxDecodeGroup = 8;
 int decode_attention_splits(int batch, int kv_heads, int max_seq);
 // q heads each block serves: the group of a kv head, or a divisor of it when the grid is small.
 int decode_attention_heads_per_block(int batch, int heads, int kv_heads, int splits);
+// True when decode_attention streams the keys through shared-memory stages (many sequences).
+bool decode_attention_staged(const DecodeAttentionParams& p);
 
 // Launchers; the parameters are already checked.
 // rows_per_warp: 16 (head_dim 64 or 128) or 32 (head_dim 64: each K/V fragment read from shared
