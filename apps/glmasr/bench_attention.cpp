@@ -2,7 +2,8 @@
 // and layouts (fused QKV rows, KV-cache slots): the encoder window (batch 1 and 8, each rows per
 // warp, the generic kernel), the causal prefill, both in fp16 too, and flash-decoding at batch 1
 // and 8 alone, back to back, in a 28-layer graph and for each cluster size and q heads per block
-// (to tune decode_attention_splits / decode_attention_heads_per_block). Microseconds.
+// (to tune decode_attention_splits / decode_attention_heads_per_block), and both decode kernels
+// at batch 4-256 (to place decode_attention_staged's threshold). Microseconds.
 #ifdef GLMASR_HAVE_CUDA
 #include <cmath>
 #include <cstdio>
