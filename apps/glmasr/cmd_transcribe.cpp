@@ -202,11 +202,12 @@ int run_transcribe(const CommandArgs& argv) {
       std::fprintf(
           stderr,
           "glmasr transcribe: %s: admit %.3f s (%llu batches, %llu sequences; on the "
-          "device: encoder %.3f s, prefill %.3f s), steps %.3f s (%llu, mean batch "
-          "%.1f), idle %.3f s\n",
+          "device: log-mel upload %.3f s, encoder %.3f s, prefill %.3f s), steps %.3f s (%llu, "
+          "mean batch %.1f), idle %.3f s\n",
           engine.device.c_str(), t.admit_seconds, static_cast<unsigned long long>(t.admit_calls),
-          static_cast<unsigned long long>(t.admitted), t.admit_encoder_seconds,
-          t.admit_prefill_seconds, t.step_seconds, static_cast<unsigned long long>(t.steps),
+          static_cast<unsigned long long>(t.admitted), t.admit_upload_seconds,
+          t.admit_encoder_seconds, t.admit_prefill_seconds, t.step_seconds,
+          static_cast<unsigned long long>(t.steps),
           t.steps ? double(t.step_rows) / double(t.steps) : 0.0, t.idle_seconds);
     }
   }

@@ -66,10 +66,11 @@ struct AdmissionResult {
   std::string error;  // non-empty: the request failed; its slot is free again
 };
 
-// Where the device time of one Engine::admit went, for --timings: the batched encoder pass and
-// the prefills that followed it (with any window a request had to encode alone). Zero where an
-// engine does not time its device (the CPU engine).
+// Where the device time of one Engine::admit went, for --timings: the upload of the batch's
+// log-mel windows, the batched encoder pass, and the prefills that followed it (with any window
+// a request had to encode alone). Zero where an engine does not time its device (the CPU engine).
 struct AdmissionSplit {
+  double upload_seconds = 0;
   double encoder_seconds = 0;
   double prefill_seconds = 0;
 };

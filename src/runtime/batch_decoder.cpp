@@ -141,6 +141,7 @@ void BatchDecoder::admit_waiting() {
       admitted = engine_.admit(admissions);
       times_.admit_seconds += admit_watch.seconds();
       const AdmissionSplit split = engine_.last_admission_split();
+      times_.admit_upload_seconds += split.upload_seconds;
       times_.admit_encoder_seconds += split.encoder_seconds;
       times_.admit_prefill_seconds += split.prefill_seconds;
       ++times_.admit_calls;

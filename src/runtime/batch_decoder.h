@@ -40,7 +40,8 @@ struct Sequence {
 // Where an engine loop's time went, summed since it started (glmasr transcribe --timings).
 struct DecodeTimes {
   double admit_seconds = 0;          // Engine::admit: encoder batches and prefills
-  double admit_encoder_seconds = 0;  // of which the device spent in encoder batches
+  double admit_upload_seconds = 0;   // of which the device spent on log-mel uploads,
+  double admit_encoder_seconds = 0;  // in encoder batches
   double admit_prefill_seconds = 0;  // and in prefills (Engine::last_admission_split)
   uint64_t admit_calls = 0;          // encoder batches
   uint64_t admitted = 0;             // sequences
@@ -51,6 +52,7 @@ struct DecodeTimes {
 
   DecodeTimes& operator+=(const DecodeTimes& other) {
     admit_seconds += other.admit_seconds;
+    admit_upload_seconds += other.admit_upload_seconds;
     admit_encoder_seconds += other.admit_encoder_seconds;
     admit_prefill_seconds += other.admit_prefill_seconds;
     admit_calls += other.admit_calls;

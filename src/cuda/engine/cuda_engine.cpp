@@ -54,7 +54,7 @@ class CudaEngine final : public Engine {
       model_ = cuda::upload_model(config, weights, dtype_, options.weights);
     }
     GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    for (cudaEvent_t* event : {&admit_start_, &admit_encoded_, &admit_end_})
+    for (cudaEvent_t* event : {&admit_start_, &admit_uploaded_, &admit_encoded_, &admit_end_})
       GLMASR_CUDA_CHECK(cudaEventCreate(event));
     gemm_ = std::make_unique<cuda::Gemm>(dtype_);
     encoder_ =
@@ -72,7 +72,7 @@ class CudaEngine final : public Engine {
     decoder_.reset();
     encoder_.reset();
     gemm_.reset();
-    for (cudaEvent_t event : {admit_start_, admit_encoded_, admit_end_})
+    for (cudaEvent_t event : {admit_start_, admit_uploaded_, admit_encoded_, admit_end_})
       if (event) cudaEventDestroy(event);
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -135,6 +135,8 @@ class CudaEngine final : public Engine {
     std::vector<int64_t> rows(admissions.size(), 0);
     last_split_ = {};
     GLMASR_CUDA_CHECK(cudaEventRecord(admit_start_, stream_));
+    // Recorded again by encode_group after its uploads; here in case there is no batch.
+    GLMASR_CUDA_CHECK(cudaEventRecord(admit_uploaded_, stream_));
     try {
       if (admissions.size() > 1) encode_group(admissions, audio, rows);
     } catch (const Error&) {  // the batch failed as a whole: each request alone below
@@ -162,10 +164,11 @@ class CudaEngine final : public Engine {
     // The prefills read their first tokens back: the stream is idle, the events are done.
     GLMASR_CUDA_CHECK(cudaEventRecord(admit_end_, stream_));
     GLMASR_CUDA_CHECK(cudaEventSynchronize(admit_end_));
-    float encoder_ms = 0, prefill_ms = 0;
-    GLMASR_CUDA_CHECK(cudaEventElapsedTime(&encoder_ms, admit_start_, admit_encoded_));
+    float upload_ms = 0, encoder_ms = 0, prefill_ms = 0;
+    GLMASR_CUDA_CHECK(cudaEventElapsedTime(&upload_ms, admit_start_, admit_uploaded_));
+    GLMASR_CUDA_CHECK(cudaEventElapsedTime(&encoder_ms, admit_uploaded_, admit_encoded_));
     GLMASR_CUDA_CHECK(cudaEventElapsedTime(&prefill_ms, admit_encoded_, admit_end_));
-    last_split_ = {encoder_ms * 1e-3, prefill_ms * 1e-3};
+    last_split_ = {upload_ms * 1e-3, encoder_ms * 1e-3, prefill_ms * 1e-3};
     return results;
   }
 
@@ -262,6 +265,7 @@ class CudaEngine final : public Engine {
       first_window[g] = window;
       window += mel.windows();
     }
+    GLMASR_CUDA_CHECK(cudaEventRecord(admit_uploaded_, stream_));
     encoder_->run(static_cast<int>(window));
     for (size_t g = 0; g < admissions.size(); ++g) {
       const std::vector<int64_t>& kept_rows = admissions[g].request->audio_rows;
@@ -339,8 +343,10 @@ class CudaEngine final : public Engine {
   DType dtype_ = DType::kBF16;
   std::unique_ptr<cuda::DeviceModel> model_;
   cudaStream_t stream_ = nullptr;
-  // Device timers of admit(): its start, the end of its batched encoder pass, its end.
-  cudaEvent_t admit_start_ = nullptr, admit_encoded_ = nullptr, admit_end_ = nullptr;
+  // Device timers of admit(): its start, the end of its log-mel uploads and of its batched
+  // encoder pass, its end.
+  cudaEvent_t admit_start_ = nullptr, admit_uploaded_ = nullptr, admit_encoded_ = nullptr,
+              admit_end_ = nullptr;
   AdmissionSplit last_split_;
   std::unique_ptr<cuda::Gemm> gemm_;
   std::unique_ptr<cuda::EncoderRunner> encoder_;
