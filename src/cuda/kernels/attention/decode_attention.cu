@@ -40,6 +40,7 @@
 #include "cuda/device.h"
 #include "cuda/kernels/attention/attention_internal.h"
 #include "cuda/kernels/attention/element_pair.cuh"
+#include "cuda/kernels/attention/padded_rows.cuh"
 #include "cuda/kernels/dependent_launch.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/tensor_core.cuh"
@@ -71,6 +72,10 @@ constexpr int tile_keys() {
 // so the 16 lanes of a half-warp store 256 contiguous bytes (no bank conflicts).
 __host__ __device__ constexpr int quad_first_dim(int quad) {
   return 8 * (quad % kLanesPerKey) + 4 * (quad / kLanesPerKey);
+}
+// The quad holding dim d (at component d % 4): quad_first_dim's inverse.
+__host__ __device__ constexpr int quad_of_dim(int d) {
+  return (d % 8) / 4 * kLanesPerKey + d / 8;
 }
 
 template <int kGroup>
@@ -398,7 +403,7 @@ constexpr int kStagedWarps = kThreads / 32;
 
 template <int kHeadDim>
 struct StagedLayout {
-  static constexpr int kStride = kHeadDim + 8;                  // elements per padded row
+  static constexpr int kStride = padded_row_elems(kHeadDim);
   static constexpr int kQElems = 16 * kStride;                  // the 16-row Q tile
   static constexpr int kStageElems = 2 * kStageKeys * kStride;  // K rows, then V rows
   static constexpr size_t kRingBytes = size_t{kQElems + kStages * kStageElems} * 2;
@@ -408,21 +413,6 @@ template <int kGroup, int kHeadDim>
 __host__ __device__ constexpr size_t staged_shared_bytes() {
   constexpr size_t ring = StagedLayout<kHeadDim>::kRingBytes;
   return ring > sizeof(DecodeShared<kGroup>) ? ring : sizeof(DecodeShared<kGroup>);
-}
-
-// Copies rows [first, first + kStageKeys) of one kv head's keys (or values) into a padded
-// stage; rows at or past `limit` become zeros (their weights are 0, and 0 x garbage could be NaN).
-template <int kHeadDim, typename T>
-__device__ __forceinline__ void load_stage_rows(T* stage, const T* rows, int first, int limit) {
-  constexpr int kChunksPerRow = kHeadDim / 8;
-  constexpr int kStride = StagedLayout<kHeadDim>::kStride;
-#pragma unroll
-  for (int c = threadIdx.x; c < kStageKeys * kChunksPerRow; c += kThreads) {
-    const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-    const bool valid = first + r < limit;
-    const T* src = rows + (valid ? static_cast<int64_t>(first + r) * kHeadDim : 0) + col;
-    cp_async_16(stage + r * kStride + col, src, valid);
-  }
 }
 
 // Needs 16-byte aligned tensors (checked by the launcher) and serves the whole group of a kv
@@ -444,6 +434,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   const T* k_rows = static_cast<const T*>(p.k_cache) + bk.head_offset;
   const T* v_rows = static_cast<const T*>(p.v_cache) + bk.head_offset;
   const int tiles = (bk.keys + kStageKeys - 1) / kStageKeys;
+  // Keys (then values) [first, first + kStageKeys) into a stage; rows past the block's keys
+  // become zeros (their weights are 0, and 0 x garbage could be NaN).
+  auto load_stage = [&](T* stage, int first) {
+    load_padded_rows<kHeadDim, kStageKeys, kThreads>(stage, k_rows, kHeadDim, first, bk.keys);
+    load_padded_rows<kHeadDim, kStageKeys, kThreads>(stage + kStageKeys * kStride, v_rows, kHeadDim,
+                                                     first, bk.keys);
+  };
 
   // Every stage may hold the newest row, and q comes from the kernel ahead.
   wait_for_previous_kernel();
@@ -451,18 +448,13 @@ __global__ void __launch_bounds__(kThreads, 2)
 
   const T* q_head = static_cast<const T*>(p.q) +
                     (static_cast<int64_t>(bk.b) * p.heads + bk.first_head) * kHeadDim;
-  for (int c = tid; c < 16 * (kHeadDim / 8); c += kThreads) {
-    const int r = c / (kHeadDim / 8), col = (c % (kHeadDim / 8)) * 8;
-    const bool valid = r < bk.block_heads;
-    cp_async_16(q_tile + r * kStride + col, q_head + (valid ? r * kHeadDim : 0) + col, valid);
-  }
+  load_padded_rows<kHeadDim, 16, kThreads>(q_tile, q_head, kHeadDim, 0, bk.block_heads);
   // Groups of copies: stage t is group t (Q rides with stage 0); empty groups keep the count.
 #pragma unroll
   for (int t = 0; t < kStages - 1; ++t) {
     if (t < tiles) {
       T* stage = stage_of(t);
-      load_stage_rows<kHeadDim>(stage, k_rows, t * kStageKeys, bk.keys);
-      load_stage_rows<kHeadDim>(stage + kStageKeys * kStride, v_rows, t * kStageKeys, bk.keys);
+      load_stage(stage, t * kStageKeys);
     }
     cp_async_commit();
   }
@@ -482,8 +474,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (tile + kStages - 1 < tiles) {
       T* stage = stage_of(tile + kStages - 1);
       const int first = (tile + kStages - 1) * kStageKeys;
-      load_stage_rows<kHeadDim>(stage, k_rows, first, bk.keys);
-      load_stage_rows<kHeadDim>(stage + kStageKeys * kStride, v_rows, first, bk.keys);
+      load_stage(stage, first);
     }
     cp_async_commit();
     if (tile == 0) {
@@ -569,7 +560,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int d = t * 8 + 2 * (lane % 4) + e;
-        acc[4 * ((d % 8) / 4 * kLanesPerKey + d / 8) + d % 4] = out_acc[t][e];  // quad_first_dim
+        acc[4 * quad_of_dim(d) + d % 4] = out_acc[t][e];
       }
   }
   __syncthreads();
@@ -673,6 +664,11 @@ bool staged_supported(const DecodeAttentionParams& p) {
   return (p.head_dim == 64 || p.head_dim == 128) && rows_aligned16(p);
 }
 
+void launch_staged_checked(const DecodeAttentionParams& p, int splits, cudaStream_t stream) {
+  GLMASR_DISPATCH_ELEMENT(p.dtype, T, { launch_staged<T>(p, splits, stream); });
+  GLMASR_CUDA_CHECK_LAUNCH();
+}
+
 void launch_decode_checked(const DecodeAttentionParams& p, int splits, int heads_per_block,
                            cudaStream_t stream) {
   const bool vec = rows_aligned16(p);
@@ -741,11 +737,7 @@ void decode_attention(const DecodeAttentionParams& p, cudaStream_t stream) {
   using namespace attention_internal;
   check_decode_params(p);
   const int splits = decode_attention_splits(p.batch, p.kv_heads, p.max_seq);
-  if (decode_attention_staged(p)) {
-    GLMASR_DISPATCH_ELEMENT(p.dtype, T, { launch_staged<T>(p, splits, stream); });
-    GLMASR_CUDA_CHECK_LAUNCH();
-    return;
-  }
+  if (decode_attention_staged(p)) return launch_staged_checked(p, splits, stream);
   launch_decode_checked(
       p, splits, decode_attention_heads_per_block(p.batch, p.heads, p.kv_heads, splits), stream);
 }
@@ -771,9 +763,7 @@ void decode_attention_with_splits(const DecodeAttentionParams& p, int splits, cu
     GLMASR_CHECK(heads_per_block == 0 || heads_per_block >= group,
                  "decode_attention_with_splits: the staged kernel serves the whole group of ",
                  group, " q heads in a block, got heads_per_block ", heads_per_block);
-    GLMASR_DISPATCH_ELEMENT(p.dtype, T, { launch_staged<T>(p, splits, stream); });
-    GLMASR_CUDA_CHECK_LAUNCH();
-    return;
+    return launch_staged_checked(p, splits, stream);
   }
   if (heads_per_block == 0)
     heads_per_block = decode_attention_heads_per_block(p.batch, p.heads, p.kv_heads, splits);

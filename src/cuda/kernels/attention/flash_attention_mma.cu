@@ -14,6 +14,7 @@
 #include "cuda/check.h"
 #include "cuda/kernels/attention/attention_internal.h"
 #include "cuda/kernels/attention/element_pair.cuh"
+#include "cuda/kernels/attention/padded_rows.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/tensor_core.cuh"
 
@@ -28,29 +29,11 @@ constexpr int kKeysPerTile = 64;
 template <int kHeadDim, int kMTiles>
 struct TileLayout {
   static constexpr int kRowsPerBlock = kWarps * 16 * kMTiles;
-  // Rows padded by 16 bytes: ldmatrix reads 8 rows at one column, and the padding spreads
-  // them over all 32 banks instead of hitting the same ones.
-  static constexpr int kStride = kHeadDim + 8;
+  static constexpr int kStride = padded_row_elems(kHeadDim);
   static constexpr int kQElems = kRowsPerBlock * kStride;
   static constexpr int kKvElems = kKeysPerTile * kStride;          // one K or V tile
   static constexpr int kSmemBytes = (kQElems + 4 * kKvElems) * 2;  // Q + 2 x K + 2 x V, 16-bit
 };
-
-// Copies rows [first, first + kRows) of one head into a padded tile; rows >= limit become 0.
-template <int kHeadDim, int kRows, typename T>
-__device__ __forceinline__ void load_tile(T* tile, const T* head, int64_t row_stride, int first,
-                                          int limit) {
-  constexpr int kChunksPerRow = kHeadDim / 8;
-  constexpr int kStride = kHeadDim + 8;
-#pragma unroll
-  for (int c = threadIdx.x; c < kRows * kChunksPerRow; c += kThreads) {
-    const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
-    const bool valid = first + r < limit;
-    // An invalid row still needs a mapped address: point it at the head's first row.
-    const T* src = head + (valid ? (first + r) * row_stride : 0) + col;
-    cp_async_16(tile + r * kStride + col, src, valid);
-  }
-}
 
 template <int kHeadDim, int kMTiles>
 constexpr int min_blocks_per_sm() {
@@ -96,9 +79,11 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
     key_tiles = min(key_tiles, last_key / kKeysPerTile + 1);
   }
 
-  load_tile<kHeadDim, kRowsPerBlock>(q_tile, q_head, p.q.row_stride, q0, p.q_len);
-  load_tile<kHeadDim, kKeysPerTile>(k_tile_of(0), k_head, p.k.row_stride, 0, p.kv_len);
-  load_tile<kHeadDim, kKeysPerTile>(v_tile_of(0), v_head, p.v.row_stride, 0, p.kv_len);
+  load_padded_rows<kHeadDim, kRowsPerBlock, kThreads>(q_tile, q_head, p.q.row_stride, q0, p.q_len);
+  load_padded_rows<kHeadDim, kKeysPerTile, kThreads>(k_tile_of(0), k_head, p.k.row_stride, 0,
+                                                     p.kv_len);
+  load_padded_rows<kHeadDim, kKeysPerTile, kThreads>(v_tile_of(0), v_head, p.v.row_stride, 0,
+                                                     p.kv_len);
   cp_async_commit();
   cp_async_wait<0>();
   __syncthreads();
@@ -136,8 +121,10 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
     if (tile + 1 < key_tiles) {
       // The other buffer was last read in iteration tile-1, which ended with a barrier.
       const int next = (tile + 1) * kKeysPerTile;
-      load_tile<kHeadDim, kKeysPerTile>(k_tile_of(buf ^ 1), k_head, p.k.row_stride, next, p.kv_len);
-      load_tile<kHeadDim, kKeysPerTile>(v_tile_of(buf ^ 1), v_head, p.v.row_stride, next, p.kv_len);
+      load_padded_rows<kHeadDim, kKeysPerTile, kThreads>(k_tile_of(buf ^ 1), k_head, p.k.row_stride,
+                                                         next, p.kv_len);
+      load_padded_rows<kHeadDim, kKeysPerTile, kThreads>(v_tile_of(buf ^ 1), v_head, p.v.row_stride,
+                                                         next, p.kv_len);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
