@@ -129,6 +129,20 @@ void bench_end_to_end(int runs, Report& report, Timer& timer) {
       if (windows == 2 * kGroup)
         encoder_stage_table(batch_encoder, windows, batch_ms, runs, timer, report);
     }
+    {  // The same batch with GELU as a pass of the exact form after each GEMM (gemm_gelu.h).
+      cuda::EncoderRunner exact_encoder(*model, gemm, kGroup, stream,
+                                        cuda::GeluPlacement::kExactPass);
+      for (int w = 0; w < kGroup; ++w)
+        GLMASR_CUDA_CHECK(cudaMemcpy(exact_encoder.mel_input() + w * mel.features.numel(),
+                                     mel.features.data(), mel.features.numel() * sizeof(float),
+                                     cudaMemcpyHostToDevice));
+      const double exact_ms = timer.median_ms([&] { exact_encoder.run(kGroup); }, runs);
+      std::printf(
+          "encoder + projector, %d windows, exact GELU passes instead of the epilogue: "
+          "%.3f ms per window\n",
+          kGroup, exact_ms / kGroup);
+      report.set("encoder_batch8_exact_gelu_ms_per_window", exact_ms / kGroup);
+    }
     // Packed prefill of one encoder batch's prompts, at the engine's batch and twice it (the
     // larger pass fills the GEMMs' last wave better).
     for (const int group : {kGroup, 2 * kGroup}) {

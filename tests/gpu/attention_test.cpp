@@ -369,6 +369,153 @@ INSTANTIATE_TEST_SUITE_P(
                    false}})),
     [](const auto& info) { return info.param.name; });
 
+// ---------------------------------------------------------------------------------------------
+// flash_attention over packed spans (the prefill of several prompts in one launch)
+
+struct PackedCase {
+  std::string name;
+  std::vector<int> q_lens;           // one span each, packed in this order
+  std::vector<int> first_positions;  // keys before the span's queries (a chunked prefill)
+  int heads, kv_heads, head_dim;
+  Path path;
+  DType dtype = DType::kBF16;
+};
+
+void PrintTo(const PackedCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class FlashAttentionPacked : public ::testing::TestWithParam<PackedCase> {};
+
+void run_flash_path(const FlashAttentionParams& p, Path path, cudaStream_t stream) {
+  if (path == Path::Generic)
+    detail::flash_attention_generic(p, stream);
+  else if (path == Path::Rows16 || path == Path::Rows32)
+    detail::flash_attention_tensor_cores(p, path == Path::Rows16 ? 16 : 32, stream);
+  else
+    flash_attention(p, stream);
+}
+
+// The spans' queries sit in one fused QKV run of rows, their keys and values in cache slots
+// taken in reverse order. One launch over the spans must write exactly what one launch per
+// span writes (the same kernel on the same values: the same bits), nothing outside the spans'
+// rows, and match the CPU reference.
+TEST_P(FlashAttentionPacked, MatchesOneLaunchPerSpanAndCpuReference) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const PackedCase& c = GetParam();
+  const int n = static_cast<int>(c.q_lens.size()), hd = c.head_dim;
+  std::vector<FlashAttentionSpan> spans;
+  int rows = 0, max_kv = 0, max_q = 0;
+  for (int i = 0; i < n; ++i) {
+    const int kv_len = c.first_positions[i] + c.q_lens[i];
+    spans.push_back({rows, c.q_lens[i], n - 1 - i, kv_len});
+    rows += c.q_lens[i];
+    max_q = std::max(max_q, c.q_lens[i]);
+    max_kv = std::max(max_kv, kv_len);
+  }
+  const int tail_rows = 3;  // rows after the last span: must stay untouched
+  std::mt19937 rng(77u + rows);
+  const int64_t qkv_row = int64_t{c.heads + 2 * c.kv_heads} * hd, out_row = int64_t{c.heads} * hd;
+  const auto qkv = random_elements((rows + tail_rows) * qkv_row, 1.5f, c.dtype, rng);
+  const int max_seq = max_kv + 8;
+  const int64_t head = int64_t{max_seq} * hd, slot = c.kv_heads * head;
+  const auto kv = random_elements(2 * n * slot, 1.0f, c.dtype, rng);
+  DeviceMemory qkv_mem(qkv.size() * 2), kv_mem(kv.size() * 2), spans_mem(n * sizeof(spans[0]));
+  qkv_mem.upload(qkv);
+  kv_mem.upload(kv);
+  spans_mem.upload(spans);
+  const size_t out_elems = (rows + tail_rows) * out_row;
+  DeviceMemory packed_out(out_elems * 2), per_span_out(out_elems * 2);
+  GLMASR_CUDA_CHECK(cudaMemset(packed_out.as<void>(), 0xFF, out_elems * 2));
+  GLMASR_CUDA_CHECK(cudaMemset(per_span_out.as<void>(), 0xFF, out_elems * 2));
+
+  auto* qkv_ptr = qkv_mem.as<uint16_t>();
+  auto* k_ptr = kv_mem.as<uint16_t>();
+  auto* v_ptr = k_ptr + n * slot;
+  FlashAttentionParams packed{};
+  packed.q = {qkv_ptr, 0, qkv_row, hd};
+  packed.k = {k_ptr, slot, hd, head};
+  packed.v = {v_ptr, slot, hd, head};
+  packed.out = {packed_out.as<uint16_t>(), 0, out_row, hd};
+  packed.batch = n;
+  packed.q_len = max_q;
+  packed.kv_len = max_kv;
+  packed.heads = c.heads;
+  packed.kv_heads = c.kv_heads;
+  packed.head_dim = hd;
+  packed.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  packed.causal = true;
+  packed.dtype = c.dtype;
+  packed.spans = spans_mem.as<FlashAttentionSpan>();
+  Stream stream;
+  run_flash_path(packed, c.path, stream);
+  for (const FlashAttentionSpan& span : spans) {
+    FlashAttentionParams one = packed;
+    one.spans = nullptr;
+    one.batch = 1;
+    one.q.ptr = qkv_ptr + span.first_row * qkv_row;
+    one.out.ptr = per_span_out.as<uint16_t>() + span.first_row * out_row;
+    one.k.ptr = k_ptr + span.kv_batch * slot;
+    one.v.ptr = v_ptr + span.kv_batch * slot;
+    one.q_len = span.q_len;
+    one.kv_len = span.kv_len;
+    run_flash_path(one, c.path, stream);
+  }
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream));
+  const auto got = packed_out.download<uint16_t>();
+  const auto want = per_span_out.download<uint16_t>();
+  size_t differing = 0;
+  for (size_t i = 0; i < out_elems; ++i) differing += got[i] != want[i];
+  EXPECT_EQ(differing, 0u) << "elements where the packed launch differs from one per span";
+  for (size_t i = rows * out_row; i < out_elems; ++i)
+    ASSERT_EQ(got[i], kPoison) << "the packed launch wrote past its spans' rows, element " << i;
+
+  double worst = 0.0;
+  for (const FlashAttentionSpan& span : spans) {
+    auto logical = [&](const std::vector<uint16_t>& from, int64_t base, int64_t row_stride,
+                       int count, int heads) {
+      std::vector<float> out(size_t(count) * heads * hd);
+      for (int r = 0; r < count; ++r)
+        for (int i = 0; i < heads * hd; ++i)
+          out[size_t(r) * heads * hd + i] = from_element(from[base + r * row_stride + i], c.dtype);
+      return out;
+    };
+    // The cache is [kv_heads, max_seq, hd] per slot: gather it as [position, kv_heads, hd].
+    auto cache_rows = [&](int64_t base) {
+      std::vector<float> out(size_t(span.kv_len) * c.kv_heads * hd);
+      for (int t = 0; t < span.kv_len; ++t)
+        for (int h = 0; h < c.kv_heads; ++h)
+          for (int d = 0; d < hd; ++d)
+            out[(size_t(t) * c.kv_heads + h) * hd + d] =
+                from_element(kv[base + h * head + t * hd + d], c.dtype);
+      return out;
+    };
+    const auto q = logical(qkv, span.first_row * qkv_row, qkv_row, span.q_len, c.heads);
+    const auto k = cache_rows(span.kv_batch * slot);
+    const auto v = cache_rows(n * slot + span.kv_batch * slot);
+    std::vector<float> expected(q.size());
+    cpu::attention(q.data(), span.q_len, c.heads, k.data(), v.data(), span.kv_len, c.kv_heads, hd,
+                   packed.scale, true, expected.data());
+    const auto actual = logical(got, span.first_row * out_row, out_row, span.q_len, c.heads);
+    worst = std::max(worst, relative_error(actual, expected));
+  }
+  EXPECT_LE(worst, tolerance(c.dtype)) << c.name;
+  std::printf("[ attention ] %-40s worst span relative error %.2e\n", c.name.c_str(), worst);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Prefill, FlashAttentionPacked,
+    ::testing::ValuesIn(in_both_dtypes<PackedCase>(
+        {// The hour's admissions: prompts of ~390 rows, with short ones among them.
+         PackedCase{
+             "prompts_390_mixed", {390, 17, 1, 388, 64, 65}, {0, 0, 0, 0, 0, 0}, 16, 4, 128, kAuto},
+         // Chunked spans: queries that are the last rows of longer caches.
+         PackedCase{"chunked_spans", {15, 70, 128}, {85, 130, 3}, 16, 4, 128, kAuto},
+         PackedCase{"head_dim_64_rows32", {150, 3, 97}, {0, 40, 0}, 4, 2, 64, kRows32},
+         PackedCase{"head_dim_128_generic", {131, 9}, {0, 20}, 16, 4, 128, kGeneric},
+         PackedCase{"tiny_decoder_hd12", {15, 390, 2}, {0, 0, 5}, 2, 1, 12, kAuto}})),
+    [](const auto& info) { return info.param.name; });
+
 // `call` must throw glmasr::Error whose message contains `fragment`.
 TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
   GLMASR_SKIP_WITHOUT_GPU();
@@ -414,6 +561,12 @@ TEST(FlashAttentionArguments, RejectsUnsupportedShapes) {
   p = buffers.params();
   p.head_dim = 128;
   EXPECT_FALSE(detail::flash_attention_uses_wgmma(p));
+  // Packed spans live in device memory the wgmma kernel's tensor maps cannot follow.
+  p = buffers.params();
+  const FlashAttentionSpan span{0, 8, 0, 8};
+  p.spans = &span;
+  EXPECT_FALSE(detail::flash_attention_uses_wgmma(p));
+  expect_rejected([&] { detail::flash_attention_wgmma(p, 2, nullptr); }, "no packed spans");
 }
 
 // Only the two 16-bit types have kernels: any other dtype must fail on every entry point, with a

@@ -1,4 +1,5 @@
-// The conv stem (im2col + GEMM + exact GELU, twice) against cpu::conv1d_k3 + cpu::gelu.
+// The conv stem (im2col + GEMM + GELU, twice; GELU in either placement) against
+// cpu::conv1d_k3 + cpu::gelu (the exact form).
 #include "cuda/kernels/conv_stem.h"
 
 #include <gtest/gtest.h>
@@ -68,11 +69,17 @@ TEST_P(ConvStemTest, MatchesCpuConvolutions) {
       columns2(size_t(windows) * out_frames * 3 * hidden * 2),
       out(size_t(windows) * out_frames * hidden * 2);
   cuda::Gemm gemm(dtype);
-  cuda::conv_stem(gemm, {dw1.get(), db1.get(), dw2.get(), db2.get()}, dmel.as<float>(), windows,
-                  mel, frames, hidden, columns1.get(), conv1.get(), columns2.get(), out.get(),
-                  nullptr);
-  EXPECT_LT(relative_error(download(out.get(), expected.size(), dtype), expected),
-            gpu_test::tolerance(dtype));
+  for (const auto placement :
+       {cuda::GeluPlacement::kGemmEpilogue, cuda::GeluPlacement::kExactPass}) {
+    SCOPED_TRACE(placement == cuda::GeluPlacement::kGemmEpilogue ? "GELU in the GEMM epilogue"
+                                                                 : "exact GELU pass");
+    GLMASR_CUDA_CHECK(cudaMemset(out.get(), 0xFF, out.bytes()));
+    cuda::conv_stem(gemm, placement, {dw1.get(), db1.get(), dw2.get(), db2.get()}, dmel.as<float>(),
+                    windows, mel, frames, hidden, columns1.get(), conv1.get(), columns2.get(),
+                    out.get(), nullptr);
+    EXPECT_LT(relative_error(download(out.get(), expected.size(), dtype), expected),
+              gpu_test::tolerance(dtype));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvStemTest,

@@ -48,19 +48,23 @@ class CudaEngine final : public Engine {
     const int max_seq =
         options.max_sequence > 0 ? options.max_sequence : config.decoder.max_positions;
     GLMASR_CHECK(max_seq >= 1, model_dir, ": expected a positive sequence capacity, got ", max_seq);
-    {
-      const Checkpoint checkpoint(model_dir);
-      const ModelWeights weights = load_weights(checkpoint, config);
-      model_ = cuda::upload_model(config, weights, dtype_, options.weights);
-    }
     GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     for (cudaEvent_t* event : {&admit_start_, &admit_uploaded_, &admit_encoded_, &admit_end_})
       GLMASR_CUDA_CHECK(cudaEventCreate(event));
     gemm_ = std::make_unique<cuda::Gemm>(dtype_);
-    encoder_ =
-        std::make_unique<cuda::EncoderRunner>(*model_, *gemm_, kEncoderWindowsPerBatch, stream_);
-    decoder_ = std::make_unique<cuda::DecoderRunner>(*model_, *gemm_, options.max_batch, max_seq,
-                                                     kPrefillChunk, stream_);
+    // The runners are built, and their kernels loaded, while the weights upload.
+    const auto build_and_warm_up = [&](const cuda::DeviceModel& model) {
+      encoder_ =
+          std::make_unique<cuda::EncoderRunner>(model, *gemm_, kEncoderWindowsPerBatch, stream_);
+      decoder_ = std::make_unique<cuda::DecoderRunner>(model, *gemm_, options.max_batch, max_seq,
+                                                       kPrefillChunk, stream_);
+      warm_up_kernels(model.config);
+    };
+    {
+      const Checkpoint checkpoint(model_dir);
+      const ModelWeights weights = load_weights(checkpoint, config);
+      model_ = cuda::upload_model(config, weights, dtype_, options.weights, build_and_warm_up);
+    }
     audio_ = cuda::DeviceBuffer(size_t(max_seq) * config.decoder.hidden_size * 2);
     description_ = cat("cuda ", dtype_ == DType::kBF16 ? "bf16" : "fp16",
                        options.weights == WeightFormat::kFP8 ? " (fp8 decoder weights)" : "",
@@ -198,6 +202,24 @@ class CudaEngine final : public Engine {
   // by its loop's and destroyed on a third, and several engines share those threads' process.
   // Every entry point makes its GPU current first (a no-op when it already is).
   void bind_device() const { GLMASR_CUDA_CHECK(cudaSetDevice(device_)); }
+
+  // CUDA loads a kernel on its first launch and cuBLASLt makes a plan per new shape: in the
+  // hour of speech that cost the first admissions ~150 ms of GPU idle (docs/performance.md,
+  // session 12). Running the encoder on one window and on a full batch, and the prefill's layers
+  // on one prompt of about a 30 s window's length and on a packed pass of them, moves that into the
+  // weight upload, which it overlaps (upload_model's `beside`). Nothing here is timed: the
+  // measurement-based choices (the step's kernels, the batch-1 step) wait for a quiet GPU.
+  void warm_up_kernels(const ModelConfig& config) {
+    GLMASR_CUDA_CHECK(cudaMemsetAsync(encoder_->mel_input(), 0,
+                                      size_t(encoder_->max_windows()) *
+                                          config.encoder.num_mel_bins * encoder_->mel_frames() *
+                                          sizeof(float),
+                                      stream_));
+    encoder_->run(1);
+    if (encoder_->max_windows() > 1) encoder_->run(encoder_->max_windows());
+    // A prompt is a window's audio rows and a few text tokens: the shapes are near enough.
+    decoder_->warm_up_prefill(encoder_->rows_per_window());
+  }
 
   // Prefills the admissions whose audio the batch left in the encoder's output together, in
   // passes of at most the decoder's packed rows; returns which ones are done (results set). A

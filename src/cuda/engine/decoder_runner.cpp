@@ -122,6 +122,7 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   audio_row_ = DeviceBuffer(id_rows * sizeof(int32_t));
   row_positions_ = DeviceBuffer(rows_ * sizeof(int32_t));
   row_slots_ = DeviceBuffer(rows_ * sizeof(int32_t));
+  attention_spans_ = DeviceBuffer(size_t(max_slots) * sizeof(FlashAttentionSpan));
   hidden_ = DeviceBuffer(rows_ * d * e);
   normed_ = DeviceBuffer(rows_ * d * e);
   qkv_ = DeviceBuffer(rows_ * width * e);
@@ -349,6 +350,7 @@ std::vector<DecodedToken> DecoderRunner::prefill_packed(const std::vector<Packed
                "packed prefill: expected 1..", max_slots_, " prompts, got ", prompts.size());
   std::vector<int32_t> ids, audio_row, positions, slots;
   std::vector<PassSpan> spans;
+  std::vector<FlashAttentionSpan> attention_spans;
   std::vector<int64_t> last_rows;
   for (const PackedPrompt& prompt : prompts) {
     const int64_t length = static_cast<int64_t>(prompt.ids->size());
@@ -362,6 +364,10 @@ std::vector<DecodedToken> DecoderRunner::prefill_packed(const std::vector<Packed
                      .first_row = static_cast<int64_t>(ids.size()),
                      .rows = length,
                      .first_position = 0});
+    attention_spans.push_back({.first_row = static_cast<int32_t>(ids.size()),
+                               .q_len = static_cast<int32_t>(length),
+                               .kv_batch = prompt.slot,
+                               .kv_len = static_cast<int32_t>(length)});
     ids.insert(ids.end(), prompt.ids->begin(), prompt.ids->end());
     audio_row.insert(audio_row.end(), rows.begin(), rows.end());
     for (int64_t t = 0; t < length; ++t) {
@@ -379,13 +385,51 @@ std::vector<DecodedToken> DecoderRunner::prefill_packed(const std::vector<Packed
   };
   upload(ids_, ids);
   upload(audio_row_, audio_row);
-  upload(row_positions_, positions);
-  upload(row_slots_, slots);
+  upload_pass_rows(positions, slots, attention_spans);
   embed_tokens(model_.dtype, model_.embed_tokens, dec.vocab_size, dec.hidden_size,
                ids_.as<int32_t>(), audio_row_.as<int32_t>(), audio, total, hidden_.get(), stream_);
   prefill_pass(total, spans);
   // The host vectors above are pageable: cudaMemcpyAsync staged them before returning.
   return choose_after_prefill(last_rows);
+}
+
+void DecoderRunner::warm_up_prefill(int64_t prompt_rows) {
+  const int64_t single = std::min<int64_t>({prompt_rows, chunk_, max_seq_});
+  if (single < 1) return;
+  prefill_pass(single, {{.slot = 0, .first_row = 0, .rows = single, .first_position = 0}});
+  const int64_t prompts = std::min<int64_t>(rows_ / single, max_slots_);
+  if (prompts >= 2) {
+    std::vector<PassSpan> spans;
+    std::vector<FlashAttentionSpan> attention_spans;
+    std::vector<int32_t> positions, slots;
+    for (int g = 0; g < static_cast<int>(prompts); ++g) {
+      spans.push_back({.slot = g, .first_row = g * single, .rows = single, .first_position = 0});
+      attention_spans.push_back({.first_row = static_cast<int32_t>(g * single),
+                                 .q_len = static_cast<int32_t>(single),
+                                 .kv_batch = g,
+                                 .kv_len = static_cast<int32_t>(single)});
+      for (int64_t t = 0; t < single; ++t) {
+        positions.push_back(static_cast<int32_t>(t));
+        slots.push_back(g);
+      }
+    }
+    upload_pass_rows(positions, slots, attention_spans);
+    prefill_pass(prompts * single, spans);
+  }
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void DecoderRunner::upload_pass_rows(const std::vector<int32_t>& positions,
+                                     const std::vector<int32_t>& slots,
+                                     const std::vector<FlashAttentionSpan>& spans) {
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(row_positions_.get(), positions.data(),
+                                    positions.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                    stream_));
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(row_slots_.get(), slots.data(), slots.size() * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream_));
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(attention_spans_.get(), spans.data(),
+                                    spans.size() * sizeof(FlashAttentionSpan),
+                                    cudaMemcpyHostToDevice, stream_));
 }
 
 void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& spans) {
@@ -413,30 +457,40 @@ void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& span
     rope_qkv(rope, stream_);
 
     // Each span's queries against its slot's keys and values: [kv_heads, positions, hd] with
-    // the layout's strides.
+    // the layout's strides. Packed prompts go in one launch (attention_spans_), so that a pass
+    // of many short prompts fills the GPU instead of running a small grid per prompt.
     const KvLayout& kv = kv_.layout();
-    for (const PassSpan& span : spans) {
+    FlashAttentionParams attention{};
+    attention.q = {qkv_.get(), rows * width, width, hd};
+    attention.k = {rope.k_cache, kv.slot_stride(), hd, kv.head_stride()};
+    attention.v = {rope.v_cache, kv.slot_stride(), hd, kv.head_stride()};
+    attention.out = {attn_.get(), rows * q_width, q_width, hd};
+    attention.batch = 1;
+    attention.heads = heads;
+    attention.kv_heads = kv_heads;
+    attention.head_dim = hd;
+    attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    attention.causal = true;
+    attention.dtype = dtype;
+    if (packed) {
+      attention.batch = static_cast<int>(spans.size());
+      attention.spans = attention_spans_.as<FlashAttentionSpan>();
+      for (const PassSpan& span : spans) {
+        attention.q_len = std::max(attention.q_len, static_cast<int>(span.rows));
+        attention.kv_len =
+            std::max(attention.kv_len, static_cast<int>(span.first_position + span.rows));
+      }
+    } else {
+      const PassSpan& span = spans.front();
       const int64_t slot_offset = kv.offset(span.slot, 0, 0) * e;
-      FlashAttentionParams attention{};
-      attention.q = {qkv_.as<std::byte>() + span.first_row * width * e, span.rows * width, width,
-                     hd};
-      attention.k = {static_cast<std::byte*>(rope.k_cache) + slot_offset, kv.slot_stride(), hd,
-                     kv.head_stride()};
-      attention.v = {static_cast<std::byte*>(rope.v_cache) + slot_offset, kv.slot_stride(), hd,
-                     kv.head_stride()};
-      attention.out = {attn_.as<std::byte>() + span.first_row * q_width * e, span.rows * q_width,
-                       q_width, hd};
-      attention.batch = 1;
+      attention.q.ptr = qkv_.as<std::byte>() + span.first_row * width * e;
+      attention.out.ptr = attn_.as<std::byte>() + span.first_row * q_width * e;
+      attention.k.ptr = static_cast<std::byte*>(rope.k_cache) + slot_offset;
+      attention.v.ptr = static_cast<std::byte*>(rope.v_cache) + slot_offset;
       attention.q_len = static_cast<int>(span.rows);
       attention.kv_len = static_cast<int>(span.first_position + span.rows);
-      attention.heads = heads;
-      attention.kv_heads = kv_heads;
-      attention.head_dim = hd;
-      attention.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      attention.causal = true;
-      attention.dtype = dtype;
-      flash_attention(attention, stream_);
     }
+    flash_attention(attention, stream_);
 
     gemm_.run(attn_.get(), rows, q_width, gemm_weight(layer.o_weight, layer.o_scale, d, q_width), d,
               nullptr, hidden_.get(), true, stream_);

@@ -24,6 +24,7 @@
 #include "cuda/device_buffer.h"
 #include "cuda/engine/device_model.h"
 #include "cuda/engine/kv_cache.h"
+#include "cuda/kernels/attention/attention.h"
 #include "cuda/kernels/gemm.h"
 #include "cuda/kernels/rope.h"
 
@@ -99,6 +100,11 @@ class DecoderRunner {
   std::vector<DecodedToken> prefill_packed(const std::vector<PackedPrompt>& prompts,
                                            const void* audio);
   int64_t packed_rows() const { return rows_; }
+  // Runs the prefill's layers once over one prompt of `prompt_rows` rows and once over the
+  // largest packed pass of such prompts that fits, on whatever the buffers and weights hold, so
+  // that the kernels and GEMM plans those shapes use are loaded and made before the first real
+  // prefill; nothing is timed or chosen here. Results are garbage: slots 0.. are overwritten.
+  void warm_up_prefill(int64_t prompt_rows);
   // One decoding step for every sequence (distinct slots). Synchronises the stream.
   std::vector<DecodedToken> step(const std::vector<SequenceStep>& sequences);
   // Logits of row `row` of the last prefill (row 0) or step, as float.
@@ -178,8 +184,12 @@ class DecoderRunner {
     int64_t first_row = 0, rows = 0, first_position = 0;
   };
   // The 28 layers over the `rows` embedded rows in hidden_. One span: rows at consecutive
-  // positions of one slot; several: row_positions_/row_slots_ (device) say where each row goes.
+  // positions of one slot; several: row_positions_/row_slots_ (device) say where each row goes
+  // and attention_spans_ (device) holds the spans for the packed attention launch.
   void prefill_pass(int64_t rows, const std::vector<PassSpan>& spans);
+  // Each row's position and slot and the spans of a packed pass, to the device (async).
+  void upload_pass_rows(const std::vector<int32_t>& positions, const std::vector<int32_t>& slots,
+                        const std::vector<FlashAttentionSpan>& spans);
   // The step graph of `batch`, captured (after choose_step_kernels) if it is not yet.
   CudaGraph& step_graph(int batch);
   // The persistent kernel's parameters for the current control arrays; why it cannot run, if not.
@@ -197,8 +207,8 @@ class DecoderRunner {
   RopeTable rope_;
   KvCache kv_;
   // prefill
-  DeviceBuffer ids_, audio_row_, row_positions_, row_slots_, hidden_, normed_, qkv_, attn_,
-      gate_up_, act_;
+  DeviceBuffer ids_, audio_row_, row_positions_, row_slots_, attention_spans_, hidden_, normed_,
+      qkv_, attn_, gate_up_, act_;
   // decoding step
   DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
       step_act_, logits_, out_token_, out_logprob_, attention_workspace_, argmax_workspace_;

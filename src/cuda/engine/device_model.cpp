@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <thread>
 #include <utility>
@@ -122,7 +123,8 @@ Fp8Fill stack_fp8(std::vector<const TensorView*> parts, std::string what) {
 }
 
 std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights* weights,
-                                   DType dtype, uint64_t seed, WeightFormat format) {
+                                   DType dtype, uint64_t seed, WeightFormat format,
+                                   const BesideUpload& beside) {
   GLMASR_CHECK(dtype == DType::kBF16 || dtype == DType::kF16,
                "cuda engine dtype: expected bf16 or fp16, got ", dtype_name(dtype));
   auto model = std::make_unique<DeviceModel>();
@@ -274,6 +276,34 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
 
   model->arena = DeviceBuffer(total);
   auto* base = model->arena.as<std::byte>();
+  // Every weight's address first, so that `beside` can run on the model while it is filled.
+  for (Piece& piece : pieces) {
+    *piece.target = base + piece.offset;
+    if (piece.fp8())
+      *piece.scale_target = reinterpret_cast<float*>(base + piece.offset + piece.scales_offset());
+  }
+  if (share_lm_head) model->lm_head = model->embed_tokens;
+  std::exception_ptr beside_failed;
+  std::thread beside_thread;
+  if (beside) {
+    int device = 0;
+    GLMASR_CUDA_CHECK(cudaGetDevice(&device));
+    beside_thread = std::thread([&, device] {
+      try {
+        GLMASR_CUDA_CHECK(cudaSetDevice(device));
+        beside(*model);
+      } catch (...) {
+        beside_failed = std::current_exception();
+      }
+    });
+  }
+  struct JoinAtExit {  // the thread reads the model: never leave before it ends
+    std::thread& thread;
+    ~JoinAtExit() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_at_exit{beside_thread};
+
   std::vector<uint16_t> staging;
   std::vector<uint8_t> codes;
   std::vector<float> scales;
@@ -281,7 +311,6 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   for (size_t i = 0; i < pieces.size(); ++i) {
     Piece& piece = pieces[i];
     void* dst = base + piece.offset;
-    *piece.target = dst;
     if (upload && !piece.spans.empty()) {
       auto* at = static_cast<std::byte*>(dst);
       for (const auto& [src, bytes] : piece.spans) {
@@ -292,7 +321,6 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
     }
     if (piece.fp8()) {
       auto* scale_dst = reinterpret_cast<float*>(base + piece.offset + piece.scales_offset());
-      *piece.scale_target = scale_dst;
       if (upload) {
         codes.resize(static_cast<size_t>(piece.count));
         scales.resize(static_cast<size_t>(piece.rows));
@@ -319,7 +347,8 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   // few threads instead of one synchronous pageable copy after another.
   parallel_upload(direct,
                   static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
-  if (share_lm_head) model->lm_head = model->embed_tokens;
+  if (beside_thread.joinable()) beside_thread.join();
+  if (beside_failed) std::rethrow_exception(beside_failed);
   GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
   return model;
 }
@@ -327,13 +356,14 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
 }  // namespace
 
 std::unique_ptr<DeviceModel> upload_model(const ModelConfig& config, const ModelWeights& weights,
-                                          DType dtype, WeightFormat format) {
-  return build(config, &weights, dtype, 0, format);
+                                          DType dtype, WeightFormat format,
+                                          const BesideUpload& beside) {
+  return build(config, &weights, dtype, 0, format, beside);
 }
 
 std::unique_ptr<DeviceModel> random_model(const ModelConfig& config, DType dtype, uint64_t seed,
                                           WeightFormat format) {
-  return build(config, nullptr, dtype, seed, format);
+  return build(config, nullptr, dtype, seed, format, {});
 }
 
 }  // namespace glmasr::cuda

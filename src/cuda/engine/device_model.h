@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -62,10 +63,17 @@ struct DeviceModel {
   size_t lm_head_bytes = 0;  // of which lm_head (codes and scales for fp8)
 };
 
+// Work to run on another thread while the weights upload, once every weight has its device
+// address (the values are still being written: whatever it computes from them is garbage). The
+// engine loads its kernels and plans there (CudaEngine's warm-up). The device is current.
+using BesideUpload = std::function<void(const DeviceModel&)>;
+
 // Uploads checkpoint weights (any float dtype) converted to `dtype` (BF16 or F16), the
-// decoder's projections in `weights`.
+// decoder's projections in `weights`; runs `beside` (if set) during the upload and rethrows
+// what it threw.
 std::unique_ptr<DeviceModel> upload_model(const ModelConfig& config, const ModelWeights& weights,
-                                          DType dtype, WeightFormat format = WeightFormat::kBF16);
+                                          DType dtype, WeightFormat format = WeightFormat::kBF16,
+                                          const BesideUpload& beside = {});
 // Random weights of the config's shapes (for benchmarks): linear weights uniform in
 // +-1/sqrt(in), norm weights near 1, biases and embeddings small. Deterministic in `seed`.
 std::unique_ptr<DeviceModel> random_model(const ModelConfig& config, DType dtype, uint64_t seed,

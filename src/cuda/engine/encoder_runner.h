@@ -9,6 +9,7 @@
 #include "cuda/device_buffer.h"
 #include "cuda/engine/device_model.h"
 #include "cuda/kernels/gemm.h"
+#include "cuda/kernels/gemm_gelu.h"
 #include "cuda/kernels/rope.h"
 
 namespace glmasr::cuda {
@@ -23,7 +24,7 @@ enum EncoderStage : unsigned {
   kEncoderAttention = 1u << 4,  // bidirectional attention over each window's 1500 frames
   kEncoderOut = 1u << 5,        // o_proj (+ bias + residual)
   kEncoderFc1 = 1u << 6,        // fc1 (+ bias)
-  kEncoderGelu = 1u << 7,       // exact GELU after fc1 and in the projector
+  kEncoderGelu = 1u << 7,       // GELU after fc1 and in the projector (where it is a pass)
   kEncoderFc2 = 1u << 8,        // fc2 (+ bias + residual)
   kEncoderProjector = 1u << 9,  // the projector's two GEMMs
   kEncoderAll = (1u << 10) - 1,
@@ -31,7 +32,11 @@ enum EncoderStage : unsigned {
 
 class EncoderRunner {
  public:
-  EncoderRunner(const DeviceModel& model, Gemm& gemm, int max_windows, cudaStream_t stream);
+  // gelu: where the GELUs after the conv stem's GEMMs, fc1 and the projector's first GEMM run
+  // (gemm_gelu.h); the epilogue by default, since it is both faster and no less accurate
+  // (docs/performance.md, session 12).
+  EncoderRunner(const DeviceModel& model, Gemm& gemm, int max_windows, cudaStream_t stream,
+                GeluPlacement gelu = GeluPlacement::kGemmEpilogue);
 
   int max_windows() const { return max_windows_; }
   int mel_frames() const { return 2 * frames_; }            // mel frames per window (3000)
@@ -48,10 +53,16 @@ class EncoderRunner {
   const void* projector_output() const { return projected_.get(); }
 
  private:
+  // y = gelu(x wᵀ + bias) in the placement chosen at construction (without the GELU when the
+  // stages leave it out).
+  void fc_then_gelu(const void* x, int64_t rows, int64_t in, const void* w, int64_t out,
+                    const void* bias, void* y, unsigned stages);
+
   const DeviceModel& model_;
   Gemm& gemm_;
   int max_windows_;
   cudaStream_t stream_;
+  GeluPlacement gelu_;
   int frames_, merge_;
   RopeTable rope_;
   DeviceBuffer mel_, columns1_, conv1_, columns2_, hidden_, normed_, qkv_, attn_, mlp_,

@@ -1,7 +1,6 @@
 #include "cuda/check.h"
 #include "cuda/kernels/conv_stem.h"
 #include "cuda/kernels/element.cuh"
-#include "cuda/kernels/gelu.h"
 
 namespace glmasr::cuda {
 namespace {
@@ -61,19 +60,17 @@ void im2col_conv2(DType dtype, const void* x, int64_t windows, int frames, int c
   GLMASR_CUDA_CHECK_LAUNCH();
 }
 
-void conv_stem(Gemm& gemm, const ConvStemWeights& weights, const float* mel, int64_t windows,
-               int mel_bins, int frames, int hidden, void* columns1, void* conv1_out,
-               void* columns2, void* out, cudaStream_t stream) {
+void conv_stem(Gemm& gemm, GeluPlacement gelu, const ConvStemWeights& weights, const float* mel,
+               int64_t windows, int mel_bins, int frames, int hidden, void* columns1,
+               void* conv1_out, void* columns2, void* out, cudaStream_t stream) {
   const DType dtype = gemm.dtype();
   const int out_frames = (frames - 1) / 2 + 1;
   im2col_conv1(dtype, mel, windows, mel_bins, frames, columns1, stream);
-  gemm.run(columns1, windows * frames, 3 * mel_bins, weights.conv1_weight, hidden,
-           weights.conv1_bias, conv1_out, false, stream);
-  gelu(dtype, conv1_out, windows * frames, hidden, nullptr, stream);
+  gemm_gelu(gemm, gelu, columns1, windows * frames, 3 * mel_bins, weights.conv1_weight, hidden,
+            weights.conv1_bias, conv1_out, stream);
   im2col_conv2(dtype, conv1_out, windows, frames, hidden, columns2, stream);
-  gemm.run(columns2, windows * out_frames, 3 * hidden, weights.conv2_weight, hidden,
-           weights.conv2_bias, out, false, stream);
-  gelu(dtype, out, windows * out_frames, hidden, nullptr, stream);
+  gemm_gelu(gemm, gelu, columns2, windows * out_frames, 3 * hidden, weights.conv2_weight, hidden,
+            weights.conv2_bias, out, stream);
 }
 
 }  // namespace glmasr::cuda

@@ -1,6 +1,6 @@
 // The encoder's convolution stem as two GEMMs: conv1 (kernel 3, stride 1) and conv2 (kernel 3,
-// stride 2), each an im2col gather followed by a cuBLASLt product with the bias in its
-// epilogue and the exact GELU after it. The conv weights are uploaded permuted to
+// stride 2), each an im2col gather followed by a cuBLASLt product with the bias and GELU placed
+// as gemm_gelu.h says. The conv weights are uploaded permuted to
 // [out, 3, in] (tap-major), so an im2col row is the three neighbouring input frames side by side.
 #pragma once
 
@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "cuda/kernels/gemm.h"
+#include "cuda/kernels/gemm_gelu.h"
 
 namespace glmasr::cuda {
 
@@ -32,8 +33,8 @@ struct ConvStemWeights {
 // mel [windows, mel_bins, frames] float32 on the device -> out [windows, (frames-1)/2+1, hidden].
 // columns1 holds windows*frames*3*mel_bins elements, conv1_out windows*frames*hidden, columns2
 // windows*((frames-1)/2+1)*3*hidden.
-void conv_stem(Gemm& gemm, const ConvStemWeights& weights, const float* mel, int64_t windows,
-               int mel_bins, int frames, int hidden, void* columns1, void* conv1_out,
-               void* columns2, void* out, cudaStream_t stream);
+void conv_stem(Gemm& gemm, GeluPlacement gelu, const ConvStemWeights& weights, const float* mel,
+               int64_t windows, int mel_bins, int frames, int hidden, void* columns1,
+               void* conv1_out, void* columns2, void* out, cudaStream_t stream);
 
 }  // namespace glmasr::cuda

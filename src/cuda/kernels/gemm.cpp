@@ -42,7 +42,7 @@ Gemm::~Gemm() {
 Gemm::Plan& Gemm::plan_for(const Key& key) {
   auto found = plans_.find(key);
   if (found != plans_.end()) return *found->second;
-  const auto [rows, in, out, ldx, ldy, has_bias, accumulate] = key;
+  const auto [rows, in, out, ldx, ldy, has_bias, accumulate, gelu] = key;
   (void)accumulate;
   const cudaDataType_t type = dtype_ == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
   auto plan = std::make_unique<Plan>();
@@ -53,8 +53,10 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
                                                      &transpose, sizeof transpose));
   GLMASR_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof keep));
-  if (has_bias) {
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+  if (has_bias || gelu) {
+    const cublasLtEpilogue_t epilogue =
+        gelu ? (has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+             : CUBLASLT_EPILOGUE_BIAS;
     GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
                                                        &epilogue, sizeof epilogue));
   }
@@ -74,8 +76,8 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
       preference, 1, &result, &found_count);
   cublasLtMatmulPreferenceDestroy(preference);
   GLMASR_CHECK(status == CUBLAS_STATUS_SUCCESS && found_count > 0, "cuBLASLt: no algorithm for a ",
-               rows, " x ", in, " by ", out, " x ", in, " product (status ",
-               static_cast<int>(status), ")");
+               rows, " x ", in, " by ", out, " x ", in, " product", gelu ? " with GELU" : "",
+               " (status ", static_cast<int>(status), ")");
   plan->algo = result.algo;
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
@@ -83,10 +85,22 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
 void Gemm::run(const void* x, int64_t rows, int64_t in, const void* w, int64_t out,
                const void* bias, void* y, bool accumulate, cudaStream_t stream, int64_t ldx,
                int64_t ldy) {
-  if (rows == 0 || out == 0) return;
   if (ldx == 0) ldx = in;
   if (ldy == 0) ldy = out;
-  Plan& plan = plan_for(Key{rows, in, out, ldx, ldy, bias != nullptr, accumulate});
+  launch(Key{rows, in, out, ldx, ldy, bias != nullptr, accumulate, false}, x, w, bias, y, stream);
+}
+
+void Gemm::run_gelu(const void* x, int64_t rows, int64_t in, const void* w, int64_t out,
+                    const void* bias, void* y, cudaStream_t stream) {
+  launch(Key{rows, in, out, in, out, bias != nullptr, false, true}, x, w, bias, y, stream);
+}
+
+void Gemm::launch(const Key& key, const void* x, const void* w, const void* bias, void* y,
+                  cudaStream_t stream) {
+  const auto [rows, in, out, ldx, ldy, has_bias, accumulate, gelu] = key;
+  (void)in, (void)ldx, (void)ldy, (void)has_bias, (void)gelu;
+  if (rows == 0 || out == 0) return;
+  Plan& plan = plan_for(key);
   if (bias) {
     GLMASR_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                        &bias, sizeof bias));

@@ -27,13 +27,20 @@ class Gemm {
   // the single rounding to the element type.
   void run(const void* x, int64_t rows, int64_t in, const void* w, int64_t out, const void* bias,
            void* y, bool accumulate, cudaStream_t stream, int64_t ldx = 0, int64_t ldy = 0);
+  // y = gelu(x W^T + bias) in cuBLASLt's GELU epilogue, which is the tanh form of GELU applied
+  // to the fp32 accumulator (see gemm_gelu.h for how it compares with the exact form).
+  void run_gelu(const void* x, int64_t rows, int64_t in, const void* w, int64_t out,
+                const void* bias, void* y, cudaStream_t stream);
 
   DType dtype() const { return dtype_; }
 
  private:
   struct Plan;
-  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
+  // rows, in, out, ldx, ldy, bias, accumulate, gelu
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool, bool>;
   Plan& plan_for(const Key& key);
+  void launch(const Key& key, const void* x, const void* w, const void* bias, void* y,
+              cudaStream_t stream);
 
   DType dtype_;
   void* handle_ = nullptr;  // cublasLtHandle_t

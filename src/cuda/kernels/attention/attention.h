@@ -23,14 +23,27 @@ struct AttentionTensor {
   int64_t batch_stride, row_stride, head_stride;
 };
 
+// One sequence of a packed launch (FlashAttentionParams::spans): its queries are rows
+// first_row .. first_row + q_len - 1 of q and out, its keys and values the first kv_len rows of
+// batch entry kv_batch of k and v (a KV-cache slot).
+struct FlashAttentionSpan {
+  int32_t first_row, q_len, kv_batch, kv_len;
+};
+
 struct FlashAttentionParams {
   AttentionTensor q, k, v, out;
   int batch, q_len, kv_len, heads, kv_heads, head_dim;
   float scale;  // usually 1/sqrt(head_dim)
   bool causal;  // query i sees keys 0 .. kv_len - q_len + i (needs kv_len >= q_len)
-  // Element type of q, k, v and out: kBF16 or kF16. Last, so that positional initialisers that
-  // predate it still compile (and mean bf16).
+  // Element type of q, k, v and out: kBF16 or kF16. After the fields that positional
+  // initialisers set, so those still compile (and mean bf16).
   DType dtype = DType::kBF16;
+  // Packed sequences of different lengths in one launch (the prefill of several prompts): when
+  // set, batch entry b is the device-resident spans[b], q and out are read as one run of rows
+  // (their batch_stride is ignored), and q_len / kv_len are the largest of the spans' (they size
+  // the grid; each span's lengths are clamped to them). Causal spans need kv_len >= q_len. The
+  // mma.sync and generic kernels take spans; the wgmma kernel does not.
+  const FlashAttentionSpan* spans = nullptr;
 };
 
 // out = softmax(q kᵀ * scale) v per (batch, head); q head h reads kv head h / (heads / kv_heads).

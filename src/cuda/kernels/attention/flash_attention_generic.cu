@@ -8,6 +8,7 @@
 #include "cuda/check.h"
 #include "cuda/kernels/attention/attention_internal.h"
 #include "cuda/kernels/attention/element_pair.cuh"
+#include "cuda/kernels/attention/flash_entry.cuh"
 #include "cuda/kernels/element.cuh"
 
 namespace glmasr::cuda::attention_internal {
@@ -23,19 +24,20 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int row = blockIdx.x * kWarpsPerBlock + warp;
   const int h = blockIdx.y, b = blockIdx.z;
-  if (row >= p.q_len) return;  // whole warp leaves; no block-wide barrier follows
+  const FlashEntry entry = flash_entry(p, b);
+  if (row >= entry.q_len) return;  // whole warp leaves; no block-wide barrier follows
   const int kvh = h / (p.heads / p.kv_heads);
   const int pairs = p.head_dim / 2;
 
-  const auto* q = static_cast<const T*>(p.q.ptr) + b * p.q.batch_stride + row * p.q.row_stride +
-                  h * p.q.head_stride;
+  const auto* q =
+      static_cast<const T*>(p.q.ptr) + entry.q_offset + row * p.q.row_stride + h * p.q.head_stride;
   // The scale is folded into q once, in the log2 domain so that exp2f gives the softmax.
   for (int d = lane; d < p.head_dim; d += 32) q_rows[warp][d] = to_float(q[d]) * scale_log2;
   __syncwarp();
 
-  const auto* k = static_cast<const T*>(p.k.ptr) + b * p.k.batch_stride + kvh * p.k.head_stride;
-  const auto* v = static_cast<const T*>(p.v.ptr) + b * p.v.batch_stride + kvh * p.v.head_stride;
-  const int visible = p.causal ? p.kv_len - p.q_len + row + 1 : p.kv_len;
+  const auto* k = static_cast<const T*>(p.k.ptr) + entry.k_offset + kvh * p.k.head_stride;
+  const auto* v = static_cast<const T*>(p.v.ptr) + entry.v_offset + kvh * p.v.head_stride;
+  const int visible = p.causal ? entry.kv_len - entry.q_len + row + 1 : entry.kv_len;
 
   float running_max = -INFINITY, running_sum = 0.0f;
   float2 acc[kPairsPerLane];
@@ -85,7 +87,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
   }
 
-  auto* out = reinterpret_cast<Pair<T>*>(static_cast<T*>(p.out.ptr) + b * p.out.batch_stride +
+  auto* out = reinterpret_cast<Pair<T>*>(static_cast<T*>(p.out.ptr) + entry.out_offset +
                                          row * p.out.row_stride + h * p.out.head_stride);
   const float inv_sum = 1.0f / running_sum;
 #pragma unroll

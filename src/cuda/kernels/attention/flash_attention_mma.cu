@@ -14,6 +14,7 @@
 #include "cuda/check.h"
 #include "cuda/kernels/attention/attention_internal.h"
 #include "cuda/kernels/attention/element_pair.cuh"
+#include "cuda/kernels/attention/flash_entry.cuh"
 #include "cuda/kernels/attention/padded_rows.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/tensor_core.cuh"
@@ -64,26 +65,28 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
   const int h = blockIdx.y, b = blockIdx.z;
   const int kvh = h / (p.heads / p.kv_heads);
   const int q0 = q_block * kRowsPerBlock;
+  const FlashEntry entry = flash_entry(p, b);
+  // A short span of a packed launch has fewer query blocks than the grid: the whole block leaves.
+  if (q0 >= entry.q_len) return;
+  const int q_len = entry.q_len, kv_len = entry.kv_len;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int causal_offset = p.kv_len - p.q_len;  // query i sees keys <= i + causal_offset
+  const int causal_offset = kv_len - q_len;  // query i sees keys <= i + causal_offset
 
-  const auto* q_head = static_cast<const T*>(p.q.ptr) + b * p.q.batch_stride + h * p.q.head_stride;
-  const auto* k_head =
-      static_cast<const T*>(p.k.ptr) + b * p.k.batch_stride + kvh * p.k.head_stride;
-  const auto* v_head =
-      static_cast<const T*>(p.v.ptr) + b * p.v.batch_stride + kvh * p.v.head_stride;
+  const auto* q_head = static_cast<const T*>(p.q.ptr) + entry.q_offset + h * p.q.head_stride;
+  const auto* k_head = static_cast<const T*>(p.k.ptr) + entry.k_offset + kvh * p.k.head_stride;
+  const auto* v_head = static_cast<const T*>(p.v.ptr) + entry.v_offset + kvh * p.v.head_stride;
 
-  int key_tiles = (p.kv_len + kKeysPerTile - 1) / kKeysPerTile;
+  int key_tiles = (kv_len + kKeysPerTile - 1) / kKeysPerTile;
   if (p.causal) {
-    const int last_key = min(q0 + kRowsPerBlock - 1, p.q_len - 1) + causal_offset;
+    const int last_key = min(q0 + kRowsPerBlock - 1, q_len - 1) + causal_offset;
     key_tiles = min(key_tiles, last_key / kKeysPerTile + 1);
   }
 
-  load_padded_rows<kHeadDim, kRowsPerBlock, kThreads>(q_tile, q_head, p.q.row_stride, q0, p.q_len);
+  load_padded_rows<kHeadDim, kRowsPerBlock, kThreads>(q_tile, q_head, p.q.row_stride, q0, q_len);
   load_padded_rows<kHeadDim, kKeysPerTile, kThreads>(k_tile_of(0), k_head, p.k.row_stride, 0,
-                                                     p.kv_len);
+                                                     kv_len);
   load_padded_rows<kHeadDim, kKeysPerTile, kThreads>(v_tile_of(0), v_head, p.v.row_stride, 0,
-                                                     p.kv_len);
+                                                     kv_len);
   cp_async_commit();
   cp_async_wait<0>();
   __syncthreads();
@@ -122,9 +125,9 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
       // The other buffer was last read in iteration tile-1, which ended with a barrier.
       const int next = (tile + 1) * kKeysPerTile;
       load_padded_rows<kHeadDim, kKeysPerTile, kThreads>(k_tile_of(buf ^ 1), k_head, p.k.row_stride,
-                                                         next, p.kv_len);
+                                                         next, kv_len);
       load_padded_rows<kHeadDim, kKeysPerTile, kThreads>(v_tile_of(buf ^ 1), v_head, p.v.row_stride,
-                                                         next, p.kv_len);
+                                                         next, kv_len);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -161,8 +164,8 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
       }
     }
 
-    const bool needs_mask = key0 + kKeysPerTile > p.kv_len ||
-                            (p.causal && key0 + kKeysPerTile - 1 > q0 + causal_offset);
+    const bool needs_mask =
+        key0 + kKeysPerTile > kv_len || (p.causal && key0 + kKeysPerTile - 1 > q0 + causal_offset);
     if (needs_mask) {
 #pragma unroll
       for (int m = 0; m < kMTiles; ++m)
@@ -172,7 +175,7 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
           for (int e = 0; e < 4; ++e) {
             const int key = key0 + t * 8 + 2 * (lane % 4) + (e & 1);
             const int row = warp_row0 + m * 16 + (e >> 1) * 8;
-            if (key >= p.kv_len || (p.causal && key > row + causal_offset))
+            if (key >= kv_len || (p.causal && key > row + causal_offset))
               score[m][t][e] = -INFINITY;
           }
     }
@@ -239,7 +242,7 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
     __syncthreads();  // the buffer is refilled by the next iteration's prefetch
   }
 
-  auto* out_head = static_cast<T*>(p.out.ptr) + b * p.out.batch_stride + h * p.out.head_stride;
+  auto* out_head = static_cast<T*>(p.out.ptr) + entry.out_offset + h * p.out.head_stride;
 #pragma unroll
   for (int m = 0; m < kMTiles; ++m)
 #pragma unroll
@@ -248,7 +251,7 @@ __global__ void __launch_bounds__(kThreads, (min_blocks_per_sm<kHeadDim, kMTiles
       total += __shfl_xor_sync(0xffffffffu, total, 1);
       total += __shfl_xor_sync(0xffffffffu, total, 2);
       const int row = warp_row0 + m * 16 + r * 8;
-      if (row >= p.q_len) continue;
+      if (row >= q_len) continue;
       const float inv = 1.0f / total;
       auto* out_row = out_head + row * p.out.row_stride + 2 * (lane % 4);
 #pragma unroll

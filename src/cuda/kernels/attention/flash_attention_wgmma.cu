@@ -420,7 +420,7 @@ void launch_wgmma(const FlashAttentionParams& p, cudaStream_t stream) {
 bool flash_attention_wgmma_supported(const FlashAttentionParams& p) {
   // sm_90 exactly: wgmma is Hopper's (sm_100 has other instructions), and the kernel is built
   // for sm_90a only.
-  return p.head_dim == kHeadDim && !p.causal &&
+  return p.head_dim == kHeadDim && !p.causal && p.spans == nullptr &&
          (p.dtype == DType::kBF16 || p.dtype == DType::kF16) && p.q_len >= 1 && p.kv_len >= 1 &&
          mappable(p.q, p.heads, p.q_len, p.batch) && mappable(p.k, p.kv_heads, p.kv_len, p.batch) &&
          mappable(p.v, p.kv_heads, p.kv_len, p.batch) &&
@@ -441,8 +441,8 @@ int flash_attention_wgmma_groups(const FlashAttentionParams& p) {
 void launch_flash_attention_wgmma(const FlashAttentionParams& p, cudaStream_t stream, int groups) {
   GLMASR_CHECK(flash_attention_wgmma_supported(p),
                "flash_attention (wgmma): expected head_dim 64, no causal mask, bf16 or fp16, "
-               "16-byte aligned views and an sm_90 GPU; got head_dim ",
-               p.head_dim, p.causal ? ", causal" : "");
+               "16-byte aligned views, no packed spans and an sm_90 GPU; got head_dim ",
+               p.head_dim, p.causal ? ", causal" : "", p.spans ? ", packed spans" : "");
   if (groups == 0) groups = flash_attention_wgmma_groups(p);
   if (groups == 2)
     GLMASR_DISPATCH_ELEMENT(p.dtype, T, (launch_wgmma<T, 2>(p, stream)));
