@@ -1,5 +1,5 @@
-// Exact (erf) GELU, optionally after adding a bias, in place. cuBLASLt's GELU epilogue is the
-// tanh approximation, which the model does not use, so GEMMs feed this kernel instead.
+// Exact (erf) GELU, optionally after adding a bias, in place: the pass gemm_gelu.h runs after a
+// GEMM when GELU is not placed in cuBLASLt's epilogue (whose GELU is the tanh form).
 #pragma once
 
 #include <cuda_runtime.h>
