@@ -348,9 +348,8 @@ std::vector<DecodedToken> DecoderRunner::prefill_packed(const std::vector<Packed
   const DecoderConfig& dec = model_.config.decoder;
   GLMASR_CHECK(!prompts.empty() && static_cast<int>(prompts.size()) <= max_slots_,
                "packed prefill: expected 1..", max_slots_, " prompts, got ", prompts.size());
-  std::vector<int32_t> ids, audio_row, positions, slots;
-  std::vector<PassSpan> spans;
-  std::vector<FlashAttentionSpan> attention_spans;
+  std::vector<int32_t> ids, audio_row;
+  PackedPass pass;
   std::vector<int64_t> last_rows;
   for (const PackedPrompt& prompt : prompts) {
     const int64_t length = static_cast<int64_t>(prompt.ids->size());
@@ -360,23 +359,12 @@ std::vector<DecodedToken> DecoderRunner::prefill_packed(const std::vector<Packed
                  max_seq_, " tokens (the KV capacity), got ", length);
     const std::vector<int32_t> rows =
         audio_row_of_ids(*prompt.ids, prompt.audio_first_row, prompt.audio_rows);
-    spans.push_back({.slot = prompt.slot,
-                     .first_row = static_cast<int64_t>(ids.size()),
-                     .rows = length,
-                     .first_position = 0});
-    attention_spans.push_back({.first_row = static_cast<int32_t>(ids.size()),
-                               .q_len = static_cast<int32_t>(length),
-                               .kv_batch = prompt.slot,
-                               .kv_len = static_cast<int32_t>(length)});
+    pass.add(prompt.slot, length);
     ids.insert(ids.end(), prompt.ids->begin(), prompt.ids->end());
     audio_row.insert(audio_row.end(), rows.begin(), rows.end());
-    for (int64_t t = 0; t < length; ++t) {
-      positions.push_back(static_cast<int32_t>(t));
-      slots.push_back(prompt.slot);
-    }
     last_rows.push_back(static_cast<int64_t>(ids.size()) - 1);
   }
-  const int64_t total = static_cast<int64_t>(ids.size());
+  const int64_t total = pass.rows();
   GLMASR_CHECK(total <= rows_, "packed prefill: expected at most ", rows_, " rows in all, got ",
                total);
   const auto upload = [&](DeviceBuffer& to, const std::vector<int32_t>& from) {
@@ -385,12 +373,25 @@ std::vector<DecodedToken> DecoderRunner::prefill_packed(const std::vector<Packed
   };
   upload(ids_, ids);
   upload(audio_row_, audio_row);
-  upload_pass_rows(positions, slots, attention_spans);
+  upload_pass_rows(pass);
   embed_tokens(model_.dtype, model_.embed_tokens, dec.vocab_size, dec.hidden_size,
                ids_.as<int32_t>(), audio_row_.as<int32_t>(), audio, total, hidden_.get(), stream_);
-  prefill_pass(total, spans);
+  prefill_pass(total, pass.spans);
   // The host vectors above are pageable: cudaMemcpyAsync staged them before returning.
   return choose_after_prefill(last_rows);
+}
+
+void DecoderRunner::PackedPass::add(int slot, int64_t length) {
+  const int64_t first_row = rows();
+  spans.push_back({.slot = slot, .first_row = first_row, .rows = length, .first_position = 0});
+  attention.push_back({.first_row = static_cast<int32_t>(first_row),
+                       .q_len = static_cast<int32_t>(length),
+                       .kv_batch = slot,
+                       .kv_len = static_cast<int32_t>(length)});
+  for (int64_t t = 0; t < length; ++t) {
+    positions.push_back(static_cast<int32_t>(t));
+    slots.push_back(slot);
+  }
 }
 
 void DecoderRunner::warm_up_prefill(int64_t prompt_rows) {
@@ -399,37 +400,22 @@ void DecoderRunner::warm_up_prefill(int64_t prompt_rows) {
   prefill_pass(single, {{.slot = 0, .first_row = 0, .rows = single, .first_position = 0}});
   const int64_t prompts = std::min<int64_t>(rows_ / single, max_slots_);
   if (prompts >= 2) {
-    std::vector<PassSpan> spans;
-    std::vector<FlashAttentionSpan> attention_spans;
-    std::vector<int32_t> positions, slots;
-    for (int g = 0; g < static_cast<int>(prompts); ++g) {
-      spans.push_back({.slot = g, .first_row = g * single, .rows = single, .first_position = 0});
-      attention_spans.push_back({.first_row = static_cast<int32_t>(g * single),
-                                 .q_len = static_cast<int32_t>(single),
-                                 .kv_batch = g,
-                                 .kv_len = static_cast<int32_t>(single)});
-      for (int64_t t = 0; t < single; ++t) {
-        positions.push_back(static_cast<int32_t>(t));
-        slots.push_back(g);
-      }
-    }
-    upload_pass_rows(positions, slots, attention_spans);
-    prefill_pass(prompts * single, spans);
+    PackedPass pass;
+    for (int g = 0; g < static_cast<int>(prompts); ++g) pass.add(g, single);
+    upload_pass_rows(pass);
+    prefill_pass(pass.rows(), pass.spans);
   }
   GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void DecoderRunner::upload_pass_rows(const std::vector<int32_t>& positions,
-                                     const std::vector<int32_t>& slots,
-                                     const std::vector<FlashAttentionSpan>& spans) {
-  GLMASR_CUDA_CHECK(cudaMemcpyAsync(row_positions_.get(), positions.data(),
-                                    positions.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
-                                    stream_));
-  GLMASR_CUDA_CHECK(cudaMemcpyAsync(row_slots_.get(), slots.data(), slots.size() * sizeof(int32_t),
-                                    cudaMemcpyHostToDevice, stream_));
-  GLMASR_CUDA_CHECK(cudaMemcpyAsync(attention_spans_.get(), spans.data(),
-                                    spans.size() * sizeof(FlashAttentionSpan),
-                                    cudaMemcpyHostToDevice, stream_));
+void DecoderRunner::upload_pass_rows(const PackedPass& pass) {
+  const auto upload = [&](DeviceBuffer& to, const auto& from) {
+    GLMASR_CUDA_CHECK(cudaMemcpyAsync(to.get(), from.data(), from.size() * sizeof(from[0]),
+                                      cudaMemcpyHostToDevice, stream_));
+  };
+  upload(row_positions_, pass.positions);
+  upload(row_slots_, pass.slots);
+  upload(attention_spans_, pass.attention);
 }
 
 void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& spans) {

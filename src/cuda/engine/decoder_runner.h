@@ -187,9 +187,18 @@ class DecoderRunner {
   // positions of one slot; several: row_positions_/row_slots_ (device) say where each row goes
   // and attention_spans_ (device) holds the spans for the packed attention launch.
   void prefill_pass(int64_t rows, const std::vector<PassSpan>& spans);
-  // Each row's position and slot and the spans of a packed pass, to the device (async).
-  void upload_pass_rows(const std::vector<int32_t>& positions, const std::vector<int32_t>& slots,
-                        const std::vector<FlashAttentionSpan>& spans);
+  // Where the rows of a packed pass go: each prompt's span (for the layers and the attention
+  // launch) and each row's position and slot.
+  struct PackedPass {
+    std::vector<PassSpan> spans;
+    std::vector<FlashAttentionSpan> attention;
+    std::vector<int32_t> positions, slots;
+    // Appends a prompt of `length` rows, written into `slot` from position 0.
+    void add(int slot, int64_t length);
+    int64_t rows() const { return static_cast<int64_t>(positions.size()); }
+  };
+  // The pass's row positions, row slots and attention spans, to the device (async).
+  void upload_pass_rows(const PackedPass& pass);
   // The step graph of `batch`, captured (after choose_step_kernels) if it is not yet.
   CudaGraph& step_graph(int batch);
   // The persistent kernel's parameters for the current control arrays; why it cannot run, if not.

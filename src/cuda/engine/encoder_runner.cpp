@@ -111,10 +111,9 @@ void EncoderRunner::run(int windows, unsigned stages) {
   if (has(kEncoderProjector)) {
     fc_then_gelu(normed_.get(), merged_rows, proj.input_size, model_.projector1_weight,
                  proj.hidden_size, model_.projector1_bias, projector_hidden_.get(), stages);
-  }
-  if (has(kEncoderProjector))
     gemm_.run(projector_hidden_.get(), merged_rows, proj.hidden_size, model_.projector2_weight,
               proj.output_size, model_.projector2_bias, projected_.get(), false, stream_);
+  }
 }
 
 }  // namespace glmasr::cuda
