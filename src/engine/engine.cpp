@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/error.h"
+
 namespace glmasr {
 
 bool accept_token(const GenerationRequest& request, const std::vector<int>& eos_ids, int32_t token,
@@ -21,6 +23,33 @@ bool accept_token(const GenerationRequest& request, const std::vector<int>& eos_
     return false;
   }
   return true;
+}
+
+void Engine::launch_step(const std::vector<StepInput>& batch) {
+  GLMASR_CHECK(launched_.size() < 2, "decoding step launched with two steps not collected");
+  std::vector<StepInput> known = batch;
+  for (StepInput& input : known) {
+    if (input.follows < 0) continue;
+    GLMASR_CHECK(input.follows < static_cast<int>(last_launched_.size()),
+                 "decoding step: a row follows row ", input.follows,
+                 " of the step before, which has ", last_launched_.size());
+    input.token = last_launched_[input.follows].token;
+    input.follows = -1;
+  }
+  last_launched_ = step(known);
+  launched_.push_back(last_launched_);
+}
+
+std::vector<TokenChoice> Engine::collect_step() {
+  GLMASR_CHECK(!launched_.empty(), "decoding step collected but none was launched");
+  std::vector<TokenChoice> chosen = std::move(launched_.front());
+  launched_.pop_front();
+  return chosen;
+}
+
+void Engine::discard_steps() {
+  launched_.clear();
+  last_launched_.clear();
 }
 
 const char* stop_reason_name(StopReason reason) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -80,6 +81,9 @@ struct StepInput {
   int slot = 0;
   int32_t token = 0;
   int position = 0;
+  // >= 0: it feeds instead the token that row `follows` of the step launched just before this
+  // one chooses; that step may still be in flight, its tokens not yet on the host.
+  int follows = -1;
 };
 
 // A device engine, driven one engine-loop iteration at a time (runtime/batch_decoder.h):
@@ -109,7 +113,17 @@ class Engine {
   // The device time of the last admit(), split (device timers: no extra synchronisation).
   virtual AdmissionSplit last_admission_split() const { return {}; }
   // One decoding step: the next greedy token of every sequence (distinct slots), in order.
+  // Every input's token is known (follows < 0); nothing may be launched and not collected.
   virtual std::vector<TokenChoice> step(const std::vector<StepInput>& batch) = 0;
+  // Pipelined steps, so that the device does not wait for the host between two of them: the
+  // engine loop launches step N+1 (whose rows may follow step N's) before it collects step N's
+  // tokens, so at most two steps are launched and not collected. launch_step enqueues a step
+  // and returns; collect_step waits for the oldest launched step and returns its tokens. The
+  // default runs step() at launch, for engines that compute on the calling thread.
+  virtual void launch_step(const std::vector<StepInput>& batch);
+  virtual std::vector<TokenChoice> collect_step();
+  // Forgets every launched step not collected (a device fault, a loop that stops mid-step).
+  virtual void discard_steps();
   // The sequence in `slot` is finished; its cache may be reused.
   virtual void release(int slot) = 0;
   // Prepares what the first steps of every batch size up to `max_batch` would otherwise build
@@ -129,6 +143,12 @@ class Engine {
   virtual FloatTensor teacher_forced_logits(const MelWindows& mel,
                                             const std::vector<int32_t>& prompt_ids,
                                             const std::vector<int32_t>& forced) = 0;
+
+ private:
+  // The default launch_step's results not collected yet, and those of the last step launched
+  // (which the next step's rows may follow).
+  std::deque<std::vector<TokenChoice>> launched_;
+  std::vector<TokenChoice> last_launched_;
 };
 
 }  // namespace glmasr

@@ -26,7 +26,8 @@ bool is_cancelled(const Sequence& sequence) {
 BatchDecoder::BatchDecoder(Engine& engine, int max_batch)
     : engine_(engine),
       max_batch_(max_batch > 0 ? std::min(max_batch, engine.kv_slots()) : engine.kv_slots()),
-      slots_(engine.kv_slots()) {}
+      slots_(engine.kv_slots()),
+      index_of_slot_(engine.kv_slots(), -1) {}
 
 BatchDecoder::~BatchDecoder() {
   fail_all("the engine loop stopped before this sequence ended");
@@ -47,14 +48,23 @@ void BatchDecoder::enqueue(Sequence sequence) {
 void BatchDecoder::iterate() {
   cancel_requested();
   admit_waiting();
-  if (!running_.empty()) step_running();
+  const std::vector<int> previous = std::move(in_flight_slots_);
+  in_flight_slots_ = launch_step();
+  if (!previous.empty()) collect_step(previous);
+  retire_ended();
 }
 
 void BatchDecoder::fail_all(const std::string& message) {
-  while (!running_.empty()) {
-    running_.back().result = failed(message);
-    finish_running(running_.size() - 1);
+  // Whatever is in flight cannot be trusted (a device fault) or is not wanted (shutdown).
+  if (!in_flight_slots_.empty()) engine_.discard_steps();
+  in_flight_slots_.clear();
+  for (Running& r : running_) {
+    r.in_flight = 0;
+    if (r.ended) continue;
+    r.result = failed(message);
+    end(r);
   }
+  retire_ended();
   while (!waiting_.empty()) {
     Sequence sequence = std::move(waiting_.front());
     waiting_.pop_front();
@@ -68,11 +78,12 @@ double BatchDecoder::kv_usage() const {
 }
 
 void BatchDecoder::cancel_requested() {
-  for (size_t i = running_.size(); i-- > 0;) {
-    if (!is_cancelled(running_[i].sequence)) continue;
-    running_[i].result.stop = StopReason::kCancelled;
-    finish_running(i);
+  for (Running& r : running_) {
+    if (r.ended || !is_cancelled(r.sequence)) continue;
+    r.result.stop = StopReason::kCancelled;
+    end(r);
   }
+  retire_ended();
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     if (!is_cancelled(*it)) {
       ++it;
@@ -170,43 +181,69 @@ void BatchDecoder::admit_waiting() {
       r.token = admitted[i].first.token;
       r.reserved_positions = reservation(r.sequence.request);
       reserved_positions_ += r.reserved_positions;
+      index_of_slot_[r.slot] = static_cast<int>(running_.size());
       running_.push_back(std::move(r));
-      const size_t index = running_.size() - 1;
-      Running& now = running_[index];
+      Running& now = running_.back();
       if (!accept_token(now.sequence.request, engine_.config().eos_token_ids, now.token,
                         admitted[i].first.logprob, now.result)) {
-        finish_running(index);
+        end(now);
       } else if (now.position >= engine_.kv_positions()) {  // the slot is full
         now.result.stop = StopReason::kLength;
-        finish_running(index);
+        end(now);
       }
     }
+    retire_ended();
   }
 }
 
-void BatchDecoder::step_running() {
+bool BatchDecoder::may_take_token(const Running& r) const {
+  return !r.ended && r.position < engine_.kv_positions() &&
+         static_cast<int>(r.result.tokens.size()) + r.in_flight < r.sequence.request.max_new_tokens;
+}
+
+std::vector<int> BatchDecoder::launch_step() {
   std::vector<StepInput> batch;
+  std::vector<int> slots;
   batch.reserve(running_.size());
-  for (const Running& r : running_) batch.push_back({r.slot, r.token, r.position});
+  slots.reserve(running_.size());
+  for (Running& r : running_) {
+    if (!may_take_token(r)) continue;
+    // A token still in flight is fed on the device from the row that chooses it.
+    batch.push_back({.slot = r.slot,
+                     .token = r.token,
+                     .position = r.position,
+                     .follows = r.in_flight > 0 ? r.row : -1});
+    r.row = static_cast<int>(slots.size());
+    slots.push_back(r.slot);
+    ++r.position;
+    ++r.in_flight;
+  }
+  if (batch.empty()) return slots;
   const Stopwatch step_watch;
-  const std::vector<TokenChoice> chosen = engine_.step(batch);
+  engine_.launch_step(batch);
   times_.step_seconds += step_watch.seconds();
   ++times_.steps;
   times_.step_rows += batch.size();
-  GLMASR_CHECK(chosen.size() == batch.size(), "engine step gave ", chosen.size(), " tokens for ",
-               batch.size(), " sequences");
-  // Walk backwards so finishing (which swaps with the last) never skips a sequence.
-  for (size_t i = running_.size(); i-- > 0;) {
-    Running& r = running_[i];
-    ++r.position;
+  return slots;
+}
+
+void BatchDecoder::collect_step(const std::vector<int>& slots) {
+  const Stopwatch collect_watch;
+  const std::vector<TokenChoice> chosen = engine_.collect_step();
+  times_.step_seconds += collect_watch.seconds();
+  GLMASR_CHECK(chosen.size() == slots.size(), "engine step gave ", chosen.size(), " tokens for ",
+               slots.size(), " sequences");
+  for (size_t i = 0; i < slots.size(); ++i) {
+    Running& r = running_[index_of_slot_[slots[i]]];
+    --r.in_flight;
+    if (r.ended) continue;  // a row launched before the host saw the sequence stop
     r.token = chosen[i].token;
-    const bool goes_on = accept_token(r.sequence.request, engine_.config().eos_token_ids,
-                                      chosen[i].token, chosen[i].logprob, r.result);
-    if (!goes_on) {
-      finish_running(i);
-    } else if (r.position >= engine_.kv_positions()) {  // the slot is full
+    if (!accept_token(r.sequence.request, engine_.config().eos_token_ids, chosen[i].token,
+                      chosen[i].logprob, r.result)) {
+      end(r);
+    } else if (r.in_flight == 0 && r.position >= engine_.kv_positions()) {  // the slot is full
       r.result.stop = StopReason::kLength;
-      finish_running(i);
+      end(r);
     }
   }
 }
@@ -216,14 +253,27 @@ void BatchDecoder::finish(Sequence& sequence, GenerationResult result) {
   sequence.on_done = nullptr;
 }
 
-void BatchDecoder::finish_running(size_t index) {
-  Running r = std::move(running_[index]);
-  if (index + 1 != running_.size()) running_[index] = std::move(running_.back());
-  running_.pop_back();
-  reserved_positions_ -= r.reserved_positions;
-  engine_.release(r.slot);
-  slots_.release(r.slot);
+void BatchDecoder::end(Running& r) {
+  r.ended = true;
   finish(r.sequence, std::move(r.result));
+}
+
+void BatchDecoder::retire_ended() {
+  for (size_t i = running_.size(); i-- > 0;)
+    if (running_[i].ended && running_[i].in_flight == 0) retire(i);
+}
+
+void BatchDecoder::retire(size_t index) {
+  const int slot = running_[index].slot;
+  reserved_positions_ -= running_[index].reserved_positions;
+  if (index + 1 != running_.size()) {
+    running_[index] = std::move(running_.back());
+    index_of_slot_[running_[index].slot] = static_cast<int>(index);
+  }
+  running_.pop_back();
+  index_of_slot_[slot] = -1;
+  engine_.release(slot);
+  slots_.release(slot);
 }
 
 std::vector<GenerationResult> generate(Engine& engine,

@@ -1,9 +1,16 @@
 // One engine-loop iteration, single-threaded: sequences wait in a FIFO queue; each iterate()
 // cancels what was cancelled, admits waiting sequences while the batch limit and the free KV
-// slots allow (their windows encoded together, their prompts prefilled), runs one decoding step
-// for every running sequence, hands each token to its request's on_token, and retires finished
-// sequences through their on_done. Iteration-level (continuous) batching as in Orca and vLLM:
-// a newcomer waits at most one step, never for the running batch to finish.
+// slots allow (their windows encoded together, their prompts prefilled), launches one decoding
+// step for every running sequence, then collects the step launched by the iteration before,
+// hands each token to its request's on_token, and ends finished sequences through their
+// on_done. Iteration-level (continuous) batching as in Orca and vLLM: a newcomer waits at most
+// one step, never for the running batch to finish.
+//
+// Steps are pipelined (Engine::launch_step): step N+1 is on the device before the host reads
+// step N's tokens, its rows fed on the device from step N's choices, so the GPU does not idle
+// while the host reads, accepts and launches. The price: a sequence that ends on a token the
+// host could not foresee (eos, its on_token's stop, a cancel) has already been launched into one
+// more step; that row's token is dropped, and the sequence keeps its slot until it is collected.
 //
 // EngineLoop runs this on its own thread for requests that keep arriving; generate() runs it
 // to completion on the caller's thread.
@@ -93,18 +100,30 @@ class BatchDecoder {
     Sequence sequence;
     GenerationResult result;
     int slot = 0;
-    int position = 0;   // where the next token goes
-    int32_t token = 0;  // the token to feed next
+    int position = 0;    // where the next launched token goes
+    int32_t token = 0;   // the token to feed next, when none is in flight
+    int in_flight = 0;   // its rows in launched steps not collected yet (0..2)
+    int row = 0;         // its row in the last launched step, while in_flight > 0
+    bool ended = false;  // on_done has its result; the slot waits for the rows in flight
     int64_t reserved_positions = 0;
   };
 
   void cancel_requested();
   void admit_waiting();
-  void step_running();
+  // Launches a step of every running sequence that may take another token; returns the slots of
+  // its rows in order (empty: nothing launched).
+  std::vector<int> launch_step();
+  // Collects the step whose rows are `slots`: accepts each token, ends what stops.
+  void collect_step(const std::vector<int>& slots);
   // Validates a sequence before it takes a slot; returns the error, or empty.
   std::string reject_reason(const Sequence& sequence) const;
+  bool may_take_token(const Running& r) const;
   void finish(Sequence& sequence, GenerationResult result);
-  void finish_running(size_t index);
+  // Hands the running sequence's result to its on_done; it is retired once nothing of it is
+  // in flight.
+  void end(Running& r);
+  void retire_ended();
+  void retire(size_t index);
   int64_t reservation(const GenerationRequest& request) const;
 
   Engine& engine_;
@@ -112,6 +131,8 @@ class BatchDecoder {
   KvSlotPool slots_;
   std::deque<Sequence> waiting_;
   std::vector<Running> running_;
+  std::vector<int> index_of_slot_;    // running_'s index of each occupied slot
+  std::vector<int> in_flight_slots_;  // the rows of the step launched last and not collected
   int64_t reserved_positions_ = 0;
   DecodeTimes times_;
 };

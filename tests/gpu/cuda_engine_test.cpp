@@ -224,6 +224,83 @@ TEST(CudaEngineTest, WarmedUpStepsDecodeWhatLazilyCapturedOnesDo) {
   }
 }
 
+// Pipelined steps (Engine::launch_step before collect_step, rows fed on the device from the step
+// in flight) must decode exactly what synchronous steps with the host's tokens do. One engine
+// runs both, on different slots, so that both take the same measured kernels; the batch shrinks
+// 3 -> 2 -> 1 (a row leaving from the middle). Run in both orders: pipelined first, every batch
+// size's graph is captured mid-pipeline (its tokens then come from the host).
+std::vector<TokenChoice> decode_schedule(Engine& engine,
+                                         const std::vector<GenerationRequest>& requests,
+                                         int first_slot, bool pipelined) {
+  std::vector<SequenceAdmission> admissions;
+  for (size_t i = 0; i < requests.size(); ++i)
+    admissions.push_back({first_slot + static_cast<int>(i), &requests[i]});
+  const std::vector<AdmissionResult> admitted = engine.admit(admissions);
+  std::vector<TokenChoice> out;
+  std::vector<int> previous_rows;  // the slots of the last step's rows
+  std::vector<int32_t> token(requests.size()), position(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(admitted[i].error, "");
+    out.push_back(admitted[i].first);
+    token[i] = admitted[i].first.token;
+    position[i] = static_cast<int>(requests[i].prompt_ids.size());
+  }
+  const std::vector<std::vector<int>> schedule = {{0, 1, 2}, {0, 1, 2}, {0, 1, 2}, {0, 2},
+                                                  {0, 2},    {2},       {2},       {2}};
+  std::vector<std::vector<int>> launched;
+  auto collect = [&] {
+    const std::vector<TokenChoice> chosen = engine.collect_step();
+    for (size_t r = 0; r < chosen.size(); ++r) {
+      out.push_back(chosen[r]);
+      token[launched.front()[r]] = chosen[r].token;
+    }
+    launched.erase(launched.begin());
+  };
+  for (const std::vector<int>& rows : schedule) {
+    std::vector<StepInput> batch;
+    for (int i : rows) {
+      StepInput input{.slot = first_slot + i, .token = token[i], .position = position[i]++};
+      if (pipelined && !launched.empty()) {
+        const std::vector<int>& before = launched.back();
+        input.follows =
+            static_cast<int>(std::find(before.begin(), before.end(), i) - before.begin());
+      }
+      batch.push_back(input);
+    }
+    if (!pipelined) {
+      for (const TokenChoice& c : engine.step(batch)) out.push_back(c);
+      for (size_t r = 0; r < rows.size(); ++r)
+        token[rows[r]] = out[out.size() - rows.size() + r].token;
+      continue;
+    }
+    engine.launch_step(batch);
+    launched.push_back(rows);
+    if (launched.size() == 2) collect();
+  }
+  while (!launched.empty()) collect();
+  for (size_t i = 0; i < requests.size(); ++i) engine.release(first_slot + static_cast<int>(i));
+  return out;
+}
+
+TEST(CudaEngineTest, PipelinedStepsDecodeWhatSynchronousStepsDo) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const Golden jfk = load_golden("tiny_jfk.safetensors");
+  const Golden two = load_golden("tiny_two_window.safetensors");
+  for (const bool pipelined_first : {false, true}) {
+    auto engine = tiny_engine(6);
+    const std::vector<GenerationRequest> requests =
+        requests_of({&jfk, &two, &jfk}, {20, 20, 20}, engine->config().encoder.merge_factor);
+    const auto first = decode_schedule(*engine, requests, 0, pipelined_first);
+    const auto second = decode_schedule(*engine, requests, 3, !pipelined_first);
+    ASSERT_EQ(first.size(), second.size());
+    for (size_t i = 0; i < first.size(); ++i) {
+      EXPECT_EQ(first[i].token, second[i].token)
+          << "choice " << i << " pipelined first " << pipelined_first;
+      EXPECT_EQ(first[i].logprob, second[i].logprob) << "choice " << i;
+    }
+  }
+}
+
 TEST(CudaEngineTest, ABadRequestFailsAloneWithAMessage) {
   GLMASR_SKIP_WITHOUT_GPU();
   const Golden jfk = load_golden("tiny_jfk.safetensors");

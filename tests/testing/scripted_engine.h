@@ -1,7 +1,9 @@
 // A scripted engine for the scheduling tests (batch decoder, engine loop, dispatcher): the
 // token at position p of a sequence is 100 + p, or kScriptedEos once p reaches the prompt's first
 // id (so each request says how long it runs); a negative first id fails its admission. It
-// records every admission group and step batch. One thread drives it, as any engine.
+// records every admission group and step batch, and the order of step launches and collections;
+// every fed token must be the one last chosen in its slot (so a pipelined step's row that follows
+// the wrong row of the step before fails). One thread drives it, as any engine.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -48,6 +50,7 @@ class ScriptedEngine final : public Engine {
       } else {
         stop_at[a.slot] = a.request->prompt_ids.at(0);
         r.first = choose(a.slot, static_cast<int>(a.request->prompt_ids.size()));
+        last_chosen[a.slot] = r.first.token;
       }
       results.push_back(r);
     }
@@ -60,9 +63,25 @@ class ScriptedEngine final : public Engine {
     std::vector<TokenChoice> out;
     for (const StepInput& s : batch) {
       EXPECT_TRUE(occupied.count(s.slot)) << "step on free slot " << s.slot;
+      EXPECT_EQ(s.token, last_chosen[s.slot])
+          << "slot " << s.slot << " fed a token it did not choose";
       out.push_back(choose(s.slot, s.position + 1));
+      last_chosen[s.slot] = out.back().token;
     }
     return out;
+  }
+
+  void launch_step(const std::vector<StepInput>& batch) override {
+    std::string entry = "launch";
+    for (const StepInput& s : batch)
+      entry += s.follows >= 0 ? " f" + std::to_string(s.follows) : " h";
+    calls.push_back(entry);
+    Engine::launch_step(batch);
+  }
+
+  std::vector<TokenChoice> collect_step() override {
+    calls.push_back("collect");
+    return Engine::collect_step();
   }
 
   void release(int slot) override {
@@ -79,6 +98,10 @@ class ScriptedEngine final : public Engine {
 
   std::vector<std::vector<int>> admitted_groups;  // first prompt id of each admitted request
   std::vector<int> step_sizes;
+  // "launch" and each row's source ("h": the host's token, "fN": row N of the step before), or
+  // "collect", in call order.
+  std::vector<std::string> calls;
+  std::map<int, int32_t> last_chosen;
   std::set<int> occupied;
   std::map<int, int> stop_at;
   int releases = 0;

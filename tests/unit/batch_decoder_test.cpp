@@ -72,6 +72,36 @@ TEST(BatchDecoderTest, ANewcomerJoinsAtTheNextStepNotWhenTheBatchFinishes) {
   EXPECT_EQ(long_result.tokens.size(), 38u);
 }
 
+TEST(BatchDecoderTest, LaunchesTheNextStepBeforeCollectingTheOneInFlight) {
+  ScriptedEngine engine(4, 64);
+  const MelWindows mel = one_window();
+  // Lengths 5 and 4 (prompt 2): three and two tokens after the first.
+  const auto results = generate(engine, {scripted_request(mel, 6), scripted_request(mel, 4)});
+  EXPECT_EQ(results[0].tokens, (std::vector<int32_t>{102, 103, 104, 105}));
+  EXPECT_EQ(results[1].tokens, (std::vector<int32_t>{102, 103}));
+  // Step 1 feeds the prefills' tokens; each later row follows its sequence's row of the step in
+  // flight. The second sequence chooses eos in step 2, which the host sees only after step 3 was
+  // launched with its row: that row is dropped. The first chooses eos in step 4, and step 5,
+  // launched before the host saw it, is dropped whole.
+  EXPECT_EQ(engine.calls, (std::vector<std::string>{"launch h h", "launch f0 f1", "collect",
+                                                    "launch f0 f1", "collect", "launch f0",
+                                                    "collect", "launch f0", "collect", "collect"}));
+  EXPECT_TRUE(engine.occupied.empty());
+  EXPECT_EQ(engine.releases, 2);
+}
+
+TEST(BatchDecoderTest, RowsFollowTheirOwnSequenceAfterOthersLeave) {
+  ScriptedEngine engine(8, 64);
+  const MelWindows mel = one_window();
+  std::vector<GenerationRequest> requests;
+  for (int stop : {9, 4, 12, 5, 7, 3, 10}) requests.push_back(scripted_request(mel, stop));
+  const auto results = generate(engine, requests, /*max_batch=*/4);
+  // The engine checks every fed token against its slot's last choice; the lengths come out whole.
+  for (size_t i = 0; i < requests.size(); ++i)
+    EXPECT_EQ(results[i].tokens.size(), size_t(requests[i].prompt_ids[0] - 2)) << i;
+  EXPECT_TRUE(engine.occupied.empty());
+}
+
 TEST(BatchDecoderTest, KeepsTheBatchLimitAndReusesFreedSlots) {
   ScriptedEngine engine(8, 64);
   const MelWindows mel = one_window();

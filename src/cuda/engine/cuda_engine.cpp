@@ -3,9 +3,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "audio/features.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "cuda/check.h"
 #include "cuda/device.h"
 #include "cuda/engine/decoder_runner.h"
@@ -49,8 +51,10 @@ class CudaEngine final : public Engine {
         options.max_sequence > 0 ? options.max_sequence : config.decoder.max_positions;
     GLMASR_CHECK(max_seq >= 1, model_dir, ": expected a positive sequence capacity, got ", max_seq);
     GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking));
     for (cudaEvent_t* event : {&admit_start_, &admit_uploaded_, &admit_encoded_, &admit_end_})
       GLMASR_CUDA_CHECK(cudaEventCreate(event));
+    GLMASR_CUDA_CHECK(cudaEventCreateWithFlags(&mel_copied_, cudaEventDisableTiming));
     gemm_ = std::make_unique<cuda::Gemm>(dtype_);
     // The runners are built, and their kernels loaded, while the weights upload.
     const auto build_and_warm_up = [&](const cuda::DeviceModel& model) {
@@ -66,6 +70,9 @@ class CudaEngine final : public Engine {
       model_ = cuda::upload_model(config, weights, dtype_, options.weights, build_and_warm_up);
     }
     audio_ = cuda::DeviceBuffer(size_t(max_seq) * config.decoder.hidden_size * 2);
+    GLMASR_CUDA_CHECK(
+        cudaMallocHost(reinterpret_cast<void**>(&mel_staging_),
+                       size_t(encoder_->max_windows()) * mel_window_values() * sizeof(float)));
     description_ = cat("cuda ", dtype_ == DType::kBF16 ? "bf16" : "fp16",
                        options.weights == WeightFormat::kFP8 ? " (fp8 decoder weights)" : "",
                        " on ", cuda::device_description());
@@ -76,9 +83,12 @@ class CudaEngine final : public Engine {
     decoder_.reset();
     encoder_.reset();
     gemm_.reset();
-    for (cudaEvent_t event : {admit_start_, admit_uploaded_, admit_encoded_, admit_end_})
+    for (cudaEvent_t event :
+         {admit_start_, admit_uploaded_, admit_encoded_, admit_end_, mel_copied_})
       if (event) cudaEventDestroy(event);
     if (stream_) cudaStreamDestroy(stream_);
+    if (upload_stream_) cudaStreamDestroy(upload_stream_);
+    if (mel_staging_) cudaFreeHost(mel_staging_);
   }
 
   const ModelConfig& config() const override { return model_->config; }
@@ -180,13 +190,22 @@ class CudaEngine final : public Engine {
 
   std::vector<TokenChoice> step(const std::vector<StepInput>& batch) override {
     bind_device();
-    steps_.clear();
-    for (const StepInput& s : batch) steps_.push_back({s.slot, s.token, s.position});
-    const std::vector<cuda::DecodedToken> chosen = decoder_->step(steps_);
-    std::vector<TokenChoice> out;
-    out.reserve(chosen.size());
-    for (const cuda::DecodedToken& c : chosen) out.push_back({c.token, c.logprob});
-    return out;
+    return choices(decoder_->step(sequence_steps(batch)));
+  }
+
+  void launch_step(const std::vector<StepInput>& batch) override {
+    bind_device();
+    decoder_->launch_step(sequence_steps(batch));
+  }
+
+  std::vector<TokenChoice> collect_step() override {
+    bind_device();
+    return choices(decoder_->collect_step());
+  }
+
+  void discard_steps() override {
+    bind_device();
+    decoder_->discard_steps();
   }
 
   // The slot's rows are overwritten by its next prefill; nothing to free.
@@ -198,6 +217,18 @@ class CudaEngine final : public Engine {
   }
 
  private:
+  const std::vector<cuda::SequenceStep>& sequence_steps(const std::vector<StepInput>& batch) {
+    steps_.clear();
+    for (const StepInput& s : batch) steps_.push_back({s.slot, s.token, s.position, s.follows});
+    return steps_;
+  }
+  static std::vector<TokenChoice> choices(const std::vector<cuda::DecodedToken>& chosen) {
+    std::vector<TokenChoice> out;
+    out.reserve(chosen.size());
+    for (const cuda::DecodedToken& c : chosen) out.push_back({c.token, c.logprob});
+    return out;
+  }
+
   // The CUDA runtime's current device is per thread: the engine is built on one thread, driven
   // by its loop's and destroyed on a third, and several engines share those threads' process.
   // Every entry point makes its GPU current first (a no-op when it already is).
@@ -215,8 +246,8 @@ class CudaEngine final : public Engine {
                                           config.encoder.num_mel_bins * encoder_->mel_frames() *
                                           sizeof(float),
                                       stream_));
-    encoder_->run(1);
-    if (encoder_->max_windows() > 1) encoder_->run(encoder_->max_windows());
+    encoder_->run(encoder_->max_windows());
+    if (encoder_->max_windows() > 1) encoder_->run(1);
     // A prompt is a window's audio rows and a few text tokens: the shapes are near enough.
     decoder_->warm_up_prefill(encoder_->rows_per_window());
   }
@@ -271,8 +302,7 @@ class CudaEngine final : public Engine {
   // audio[g] null for a request whose rows are not contiguous.
   void encode_group(const std::vector<SequenceAdmission>& admissions,
                     std::vector<const void*>& audio, std::vector<int64_t>& rows) {
-    const EncoderConfig& enc = config().encoder;
-    const int64_t per_window = int64_t{enc.num_mel_bins} * encoder_->mel_frames();
+    const int64_t per_window = mel_window_values();
     const size_t row_bytes = static_cast<size_t>(config().decoder.hidden_size) * 2;
     int64_t window = 0;
     std::vector<int64_t> first_window(admissions.size());
@@ -281,12 +311,30 @@ class CudaEngine final : public Engine {
       GLMASR_CHECK(mel.features.numel() == mel.windows() * per_window,
                    "cuda encoder: expected mel features of ", mel.windows(), " x ", per_window,
                    " values, got ", mel.features.numel());
-      GLMASR_CUDA_CHECK(cudaMemcpyAsync(encoder_->mel_input() + window * per_window,
-                                        mel.features.data(), mel.features.numel() * sizeof(float),
-                                        cudaMemcpyHostToDevice, stream_));
+      GLMASR_CHECK(window + mel.windows() <= encoder_->max_windows(), "cuda encoder: a batch of ",
+                   window + mel.windows(), " windows, expected at most ", encoder_->max_windows());
       first_window[g] = window;
       window += mel.windows();
     }
+    // The windows go through pinned memory on a stream of their own, so that they upload while
+    // the decoding step in flight still runs: from pageable memory the copy first waits for the
+    // stream (docs/performance.md, session 13). The previous admission has finished with the
+    // staging buffer and the encoder's input (it synchronised). One window (1.5 MB) per thread,
+    // so that the host's copy of a batch (12 MB) stays short beside the step.
+    std::vector<const float*> window_source(static_cast<size_t>(window));
+    for (size_t g = 0; g < admissions.size(); ++g) {
+      const MelWindows& mel = *admissions[g].request->mel;
+      for (int64_t w = 0; w < mel.windows(); ++w)
+        window_source[first_window[g] + w] = mel.features.data() + w * per_window;
+    }
+    parallel_indices(window, static_cast<int>(window), [&](int64_t w) {
+      std::memcpy(mel_staging_ + w * per_window, window_source[w], per_window * sizeof(float));
+    });
+    GLMASR_CUDA_CHECK(cudaMemcpyAsync(encoder_->mel_input(), mel_staging_,
+                                      window * per_window * sizeof(float), cudaMemcpyHostToDevice,
+                                      upload_stream_));
+    GLMASR_CUDA_CHECK(cudaEventRecord(mel_copied_, upload_stream_));
+    GLMASR_CUDA_CHECK(cudaStreamWaitEvent(stream_, mel_copied_));
     GLMASR_CUDA_CHECK(cudaEventRecord(admit_uploaded_, stream_));
     encoder_->run(static_cast<int>(window));
     for (size_t g = 0; g < admissions.size(); ++g) {
@@ -361,12 +409,20 @@ class CudaEngine final : public Engine {
     return audio_rows_per_window(mel.valid_frames, config().encoder.merge_factor);
   }
 
+  // Floats of one window's log-mel features.
+  int64_t mel_window_values() const {
+    return int64_t{config().encoder.num_mel_bins} * encoder_->mel_frames();
+  }
+
   int device_ = 0;
   DType dtype_ = DType::kBF16;
   std::unique_ptr<cuda::DeviceModel> model_;
   cudaStream_t stream_ = nullptr;
-  // Device timers of admit(): its start, the end of its log-mel uploads and of its batched
-  // encoder pass, its end.
+  cudaStream_t upload_stream_ = nullptr;  // a batch's log-mel windows, beside the step in flight
+  float* mel_staging_ = nullptr;          // pinned [encoder max_windows, mel window values]
+  cudaEvent_t mel_copied_ = nullptr;
+  // Device timers of admit(): its start, the end of its log-mel uploads (as far as the stream
+  // waited for them) and of its batched encoder pass, its end.
   cudaEvent_t admit_start_ = nullptr, admit_uploaded_ = nullptr, admit_encoded_ = nullptr,
               admit_end_ = nullptr;
   AdmissionSplit last_split_;

@@ -131,7 +131,7 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   act_ = DeviceBuffer(rows_ * f * e);
 
   const int64_t s = max_slots;
-  control_ = DeviceBuffer(4 * s * sizeof(int32_t));
+  control_ = DeviceBuffer(kControlRows * s * sizeof(int32_t));
   step_hidden_ = DeviceBuffer(s * d * e);
   step_normed_ = DeviceBuffer(s * d * e);
   step_qkv_ = DeviceBuffer(s * width * e);
@@ -142,6 +142,7 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   logits_ = DeviceBuffer(s * v * e);
   out_token_ = DeviceBuffer(s * sizeof(int32_t));
   out_logprob_ = DeviceBuffer(s * sizeof(float));
+  step_token_ = DeviceBuffer(s * sizeof(int32_t));
   argmax_workspace_ = DeviceBuffer(greedy_argmax_workspace_bytes(s));
   GLMASR_CUDA_CHECK(cudaMemset(argmax_workspace_.get(), 0, argmax_workspace_.bytes()));
   attention_workspace_ = DeviceBuffer(
@@ -191,17 +192,31 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
       GLMASR_CUDA_CHECK(cudaMemset(persistent_workspace_.get(), 0, persistent_workspace_.bytes()));
     }
   }
-  GLMASR_CUDA_CHECK(
-      cudaMallocHost(reinterpret_cast<void**>(&host_control_), 4 * s * sizeof(int32_t)));
   GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_token_), s * sizeof(int32_t)));
   GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_logprob_), s * sizeof(float)));
+  for (StepStaging& staging : staging_) {
+    GLMASR_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&staging.control),
+                                     kControlRows * s * sizeof(int32_t)));
+    GLMASR_CUDA_CHECK(
+        cudaMallocHost(reinterpret_cast<void**>(&staging.token), s * sizeof(int32_t)));
+    GLMASR_CUDA_CHECK(
+        cudaMallocHost(reinterpret_cast<void**>(&staging.logprob), s * sizeof(float)));
+    GLMASR_CUDA_CHECK(cudaEventCreateWithFlags(&staging.done, cudaEventDisableTiming));
+  }
   GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 DecoderRunner::~DecoderRunner() {
-  cudaFreeHost(host_control_);
+  // A step still in flight would copy into the staging buffers freed here.
+  cudaStreamSynchronize(stream_);
   cudaFreeHost(host_token_);
   cudaFreeHost(host_logprob_);
+  for (StepStaging& staging : staging_) {
+    cudaFreeHost(staging.control);
+    cudaFreeHost(staging.token);
+    cudaFreeHost(staging.logprob);
+    if (staging.done) cudaEventDestroy(staging.done);
+  }
 }
 
 RopeQkvParams DecoderRunner::rope_params(int layer, void* qkv, int64_t rows) const {
@@ -397,7 +412,6 @@ void DecoderRunner::PackedPass::add(int slot, int64_t length) {
 void DecoderRunner::warm_up_prefill(int64_t prompt_rows) {
   const int64_t single = std::min<int64_t>({prompt_rows, chunk_, max_seq_});
   if (single < 1) return;
-  prefill_pass(single, {{.slot = 0, .first_row = 0, .rows = single, .first_position = 0}});
   const int64_t prompts = std::min<int64_t>(rows_ / single, max_slots_);
   if (prompts >= 2) {
     PackedPass pass;
@@ -405,6 +419,7 @@ void DecoderRunner::warm_up_prefill(int64_t prompt_rows) {
     upload_pass_rows(pass);
     prefill_pass(pass.rows(), pass.spans);
   }
+  prefill_pass(single, {{.slot = 0, .first_row = 0, .rows = single, .first_position = 0}});
   GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
@@ -532,21 +547,29 @@ void DecoderRunner::upload_step(const std::vector<SequenceStep>& sequences) {
   const int batch = static_cast<int>(sequences.size());
   GLMASR_CHECK(batch >= 1 && batch <= max_slots_, "decoding step: expected 1..", max_slots_,
                " sequences, got ", batch);
+  const int previous_batch = steps_launched_ > 0 ? staging_of(steps_launched_ - 1).batch : 0;
   const DecoderConfig& dec = model_.config.decoder;
+  int32_t* control = staging_of(steps_launched_).control;
   for (int b = 0; b < batch; ++b) {
     const SequenceStep& s = sequences[b];
     GLMASR_CHECK(s.slot >= 0 && s.slot < max_slots_ && s.position >= 0 && s.position < max_seq_,
                  "decoding step: expected slot < ", max_slots_, " and position < ", max_seq_,
                  ", got slot ", s.slot, " position ", s.position);
-    GLMASR_CHECK(s.token >= 0 && s.token < dec.vocab_size, "decoding step: expected a token id < ",
-                 dec.vocab_size, ", got ", s.token);
-    host_control_[b] = s.token;
-    host_control_[max_slots_ + b] = s.slot;
-    host_control_[2 * max_slots_ + b] = s.position;
-    host_control_[3 * max_slots_ + b] = s.position + 1;
+    if (s.follows >= 0) {
+      GLMASR_CHECK(s.follows < previous_batch, "decoding step: a row follows row ", s.follows,
+                   " of the step before, which had ", previous_batch);
+    } else {
+      GLMASR_CHECK(s.token >= 0 && s.token < dec.vocab_size,
+                   "decoding step: expected a token id < ", dec.vocab_size, ", got ", s.token);
+    }
+    control[kControlTokens * max_slots_ + b] = s.follows >= 0 ? 0 : s.token;
+    control[kControlSlots * max_slots_ + b] = s.slot;
+    control[kControlPositions * max_slots_ + b] = s.position;
+    control[kControlLengths * max_slots_ + b] = s.position + 1;
+    control[kControlFollows * max_slots_ + b] = s.follows;
   }
-  GLMASR_CUDA_CHECK(cudaMemcpyAsync(control_.get(), host_control_,
-                                    4 * size_t(max_slots_) * sizeof(int32_t),
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(control_.get(), control,
+                                    kControlRows * size_t(max_slots_) * sizeof(int32_t),
                                     cudaMemcpyHostToDevice, stream_));
 }
 
@@ -556,10 +579,10 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
   const int64_t d = dec.hidden_size, f = dec.intermediate_size;
   const int heads = dec.num_heads, kv_heads = dec.num_kv_heads, hd = dec.head_dim;
   const int64_t q_width = int64_t{heads} * hd, width = int64_t{heads + 2 * kv_heads} * hd;
-  const int32_t* tokens = control_.as<int32_t>();
-  const int32_t* slots = tokens + max_slots_;
-  const int32_t* positions = tokens + 2 * max_slots_;
-  const int32_t* lengths = tokens + 3 * max_slots_;
+  const int32_t* tokens = control_row(kControlTokens);
+  const int32_t* slots = control_row(kControlSlots);
+  const int32_t* positions = control_row(kControlPositions);
+  const int32_t* lengths = control_row(kControlLengths);
   if (batch == 1 && stages == kStageAll && single_step_persistent_) {
     persistent_decode_step(persistent_params(), stream_);
     return;
@@ -568,7 +591,8 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
 
   if (stages & kStageEmbed)
     embed_tokens(dtype, model_.embed_tokens, dec.vocab_size, static_cast<int>(d), tokens, nullptr,
-                 nullptr, batch, step_hidden_.get(), stream_);
+                 nullptr, batch, step_hidden_.get(), stream_,
+                 {.follows = control_row(kControlFollows), .previous = step_token_.as<int32_t>()});
   for (int l = 0; l < dec.num_layers; ++l) {
     const DeviceDecoderLayer& layer = model_.decoder_layers[l];
     // The matrix-vector kernel takes RoPE and the KV-cache write as its epilogue; the rope
@@ -682,7 +706,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
              .y = logits_.get(),
              .which = kHeadProjection});
   if (stages & kStageArgmax)
-    greedy_argmax(dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
+    greedy_argmax(dtype, logits_.get(), batch, dec.vocab_size, step_token_.as<int32_t>(),
                   out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
 }
 
@@ -733,14 +757,15 @@ PersistentStepParams DecoderRunner::persistent_params() const {
   p.k_cache = kv_.k(0);
   p.v_cache = kv_.v(0);
   p.kv = kv_.layout();
-  p.token = control_.as<int32_t>();
-  p.slot = p.token + max_slots_;
-  p.position = p.token + 2 * max_slots_;
+  p.token = control_row(kControlTokens);
+  p.follows = control_row(kControlFollows);
+  p.slot = control_row(kControlSlots);
+  p.position = control_row(kControlPositions);
   p.x = step_hidden_.get();
   p.qkv_out = step_qkv_.get();
   p.act = step_act_.get();
   p.logits = logits_.get();
-  p.out_token = out_token_.as<int32_t>();
+  p.out_token = step_token_.as<int32_t>();
   p.out_logprob = out_logprob_.as<float>();
   p.workspace = persistent_workspace_.get();
   return p;
@@ -814,17 +839,29 @@ bool DecoderRunner::skinny_preferred(StepProjection which, int batch) const {
   return which == kStepProjections || found == skinny_beats_cublaslt_.end() || found->second[which];
 }
 
-void DecoderRunner::choose_step_kernels(int batch) {
-  const std::array<ProjectionShape, kStepProjections> shapes = projection_shapes();
-  if (model_.weights == WeightFormat::kFP8 || batch <= kGemvLargestBatch) return;
-  for (const ProjectionShape& shape : shapes)
-    if (!skinny_gemm_supported(batch, shape.in)) return;
+int DecoderRunner::step_kernels_to_time(int batch) const {
+  if (model_.weights == WeightFormat::kFP8 || batch <= kGemvLargestBatch) return 0;
+  for (const ProjectionShape& shape : projection_shapes())
+    if (!skinny_gemm_supported(batch, shape.in)) return 0;
   // Timed at the class's largest batch within the slots: the skinny kernel's cost is that of
-  // its padded rows, cuBLASLt's grows a little with the batch. The prefill buffers, idle
-  // between passes, are the inputs and outputs; layer 0's weights stand for every layer's.
+  // its padded rows, cuBLASLt's grows a little with the batch.
   const int rows = skinny_gemm_batch_rows(batch);
   const int timed = std::min(rows, max_slots_);
-  if (skinny_beats_cublaslt_.count(rows) || timed > rows_) return;
+  if (skinny_beats_cublaslt_.count(rows) || timed > rows_) return 0;
+  return timed;
+}
+
+bool DecoderRunner::step_choice_pending(int batch) const {
+  return (batch == 1 && !single_step_chosen_) || step_kernels_to_time(batch) > 0;
+}
+
+void DecoderRunner::choose_step_kernels(int batch) {
+  const int timed = step_kernels_to_time(batch);
+  if (timed == 0) return;
+  const std::array<ProjectionShape, kStepProjections> shapes = projection_shapes();
+  const int rows = skinny_gemm_batch_rows(batch);
+  // The prefill buffers, idle between passes, are the inputs and outputs; layer 0's weights
+  // stand for every layer's.
   const DeviceDecoderLayer& layer = model_.decoder_layers[0];
   struct Operands {
     const void* x;
@@ -858,17 +895,74 @@ void DecoderRunner::choose_step_kernels(int batch) {
 }
 
 std::vector<DecodedToken> DecoderRunner::step(const std::vector<SequenceStep>& sequences) {
+  GLMASR_CHECK(steps_launched_ == steps_collected_,
+               "decoding step: a synchronous step while a launched one is not collected");
+  for (const SequenceStep& s : sequences)
+    GLMASR_CHECK(s.follows < 0, "decoding step: a synchronous step's tokens must be known");
+  launch_step(sequences);
+  return collect_step();
+}
+
+void DecoderRunner::launch_step(const std::vector<SequenceStep>& sequences) {
+  GLMASR_CHECK(steps_launched_ - steps_collected_ < 2,
+               "decoding step: launched with two steps not collected");
   const int batch = static_cast<int>(sequences.size());
-  upload_step(sequences);
-  launch_step_graph(batch);
-  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), batch * sizeof(int32_t),
+  std::vector<SequenceStep> known;
+  const std::vector<SequenceStep>* inputs = &sequences;
+  const bool captured = graphs_.count(batch) > 0;
+  if (!captured && step_choice_pending(batch)) {
+    // The choice times kernels: let the step in flight finish, and take its tokens from the host
+    // (the timed runs overwrite the device's copy).
+    GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    known = sequences;
+    if (steps_launched_ > 0) {
+      const StepStaging& previous = staging_of(steps_launched_ - 1);
+      for (SequenceStep& s : known) {
+        if (s.follows < 0) continue;
+        GLMASR_CHECK(s.follows < previous.batch, "decoding step: a row follows row ", s.follows,
+                     " of the step before, which had ", previous.batch);
+        s.token = previous.token[s.follows];
+        s.follows = -1;
+      }
+    }
+    inputs = &known;
+  }
+  upload_step(*inputs);
+  // A batch size's first steps are launched kernel by kernel; its graph is captured only once it
+  // recurs. Capturing and instantiating a graph costs ~15 ms, five steps of 128 sequences, and
+  // sizes that come and go at the end of a long file were each used once or twice
+  // (docs/performance.md, session 13).
+  if (!captured && ++uncaptured_steps_[batch] <= kStepsBeforeCapture) {
+    if (batch == 1) choose_single_step();
+    choose_step_kernels(batch);
+    enqueue_step(batch, kStageAll);
+  } else {
+    launch_step_graph(batch);
+  }
+  StepStaging& staging = staging_of(steps_launched_);
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(staging.token, step_token_.get(), batch * sizeof(int32_t),
                                     cudaMemcpyDeviceToHost, stream_));
-  GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_logprob_, out_logprob_.get(), batch * sizeof(float),
+  GLMASR_CUDA_CHECK(cudaMemcpyAsync(staging.logprob, out_logprob_.get(), batch * sizeof(float),
                                     cudaMemcpyDeviceToHost, stream_));
-  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  std::vector<DecodedToken> result(batch);
-  for (int b = 0; b < batch; ++b) result[b] = {host_token_[b], host_logprob_[b]};
+  GLMASR_CUDA_CHECK(cudaEventRecord(staging.done, stream_));
+  staging.batch = batch;
+  ++steps_launched_;
+}
+
+std::vector<DecodedToken> DecoderRunner::collect_step() {
+  GLMASR_CHECK(steps_collected_ < steps_launched_,
+               "decoding step: collected, but no launched step is in flight");
+  const StepStaging& staging = staging_of(steps_collected_);
+  GLMASR_CUDA_CHECK(cudaEventSynchronize(staging.done));
+  std::vector<DecodedToken> result(staging.batch);
+  for (int b = 0; b < staging.batch; ++b) result[b] = {staging.token[b], staging.logprob[b]};
+  ++steps_collected_;
   return result;
+}
+
+void DecoderRunner::discard_steps() {
+  cudaStreamSynchronize(stream_);  // after a fault this fails too; the buffers are then idle
+  steps_collected_ = steps_launched_;
 }
 
 std::vector<float> DecoderRunner::logits(int row) const {

@@ -1,8 +1,9 @@
 // The Llama decoder on the GPU: a slotted KV cache for a batch of sequences of different
 // lengths, prefill of one prompt into a slot (chunked, causal flash attention over the cache) or
-// of several prompts packed into one pass, and the decoding step of a batch of slots captured once
-// per batch size in one CUDA graph (embedding, 28 layers, final norm, lm_head, greedy argmax) and
-// replayed per token; only the next token ids and their log-probabilities come back to the host. A
+// of several prompts packed into one pass, and the decoding step of a batch of slots captured per
+// batch size, once that size recurs, in one CUDA graph (embedding, 28 layers, final norm, lm_head,
+// greedy argmax) and replayed per token; only the next token ids and their log-probabilities come
+// back to the host, and the next step may be launched before they have (launch_step). A
 // step of 1 or 2 sequences runs its projections through the fused matrix-vector kernel, up to 64
 // through the skinny-batch tensor-core kernel, larger ones through cuBLASLt (measured:
 // decoder_runner.cpp). FP8 weights (model.weights): the first two read them directly; where
@@ -48,11 +49,14 @@ struct PackedPrompt {
   int64_t audio_rows = 0;
 };
 
-// One sequence of a decoding step: it feeds `token` at `position` (its length so far).
+// One sequence of a decoding step: it feeds `token` at `position` (its length so far), or, with
+// follows >= 0, the token row `follows` of the step launched before this one chose (read on the
+// device: that step may still be in flight).
 struct SequenceStep {
   int slot = 0;
   int32_t token = 0;
   int position = 0;
+  int follows = -1;
 };
 
 // The stages of a decoding step, for timing each one on its own (bench).
@@ -105,12 +109,24 @@ class DecoderRunner {
   // that the kernels and GEMM plans those shapes use are loaded and made before the first real
   // prefill; nothing is timed or chosen here. Results are garbage: slots 0.. are overwritten.
   void warm_up_prefill(int64_t prompt_rows);
-  // One decoding step for every sequence (distinct slots). Synchronises the stream.
+  // One decoding step for every sequence (distinct slots), every token known; nothing may be in
+  // flight. Synchronises the stream.
   std::vector<DecodedToken> step(const std::vector<SequenceStep>& sequences);
+  // Pipelined steps (Engine::launch_step): launch_step enqueues the control arrays' upload, the
+  // step and its tokens' copy to the host, and returns; collect_step waits for the oldest
+  // launched step and returns its tokens. At most two launched steps are not collected. A step
+  // whose graph is not captured yet first waits for the step in flight and feeds its tokens
+  // from the host (the capture times kernels on a quiet GPU, and those runs overwrite the
+  // device's copy of the previous step's tokens).
+  void launch_step(const std::vector<SequenceStep>& sequences);
+  std::vector<DecodedToken> collect_step();
+  // Waits for the stream (ignoring a fault) and forgets the steps not collected.
+  void discard_steps();
   // Logits of row `row` of the last prefill (row 0) or step, as float.
   std::vector<float> logits(int row) const;
 
-  // For benchmarks: write the control arrays of `sequences` to the device (async), enqueue the
+  // For benchmarks: write the control arrays of `sequences` to the device (async; every token
+  // known or following the last launched step's rows), enqueue the
   // selected stages of a step of that batch on the stream (no graph), or replay the captured
   // graph of that batch (capturing it on first use).
   void upload_step(const std::vector<SequenceStep>& sequences);
@@ -123,6 +139,9 @@ class DecoderRunner {
   // skinny kernel). Called before a step graph is captured and before a packed prefill's lm_head;
   // enqueue_step uses the result, or the skinny kernel where nothing was measured.
   void choose_step_kernels(int batch);
+  // Whether the first step of `batch` would time kernels first (the batch-1 choice, or
+  // choose_step_kernels' class not measured yet): that needs a quiet GPU.
+  bool step_choice_pending(int batch) const;
   // For tests and benchmarks: which kernel the batch-1 step takes from now on (the captured graph
   // of batch 1 is dropped). kPersistent throws, naming why, where that kernel cannot run.
   void set_single_step_kernel(SingleStepKernel kernel);
@@ -199,6 +218,31 @@ class DecoderRunner {
   };
   // The pass's row positions, row slots and attention spans, to the device (async).
   void upload_pass_rows(const PackedPass& pass);
+  // The rows of the step's control arrays (control_, and each StepStaging's host copy).
+  enum ControlRow {
+    kControlTokens,
+    kControlSlots,
+    kControlPositions,
+    kControlLengths,
+    kControlFollows,
+    kControlRows
+  };
+  const int32_t* control_row(ControlRow row) const {
+    return control_.as<int32_t>() + int64_t{row} * max_slots_;
+  }
+  // The pinned host side of a launched step: its control arrays on the way in, its tokens on the
+  // way out, and the event after which those are on the host. Two, for the pipelined steps.
+  struct StepStaging {
+    int32_t* control = nullptr;  // [kControlRows, max_slots]
+    int32_t* token = nullptr;    // [max_slots]
+    float* logprob = nullptr;    // [max_slots]
+    cudaEvent_t done = nullptr;
+    int batch = 0;
+  };
+  StepStaging& staging_of(int64_t step) { return staging_[step % 2]; }
+  // The batch that choose_step_kernels(batch) would time its projections at, or 0 where it has
+  // nothing to time.
+  int step_kernels_to_time(int batch) const;
   // The step graph of `batch`, captured (after choose_step_kernels) if it is not yet.
   CudaGraph& step_graph(int batch);
   // The persistent kernel's parameters for the current control arrays; why it cannot run, if not.
@@ -219,14 +263,21 @@ class DecoderRunner {
   DeviceBuffer ids_, audio_row_, row_positions_, row_slots_, attention_spans_, hidden_, normed_,
       qkv_, attn_, gate_up_, act_;
   // decoding step
+  // (out_token_ and out_logprob_ take the greedy choices of prefills and steps; step_token_ keeps
+  // the last step's tokens apart for the next step's rows that follow them.)
   DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
-      step_act_, logits_, out_token_, out_logprob_, attention_workspace_, argmax_workspace_;
+      step_act_, logits_, out_token_, out_logprob_, step_token_, attention_workspace_,
+      argmax_workspace_;
   DeviceBuffer dequantized_;  // fp8: the largest projection taken by cuBLASLt, in the element type
-  DeviceBuffer skinny_workspace_;    // the skinny kernel's partial sums and counters (zeroed)
-  int32_t* host_control_ = nullptr;  // pinned [4, max_slots]: tokens, slots, positions, lengths
-  int32_t* host_token_ = nullptr;    // pinned [max_slots]
-  float* host_logprob_ = nullptr;    // pinned [max_slots]
-  std::map<int, CudaGraph> graphs_;  // the step per batch size, captured on first use
+  DeviceBuffer skinny_workspace_;  // the skinny kernel's partial sums and counters (zeroed)
+  int32_t* host_token_ = nullptr;  // pinned [max_slots]: a prefill's greedy choices
+  float* host_logprob_ = nullptr;  // pinned [max_slots]
+  std::array<StepStaging, 2> staging_;
+  int64_t steps_launched_ = 0, steps_collected_ = 0;
+  std::map<int, CudaGraph> graphs_;  // the step per batch size, captured once it recurs
+  // launch_step launches a batch size's first steps without a graph (see there).
+  static constexpr int kStepsBeforeCapture = 2;
+  std::map<int, int> uncaptured_steps_;
   // The batch-1 persistent kernel: its layer table (device), zeroed workspace, why it cannot run
   // here (empty: it can), what was asked and whether steps of one take it.
   DeviceBuffer persistent_layers_, persistent_workspace_;

@@ -12,6 +12,7 @@
 #include "cuda/kernels/argmax_running.cuh"
 #include "cuda/kernels/async_copy.cuh"
 #include "cuda/kernels/element.cuh"
+#include "cuda/kernels/fed_token.cuh"
 #include "cuda/kernels/persistent_decode_step.h"
 #include "cuda/kernels/row_split.h"
 #include "cuda/kernels/tensor_core.cuh"
@@ -686,7 +687,8 @@ template <typename T>
 __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std::byte* ring) {
   const Workspace work = workspace_of(p);
   const int splits = attention_splits(p.heads, gridDim.x);
-  const int token = *p.token, slot = *p.slot, position = *p.position;
+  const int token = fed_token(p.token, {.follows = p.follows, .previous = p.out_token}, 0);
+  const int slot = *p.slot, position = *p.position;
   const int hd = p.head_dim;
   const int64_t qkv_rows = int64_t{p.heads + p.kv_heads} * hd;  // q and k rows; v rows follow
   const KvLayout kv = p.kv;

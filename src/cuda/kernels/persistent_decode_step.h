@@ -65,8 +65,11 @@ struct PersistentStepParams {
   void* v_cache = nullptr;
   KvLayout kv;  // slots set: layer l starts at kv.layer_offset(l)
   // Device [1] each, written by the host before the launch: the token fed, its cache slot and
-  // position (the sequence's length so far; < kv.positions and < the RoPE table).
+  // position (the sequence's length so far; < kv.positions and < the RoPE table). Where follows
+  // is set and *follows >= 0, the token fed is out_token[*follows] instead (the previous step's
+  // choice, as FedTokens).
   const int32_t* token = nullptr;
+  const int32_t* follows = nullptr;
   const int32_t* slot = nullptr;
   const int32_t* position = nullptr;
   // Device scratch: the residual stream [hidden], raw q|k|v [(heads + 2 kv_heads) * head_dim],
