@@ -47,11 +47,15 @@ void BatchDecoder::enqueue(Sequence sequence) {
 
 void BatchDecoder::iterate() {
   cancel_requested();
-  admit_waiting();
   const std::vector<int> previous = std::move(in_flight_slots_);
   in_flight_slots_ = launch_step();
   if (!previous.empty()) collect_step(previous);
   retire_ended();
+  // Admitting last: an admission keeps the host (encoder and prefill) for tens of ms, and the
+  // tokens of the step before should not wait for it; the newcomers join the next launch
+  // (admitting first measured lower throughput and a longer latency tail in the service,
+  // docs/performance.md, session 13).
+  admit_waiting();
 }
 
 void BatchDecoder::fail_all(const std::string& message) {

@@ -1,10 +1,10 @@
 // One engine-loop iteration, single-threaded: sequences wait in a FIFO queue; each iterate()
-// cancels what was cancelled, admits waiting sequences while the batch limit and the free KV
-// slots allow (their windows encoded together, their prompts prefilled), launches one decoding
-// step for every running sequence, then collects the step launched by the iteration before,
-// hands each token to its request's on_token, and ends finished sequences through their
-// on_done. Iteration-level (continuous) batching as in Orca and vLLM: a newcomer waits at most
-// one step, never for the running batch to finish.
+// cancels what was cancelled, launches one decoding step for every running sequence, collects
+// the step launched by the iteration before (hands each token to its request's on_token, ends
+// finished sequences through their on_done), then admits waiting sequences while the batch limit
+// and the free KV slots allow (their windows encoded together, their prompts prefilled); they
+// join the next launch. Iteration-level (continuous) batching as in Orca and vLLM: a newcomer
+// waits at most one step, never for the running batch to finish.
 //
 // Steps are pipelined (Engine::launch_step): step N+1 is on the device before the host reads
 // step N's tokens, its rows fed on the device from step N's choices, so the GPU does not idle

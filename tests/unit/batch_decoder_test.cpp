@@ -60,13 +60,14 @@ TEST(BatchDecoderTest, ANewcomerJoinsAtTheNextStepNotWhenTheBatchFinishes) {
   GenerationResult long_result, late_result;
   decoder.enqueue({.request = scripted_request(mel, 40),
                    .on_done = [&](GenerationResult r) { long_result = std::move(r); }});
-  decoder.iterate();  // admits the long one and steps it
-  decoder.iterate();
+  decoder.iterate();  // admits the long one
+  decoder.iterate();  // steps it
   decoder.enqueue({.request = scripted_request(mel, 4),
                    .on_done = [&](GenerationResult r) { late_result = std::move(r); }});
-  decoder.iterate();
+  decoder.iterate();  // steps the long one, admits the newcomer
   EXPECT_EQ(engine.admitted_groups.size(), 2u);
-  EXPECT_EQ(engine.step_sizes.back(), 2) << "the newcomer must share the running step";
+  decoder.iterate();
+  EXPECT_EQ(engine.step_sizes.back(), 2) << "the newcomer must share the next step";
   while (!decoder.idle()) decoder.iterate();
   EXPECT_EQ(late_result.tokens.size(), 2u);
   EXPECT_EQ(long_result.tokens.size(), 38u);
