@@ -47,9 +47,9 @@ void BatchDecoder::enqueue(Sequence sequence) {
 
 void BatchDecoder::iterate() {
   cancel_requested();
-  const std::vector<int> previous = std::move(in_flight_slots_);
-  in_flight_slots_ = launch_step();
-  if (!previous.empty()) collect_step(previous);
+  collecting_slots_.swap(in_flight_slots_);  // the step the iteration before launched
+  launch_step();
+  if (!collecting_slots_.empty()) collect_step(collecting_slots_);
   retire_ended();
   // Admitting last: an admission keeps the host (encoder and prefill) for tens of ms, and the
   // tokens of the step before should not wait for it; the newcomers join the next launch
@@ -62,6 +62,7 @@ void BatchDecoder::fail_all(const std::string& message) {
   // Whatever is in flight cannot be trusted (a device fault) or is not wanted (shutdown).
   if (!in_flight_slots_.empty()) engine_.discard_steps();
   in_flight_slots_.clear();
+  collecting_slots_.clear();
   for (Running& r : running_) {
     r.in_flight = 0;
     if (r.ended) continue;
@@ -205,30 +206,27 @@ bool BatchDecoder::may_take_token(const Running& r) const {
          static_cast<int>(r.result.tokens.size()) + r.in_flight < r.sequence.request.max_new_tokens;
 }
 
-std::vector<int> BatchDecoder::launch_step() {
-  std::vector<StepInput> batch;
-  std::vector<int> slots;
-  batch.reserve(running_.size());
-  slots.reserve(running_.size());
+void BatchDecoder::launch_step() {
+  step_inputs_.clear();
+  in_flight_slots_.clear();
   for (Running& r : running_) {
     if (!may_take_token(r)) continue;
     // A token still in flight is fed on the device from the row that chooses it.
-    batch.push_back({.slot = r.slot,
-                     .token = r.token,
-                     .position = r.position,
-                     .follows = r.in_flight > 0 ? r.row : -1});
-    r.row = static_cast<int>(slots.size());
-    slots.push_back(r.slot);
+    step_inputs_.push_back({.slot = r.slot,
+                            .token = r.token,
+                            .position = r.position,
+                            .follows = r.in_flight > 0 ? r.row : -1});
+    r.row = static_cast<int>(in_flight_slots_.size());
+    in_flight_slots_.push_back(r.slot);
     ++r.position;
     ++r.in_flight;
   }
-  if (batch.empty()) return slots;
+  if (step_inputs_.empty()) return;
   const Stopwatch step_watch;
-  engine_.launch_step(batch);
+  engine_.launch_step(step_inputs_);
   times_.step_seconds += step_watch.seconds();
   ++times_.steps;
-  times_.step_rows += batch.size();
-  return slots;
+  times_.step_rows += step_inputs_.size();
 }
 
 void BatchDecoder::collect_step(const std::vector<int>& slots) {

@@ -110,9 +110,9 @@ class BatchDecoder {
 
   void cancel_requested();
   void admit_waiting();
-  // Launches a step of every running sequence that may take another token; returns the slots of
-  // its rows in order (empty: nothing launched).
-  std::vector<int> launch_step();
+  // Launches a step of every running sequence that may take another token; in_flight_slots_
+  // holds the slots of its rows in order (empty: nothing launched).
+  void launch_step();
   // Collects the step whose rows are `slots`: accepts each token, ends what stops.
   void collect_step(const std::vector<int>& slots);
   // Validates a sequence before it takes a slot; returns the error, or empty.
@@ -131,8 +131,11 @@ class BatchDecoder {
   KvSlotPool slots_;
   std::deque<Sequence> waiting_;
   std::vector<Running> running_;
-  std::vector<int> index_of_slot_;    // running_'s index of each occupied slot
-  std::vector<int> in_flight_slots_;  // the rows of the step launched last and not collected
+  std::vector<int> index_of_slot_;  // running_'s index of each occupied slot
+  // The rows' slots of the step launched last and not collected, and of the one being collected;
+  // with step_inputs_, reused by every step: no allocation per token.
+  std::vector<int> in_flight_slots_, collecting_slots_;
+  std::vector<StepInput> step_inputs_;
   int64_t reserved_positions_ = 0;
   DecodeTimes times_;
 };

@@ -543,11 +543,16 @@ std::vector<DecodedToken> DecoderRunner::choose_after_prefill(
   return out;
 }
 
+void DecoderRunner::check_follows(int follows) const {
+  const int previous_batch = steps_launched_ > 0 ? staging_of(steps_launched_ - 1).batch : 0;
+  GLMASR_CHECK(follows < previous_batch, "decoding step: a row follows row ", follows,
+               " of the step before, which had ", previous_batch);
+}
+
 void DecoderRunner::upload_step(const std::vector<SequenceStep>& sequences) {
   const int batch = static_cast<int>(sequences.size());
   GLMASR_CHECK(batch >= 1 && batch <= max_slots_, "decoding step: expected 1..", max_slots_,
                " sequences, got ", batch);
-  const int previous_batch = steps_launched_ > 0 ? staging_of(steps_launched_ - 1).batch : 0;
   const DecoderConfig& dec = model_.config.decoder;
   int32_t* control = staging_of(steps_launched_).control;
   for (int b = 0; b < batch; ++b) {
@@ -556,8 +561,7 @@ void DecoderRunner::upload_step(const std::vector<SequenceStep>& sequences) {
                  "decoding step: expected slot < ", max_slots_, " and position < ", max_seq_,
                  ", got slot ", s.slot, " position ", s.position);
     if (s.follows >= 0) {
-      GLMASR_CHECK(s.follows < previous_batch, "decoding step: a row follows row ", s.follows,
-                   " of the step before, which had ", previous_batch);
+      check_follows(s.follows);
     } else {
       GLMASR_CHECK(s.token >= 0 && s.token < dec.vocab_size,
                    "decoding step: expected a token id < ", dec.vocab_size, ", got ", s.token);
@@ -919,8 +923,7 @@ void DecoderRunner::launch_step(const std::vector<SequenceStep>& sequences) {
       const StepStaging& previous = staging_of(steps_launched_ - 1);
       for (SequenceStep& s : known) {
         if (s.follows < 0) continue;
-        GLMASR_CHECK(s.follows < previous.batch, "decoding step: a row follows row ", s.follows,
-                     " of the step before, which had ", previous.batch);
+        check_follows(s.follows);
         s.token = previous.token[s.follows];
         s.follows = -1;
       }

@@ -115,9 +115,9 @@ class DecoderRunner {
   // Pipelined steps (Engine::launch_step): launch_step enqueues the control arrays' upload, the
   // step and its tokens' copy to the host, and returns; collect_step waits for the oldest
   // launched step and returns its tokens. At most two launched steps are not collected. A step
-  // whose graph is not captured yet first waits for the step in flight and feeds its tokens
-  // from the host (the capture times kernels on a quiet GPU, and those runs overwrite the
-  // device's copy of the previous step's tokens).
+  // whose batch size first needs kernels timed (step_choice_pending) waits for the step in
+  // flight and feeds its tokens from the host (the timing needs a quiet GPU, and its runs
+  // overwrite the device's copy of the previous step's tokens).
   void launch_step(const std::vector<SequenceStep>& sequences);
   std::vector<DecodedToken> collect_step();
   // Waits for the stream (ignoring a fault) and forgets the steps not collected.
@@ -240,6 +240,9 @@ class DecoderRunner {
     int batch = 0;
   };
   StepStaging& staging_of(int64_t step) { return staging_[step % 2]; }
+  const StepStaging& staging_of(int64_t step) const { return staging_[step % 2]; }
+  // Checks that a row following the step launched before names one of that step's rows.
+  void check_follows(int follows) const;
   // The batch that choose_step_kernels(batch) would time its projections at, or 0 where it has
   // nothing to time.
   int step_kernels_to_time(int batch) const;
@@ -263,8 +266,8 @@ class DecoderRunner {
   DeviceBuffer ids_, audio_row_, row_positions_, row_slots_, attention_spans_, hidden_, normed_,
       qkv_, attn_, gate_up_, act_;
   // decoding step
-  // (out_token_ and out_logprob_ take the greedy choices of prefills and steps; step_token_ keeps
-  // the last step's tokens apart for the next step's rows that follow them.)
+  // (out_token_ takes a prefill's greedy choices, step_token_ a step's, kept for the next step's
+  // rows that follow them; out_logprob_ takes the log-probabilities of both.)
   DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
       step_act_, logits_, out_token_, out_logprob_, step_token_, attention_workspace_,
       argmax_workspace_;
