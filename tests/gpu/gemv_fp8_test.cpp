@@ -122,6 +122,49 @@ TEST(GemvFp8Test, TakesOnlyWidthsOfWholeSixteenByteLoads) {
   gpu_test::expect_rejected([&] { cuda::gemv(p, nullptr); }, "multiple of 16 (fp8 weights)");
 }
 
+// Every E4M3 code widens exactly in the kernel instances of batch 1, 2 and 4: row n holds code n
+// at input n % 64 and zeros elsewhere, x is all ones, so y[n] is the code's value times the
+// row's (power-of-two) scale, with nothing to round but the output.
+TEST(GemvFp8Test, EveryCodeWidensExactly) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const int64_t out = 256, in = 64;
+  std::vector<uint8_t> codes(out * in, 0);
+  std::vector<float> scales(out);
+  for (int n = 0; n < out; ++n) {
+    const bool nan = (n & 0x7f) == 0x7f;  // no NaN codes in quantized weights
+    codes[n * in + n % in] = static_cast<uint8_t>(nan ? 0 : n);
+    scales[n] = n % 3 == 0 ? 1.0f : 0.25f;  // powers of two: the scaled value stays exact
+  }
+  cuda::DeviceBuffer dcodes(codes.size()), dscales(scales.size() * 4);
+  GLMASR_CUDA_CHECK(cudaMemcpy(dcodes.get(), codes.data(), codes.size(), cudaMemcpyHostToDevice));
+  GLMASR_CUDA_CHECK(
+      cudaMemcpy(dscales.get(), scales.data(), scales.size() * 4, cudaMemcpyHostToDevice));
+  for (DType dtype : {DType::kBF16, DType::kF16}) {
+    for (int batch : {1, 2, 3}) {
+      auto dx = upload(std::vector<float>(size_t(batch) * in, 1.0f), dtype);
+      auto dy = poisoned(batch * out);
+      cuda::GemvParams p;
+      p.dtype = dtype;
+      p.w = dcodes.get();
+      p.w_scale = dscales.as<float>();
+      p.out = out;
+      p.in = in;
+      p.x = dx.get();
+      p.batch = batch;
+      p.y = dy.get();
+      cuda::gemv(p, nullptr);
+      const std::vector<float> got = download(dy.get(), batch * out, dtype);
+      for (int b = 0; b < batch; ++b)
+        for (int n = 0; n < out; ++n) {
+          const uint8_t code = codes[n * in + n % in];
+          ASSERT_EQ(got[b * out + n], e4m3_to_float(code) * scales[n])
+              << gpu_test::dtype_label(dtype) << " batch " << batch << " row " << b << " code "
+              << int(code);
+        }
+    }
+  }
+}
+
 // (dtype, batch, heads, kv_heads, head_dim, in)
 class GemvFp8RopeTest
     : public ::testing::TestWithParam<std::tuple<DType, int, int, int, int, int>> {};
