@@ -51,6 +51,43 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GemmTest,
                                             ::testing::Values(48, 128, 3840), ::testing::Bool(),
                                             ::testing::Bool()));
 
+// After use_loaded_kernels_for_new_shapes, row counts not seen before take an algorithm whose
+// kernel has launched where the heuristic ranks one among its best; those products must be as
+// right as the heuristic's first choice, and the kernels loaded stay few.
+TEST(GemmStandInTest, NewShapesKeepToLoadedKernelsAndStayRight) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const DType dtype = DType::kBF16;
+  const int in = 1280, out = 3840, most_rows = 1600;
+  const auto x = random_values(int64_t{most_rows} * in, dtype, 41, 0.0f, 1.0f);
+  const auto w = random_values(int64_t{out} * in, dtype, 42, 0.0f, 1.0f / std::sqrt(float(in)));
+  const auto bias = random_values(out, dtype, 43, 0.0f, 0.5f);
+  auto dx = upload(x, dtype), dw = upload(w, dtype), db = upload(bias, dtype);
+  cuda::Gemm gemm(dtype);
+  for (const int rows : {1000, 1500}) {  // the warm-up's shapes
+    auto dy = poisoned(size_t(rows) * out);
+    gemm.run(dx.get(), rows, in, dw.get(), out, db.get(), dy.get(), false, nullptr);
+  }
+  const int warm_kernels = gemm.stats().kernels_loaded;
+  EXPECT_GE(warm_kernels, 1);
+  gemm.use_loaded_kernels_for_new_shapes();
+  int shapes = 0;
+  for (int rows = 1001; rows <= most_rows; rows += 47, ++shapes) {
+    std::vector<float> expected(size_t(rows) * out);
+    cpu::linear(x.data(), rows, in, w.data(), bias.data(), out, expected.data());
+    auto dy = poisoned(expected.size());
+    gemm.run(dx.get(), rows, in, dw.get(), out, db.get(), dy.get(), false, nullptr);
+    ASSERT_LT(relative_error(download(dy.get(), expected.size(), dtype), expected),
+              gpu_test::tolerance(dtype))
+        << rows << " rows";
+  }
+  const cuda::Gemm::Stats& stats = gemm.stats();
+  EXPECT_EQ(stats.plans, 2 + shapes);
+  // Each new shape either stood in with a loaded kernel or loaded at most one more.
+  EXPECT_LE(stats.kernels_loaded - warm_kernels, shapes - stats.stand_ins);
+  EXPECT_GT(stats.stand_ins, 0) << "no new shape found a loaded kernel among the heuristic's "
+                                << cuda::Gemm::kStandInCandidates << " best";
+}
+
 // (dtype, rows, in, out, bias, placement)
 class GemmGeluTest
     : public ::testing::TestWithParam<std::tuple<DType, int, int, int, bool, cuda::GeluPlacement>> {

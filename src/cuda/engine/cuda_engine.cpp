@@ -211,8 +211,12 @@ class CudaEngine final : public Engine {
   // The slot's rows are overwritten by its next prefill; nothing to free.
   void release(int) override {}
 
+  // A service also loads the GEMM kernels of a spread of prefill row counts (the steps' shapes
+  // among them) before it listens: ~50 more kernels, 0.2-0.45 s that a one-shot command would
+  // add to its model load to save about half of it later (docs/performance.md, session 15).
   int warm_up(int max_batch) override {
     bind_device();
+    decoder_->warm_up_row_counts();
     return decoder_->capture_step_graphs(max_batch);
   }
 
@@ -234,22 +238,29 @@ class CudaEngine final : public Engine {
   // Every entry point makes its GPU current first (a no-op when it already is).
   void bind_device() const { GLMASR_CUDA_CHECK(cudaSetDevice(device_)); }
 
-  // CUDA loads a kernel on its first launch and cuBLASLt makes a plan per new shape: in the
-  // hour of speech that cost the first admissions ~150 ms of GPU idle (docs/performance.md,
-  // session 12). Running the encoder on one window and on a full batch, and the prefill's layers
-  // on one prompt of about a 30 s window's length and on a packed pass of them, moves that into the
-  // weight upload, which it overlaps (upload_model's `beside`). Nothing here is timed: the
-  // measurement-based choices (the step's kernels, the batch-1 step) wait for a quiet GPU.
+  // CUDA loads a kernel on its first launch, and cuBLASLt an algorithm's kernel on its own
+  // first launch: in the hour of speech the second cost the GPU ~133 ms of idle, 3-5 ms at a
+  // time (docs/performance.md, sessions 12 and 15). This moves the loading into the weight
+  // upload, which it overlaps (upload_model's `beside`): the commonest shapes first, each with
+  // the heuristic's best algorithm (the encoder on a full batch and on one window, the prefill
+  // on one prompt of about a window's length and on a packed pass of them), then the other
+  // window counts keeping to loaded kernels where the heuristic ranks one among its best
+  // (gemm.h). Shapes met later do the same, so a run loads a third of the kernels it did. The
+  // warm-up is the load's critical path (each kernel adds ~4 ms): the spread of prefill row
+  // counts waits for warm_up(). Nothing here is timed: the measurement-based choices (the
+  // step's kernels, the batch-1 step) wait for a quiet GPU.
   void warm_up_kernels(const ModelConfig& config) {
     GLMASR_CUDA_CHECK(cudaMemsetAsync(encoder_->mel_input(), 0,
                                       size_t(encoder_->max_windows()) *
                                           config.encoder.num_mel_bins * encoder_->mel_frames() *
                                           sizeof(float),
                                       stream_));
-    encoder_->run(encoder_->max_windows());
-    if (encoder_->max_windows() > 1) encoder_->run(1);
+    encoder_->warm_up(encoder_->max_windows());
+    encoder_->warm_up(1);
     // A prompt is a window's audio rows and a few text tokens: the shapes are near enough.
-    decoder_->warm_up_prefill(encoder_->rows_per_window());
+    decoder_->warm_up_prompts(encoder_->rows_per_window());
+    gemm_->use_loaded_kernels_for_new_shapes();
+    for (int windows = 2; windows < encoder_->max_windows(); ++windows) encoder_->warm_up(windows);
   }
 
   // Prefills the admissions whose audio the batch left in the encoder's output together, in

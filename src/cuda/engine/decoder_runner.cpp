@@ -409,18 +409,51 @@ void DecoderRunner::PackedPass::add(int slot, int64_t length) {
   }
 }
 
-void DecoderRunner::warm_up_prefill(int64_t prompt_rows) {
+void DecoderRunner::warm_up_prompts(int64_t prompt_rows) {
   const int64_t single = std::min<int64_t>({prompt_rows, chunk_, max_seq_});
   if (single < 1) return;
-  const int64_t prompts = std::min<int64_t>(rows_ / single, max_slots_);
-  if (prompts >= 2) {
-    PackedPass pass;
-    for (int g = 0; g < static_cast<int>(prompts); ++g) pass.add(g, single);
-    upload_pass_rows(pass);
-    prefill_pass(pass.rows(), pass.spans);
-  }
-  prefill_pass(single, {{.slot = 0, .first_row = 0, .rows = single, .first_position = 0}});
+  warm_up_pass(single, single);
+  warm_up_pass(std::min<int64_t>(rows_ / single, max_slots_) * single, single);
   GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void DecoderRunner::warm_up_row_counts() {
+  const DecoderConfig& dec = model_.config.decoder;
+  const bool fp8 = model_.weights == WeightFormat::kFP8;
+  const int64_t largest = std::min<int64_t>(rows_, int64_t{chunk_} * max_slots_);
+  for (int step = 0;; ++step) {
+    const auto rows = std::min<int64_t>(largest, std::llround(8 * std::exp2(step / 4.0)));
+    warm_up_pass(rows, chunk_);
+    // lm_head's GEMM where a step or a packed prefill of `rows` sequences may take cuBLASLt.
+    const ProjectionKernel head = projection_kernel(static_cast<int>(rows), dec.hidden_size, fp8);
+    if (rows <= max_slots_ &&
+        (head == ProjectionKernel::kCublasLt || (!fp8 && head == ProjectionKernel::kSkinny)))
+      project_with(ProjectionKernel::kCublasLt,
+                   head_projection(step_hidden_.get(), static_cast<int>(rows)));
+    if (rows == largest) break;
+  }
+  GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+DecoderRunner::Projection DecoderRunner::head_projection(const void* x, int batch) const {
+  const DecoderConfig& dec = model_.config.decoder;
+  return {.x = x,
+          .batch = batch,
+          .in = dec.hidden_size,
+          .norm_weight = model_.final_norm_weight,
+          .w = model_.lm_head,
+          .w_scale = model_.lm_head_scale,
+          .out = dec.vocab_size,
+          .y = logits_.get(),
+          .which = kHeadProjection};
+}
+
+void DecoderRunner::warm_up_pass(int64_t rows, int64_t prompt_rows) {
+  if (rows < 1) return;
+  PackedPass pass;
+  for (int g = 0; pass.rows() < rows; ++g) pass.add(g, std::min(prompt_rows, rows - pass.rows()));
+  if (pass.spans.size() > 1) upload_pass_rows(pass);
+  prefill_pass(rows, pass.spans, 1);
 }
 
 void DecoderRunner::upload_pass_rows(const PackedPass& pass) {
@@ -433,7 +466,7 @@ void DecoderRunner::upload_pass_rows(const PackedPass& pass) {
   upload(attention_spans_, pass.attention);
 }
 
-void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& spans) {
+void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& spans, int layers) {
   const DecoderConfig& dec = model_.config.decoder;
   const DType dtype = model_.dtype;
   const int64_t d = dec.hidden_size, f = dec.intermediate_size;
@@ -441,7 +474,7 @@ void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& span
   const int64_t q_width = int64_t{heads} * hd, width = int64_t{heads + 2 * kv_heads} * hd;
   const size_t e = element_bytes();
   const bool packed = spans.size() > 1;
-  for (int l = 0; l < dec.num_layers; ++l) {
+  for (int l = 0; l < (layers < 0 ? dec.num_layers : std::min(layers, dec.num_layers)); ++l) {
     const DeviceDecoderLayer& layer = model_.decoder_layers[l];
     rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.attn_norm_weight,
              dec.rms_norm_eps, normed_.get(), stream_);
@@ -522,15 +555,7 @@ std::vector<DecodedToken> DecoderRunner::choose_after_prefill(
     x = step_hidden_.as<std::byte>();
   }
   choose_step_kernels(batch);  // after the gather: it times on the prefill's buffers
-  project({.x = x,
-           .batch = batch,
-           .in = d,
-           .norm_weight = model_.final_norm_weight,
-           .w = model_.lm_head,
-           .w_scale = model_.lm_head_scale,
-           .out = dec.vocab_size,
-           .y = logits_.get(),
-           .which = kHeadProjection});
+  project(head_projection(x, batch));
   greedy_argmax(model_.dtype, logits_.get(), batch, dec.vocab_size, out_token_.as<int32_t>(),
                 out_logprob_.as<float>(), argmax_workspace_.get(), stream_);
   GLMASR_CUDA_CHECK(cudaMemcpyAsync(host_token_, out_token_.get(), batch * sizeof(int32_t),
@@ -699,16 +724,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .shared_carveout = carveout.down,
                .which = kDownProjection});
   }
-  if (stages & kStageHead)
-    project({.x = step_hidden_.get(),
-             .batch = batch,
-             .in = d,
-             .norm_weight = model_.final_norm_weight,
-             .w = model_.lm_head,
-             .w_scale = model_.lm_head_scale,
-             .out = dec.vocab_size,
-             .y = logits_.get(),
-             .which = kHeadProjection});
+  if (stages & kStageHead) project(head_projection(step_hidden_.get(), batch));
   if (stages & kStageArgmax)
     greedy_argmax(dtype, logits_.get(), batch, dec.vocab_size, step_token_.as<int32_t>(),
                   out_logprob_.as<float>(), argmax_workspace_.get(), stream_);

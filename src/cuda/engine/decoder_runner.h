@@ -104,12 +104,15 @@ class DecoderRunner {
   std::vector<DecodedToken> prefill_packed(const std::vector<PackedPrompt>& prompts,
                                            const void* audio);
   int64_t packed_rows() const { return rows_; }
-  // Runs the prefill's layers once over one prompt of `prompt_rows` rows and once over the
-  // largest packed pass of such prompts that fits, on whatever the buffers and weights hold, so
-  // that the kernels and GEMM plans those shapes use are loaded and made before the first real
-  // prefill; nothing is timed or chosen here. Results are garbage: slots 0.. are overwritten.
-  void warm_up_prefill(int64_t prompt_rows);
-  // One decoding step for every sequence (distinct slots), every token known; nothing may be in
+  // Warm-ups (gemm.h says why), on whatever the buffers and weights hold; nothing is timed or
+  // chosen, results are garbage and slots 0.. are overwritten. warm_up_prompts runs the
+  // prefill's first layer over one prompt of `prompt_rows` rows and over the largest packed pass
+  // of such prompts that fits; warm_up_row_counts over row counts spread over
+  // 8..packed_rows() (four an octave), with lm_head's GEMM for those up to the slots: the
+  // steps' projections share the prefill's shapes.
+  void warm_up_prompts(int64_t prompt_rows);
+  void warm_up_row_counts();  // One decoding step for every sequence (distinct slots), every token
+                              // known; nothing may be in
   // flight. Synchronises the stream.
   std::vector<DecodedToken> step(const std::vector<SequenceStep>& sequences);
   // Pipelined steps (Engine::launch_step): launch_step enqueues the control arrays' upload, the
@@ -185,6 +188,8 @@ class DecoderRunner {
   std::array<ProjectionShape, kStepProjections> projection_shapes() const;
   struct Projection;
   void project(const Projection& p);
+  // lm_head over `batch` rows of x [batch, D], the final RMSNorm first, into logits_.
+  Projection head_projection(const void* x, int batch) const;
   void project_with(ProjectionKernel kernel, const Projection& p);
   bool skinny_preferred(StepProjection which, int batch) const;
   // w itself, or (fp8: scale set) w dequantized into dequantized_ for cuBLASLt.
@@ -205,7 +210,8 @@ class DecoderRunner {
   // The 28 layers over the `rows` embedded rows in hidden_. One span: rows at consecutive
   // positions of one slot; several: row_positions_/row_slots_ (device) say where each row goes
   // and attention_spans_ (device) holds the spans for the packed attention launch.
-  void prefill_pass(int64_t rows, const std::vector<PassSpan>& spans);
+  // The first `layers` layers (all by default).
+  void prefill_pass(int64_t rows, const std::vector<PassSpan>& spans, int layers = -1);
   // Where the rows of a packed pass go: each prompt's span (for the layers and the attention
   // launch) and each row's position and slot.
   struct PackedPass {
@@ -218,6 +224,8 @@ class DecoderRunner {
   };
   // The pass's row positions, row slots and attention spans, to the device (async).
   void upload_pass_rows(const PackedPass& pass);
+  // The first layer over a packed pass of `rows` rows in prompts of at most `prompt_rows`.
+  void warm_up_pass(int64_t rows, int64_t prompt_rows);
   // The rows of the step's control arrays (control_, and each StepStaging's host copy).
   enum ControlRow {
     kControlTokens,

@@ -1,5 +1,6 @@
 #include "cuda/engine/encoder_runner.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -45,6 +46,10 @@ void EncoderRunner::fc_then_gelu(const void* x, int64_t rows, int64_t in, const 
 }
 
 void EncoderRunner::run(int windows, unsigned stages) {
+  run_layers(windows, stages, model_.encoder_layers.size());
+}
+
+void EncoderRunner::run_layers(int windows, unsigned stages, size_t layers) {
   GLMASR_CHECK(windows >= 1 && windows <= max_windows_, "encoder: expected 1..", max_windows_,
                " windows, got ", windows);
   const EncoderConfig& enc = model_.config.encoder;
@@ -61,7 +66,8 @@ void EncoderRunner::run(int windows, unsigned stages) {
               conv1_.get(), columns2_.get(), hidden_.get(), stream_);
 
   auto* qkv = qkv_.as<std::byte>();
-  for (const DeviceEncoderLayer& layer : model_.encoder_layers) {
+  for (size_t l = 0; l < std::min(layers, model_.encoder_layers.size()); ++l) {
+    const DeviceEncoderLayer& layer = model_.encoder_layers[l];
     if (has(kEncoderNorms))
       layer_norm(dtype, hidden_.get(), rows, h, layer.attn_norm_weight, layer.attn_norm_bias,
                  enc.layer_norm_eps, normed_.get(), stream_);

@@ -48,6 +48,11 @@ class EncoderRunner {
   // Encodes `windows` windows from mel_input() (asynchronously on the stream); benchmarks may
   // leave stages out.
   void run(int windows, unsigned stages = kEncoderAll);
+  // Runs the stem, the first layer and the projector on `windows` windows, on whatever the
+  // buffers and weights hold: every layer has the first one's shapes, so every kernel and GEMM
+  // algorithm a batch of that size launches is then loaded (gemm.h). Nothing is timed; the
+  // outputs are garbage.
+  void warm_up(int windows) { run_layers(windows, kEncoderAll, 1); }
   // [windows, frames, hidden] after the final LayerNorm, and [windows, rows_per_window, D].
   const void* encoder_output() const { return normed_.get(); }
   const void* projector_output() const { return projected_.get(); }
@@ -57,6 +62,8 @@ class EncoderRunner {
   // stages leave it out).
   void fc_then_gelu(const void* x, int64_t rows, int64_t in, const void* w, int64_t out,
                     const void* bias, void* y, unsigned stages);
+  // run() through the first `layers` layers only.
+  void run_layers(int windows, unsigned stages, size_t layers);
 
   const DeviceModel& model_;
   Gemm& gemm_;

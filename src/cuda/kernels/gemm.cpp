@@ -2,6 +2,11 @@
 
 #include <cublasLt.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
 #include "cuda/check.h"
 
 #define GLMASR_CUBLAS_CHECK(call)                                                         \
@@ -18,6 +23,7 @@ struct Gemm::Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
+  bool launched = false;
   ~Plan() {
     if (a) cublasLtMatrixLayoutDestroy(a);
     if (b) cublasLtMatrixLayoutDestroy(b);
@@ -32,6 +38,7 @@ Gemm::Gemm(DType dtype, size_t workspace_bytes) : dtype_(dtype), workspace_(work
   cublasLtHandle_t handle = nullptr;
   GLMASR_CUBLAS_CHECK(cublasLtCreate(&handle));
   handle_ = handle;
+  log_ = std::getenv("GLMASR_GEMM_LOG") != nullptr;
 }
 
 Gemm::~Gemm() {
@@ -69,17 +76,43 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
   const size_t workspace = workspace_.bytes();
   cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                        &workspace, sizeof workspace);
-  cublasLtMatmulHeuristicResult_t result{};
+  cublasLtMatmulHeuristicResult_t results[kStandInCandidates]{};
   int found_count = 0;
+  const auto planned = std::chrono::steady_clock::now();
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
       static_cast<cublasLtHandle_t>(handle_), plan->desc, plan->a, plan->b, plan->c, plan->c,
-      preference, 1, &result, &found_count);
+      preference, prefer_loaded_ ? kStandInCandidates : 1, results, &found_count);
   cublasLtMatmulPreferenceDestroy(preference);
   GLMASR_CHECK(status == CUBLAS_STATUS_SUCCESS && found_count > 0, "cuBLASLt: no algorithm for a ",
                rows, " x ", in, " by ", out, " x ", in, " product", gelu ? " with GELU" : "",
                " (status ", static_cast<int>(status), ")");
-  plan->algo = result.algo;
+  int chosen = 0;
+  if (prefer_loaded_ && !loaded(&results[0].algo)) {
+    for (int i = 1; i < found_count; ++i)
+      if (loaded(&results[i].algo)) {
+        chosen = i;
+        break;
+      }
+  }
+  plan->algo = results[chosen].algo;
+  ++stats_.plans;
+  if (chosen > 0) ++stats_.stand_ins;
+  if (log_) {
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - planned)
+            .count();
+    std::fprintf(stderr, "gemm plan %lld x %lld -> %lld%s%s: heuristic %.2f ms, rank %d of %d%s\n",
+                 static_cast<long long>(rows), static_cast<long long>(in),
+                 static_cast<long long>(out), has_bias ? " +bias" : "", gelu ? " gelu" : "", ms,
+                 chosen, found_count, loaded(&plan->algo) ? ", kernel loaded" : ", new kernel");
+  }
   return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+bool Gemm::loaded(const void* algo) const {
+  for (const auto& known : loaded_)
+    if (std::memcmp(known.data(), algo, sizeof known) == 0) return true;
+  return false;
 }
 
 void Gemm::run(const void* x, int64_t rows, int64_t in, const void* w, int64_t out,
@@ -106,9 +139,23 @@ void Gemm::launch(const Key& key, const void* x, const void* w, const void* bias
                                                        &bias, sizeof bias));
   }
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  const bool first = !plan.launched && !loaded(&plan.algo);
+  const auto started = std::chrono::steady_clock::now();
   GLMASR_CUBLAS_CHECK(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.desc, &alpha, w,
                                      plan.a, x, plan.b, &beta, y, plan.c, y, plan.c, &plan.algo,
                                      workspace_.get(), workspace_.bytes(), stream));
+  plan.launched = true;
+  if (!first) return;
+  static_assert(sizeof(cublasLtMatmulAlgo_t) == sizeof(decltype(loaded_)::value_type));
+  auto& known = loaded_.emplace_back();
+  std::memcpy(known.data(), &plan.algo, sizeof known);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  ++stats_.kernels_loaded;
+  stats_.first_launch_ms += ms;
+  if (log_)
+    std::fprintf(stderr, "gemm kernel %d first launched (%lld rows): %.2f ms\n",
+                 stats_.kernels_loaded, static_cast<long long>(rows), ms);
 }
 
 }  // namespace glmasr::cuda
