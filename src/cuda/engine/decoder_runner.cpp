@@ -413,7 +413,8 @@ void DecoderRunner::warm_up_prompts(int64_t prompt_rows) {
   const int64_t single = std::min<int64_t>({prompt_rows, chunk_, max_seq_});
   if (single < 1) return;
   warm_up_pass(single, single);
-  warm_up_pass(std::min<int64_t>(rows_ / single, max_slots_) * single, single);
+  const int64_t prompts = std::min<int64_t>(rows_ / single, max_slots_);
+  if (prompts >= 2) warm_up_pass(prompts * single, single);
   GLMASR_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 

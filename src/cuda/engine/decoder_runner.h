@@ -111,8 +111,8 @@ class DecoderRunner {
   // 8..packed_rows() (four an octave), with lm_head's GEMM for those up to the slots: the
   // steps' projections share the prefill's shapes.
   void warm_up_prompts(int64_t prompt_rows);
-  void warm_up_row_counts();  // One decoding step for every sequence (distinct slots), every token
-                              // known; nothing may be in
+  void warm_up_row_counts();
+  // One decoding step for every sequence (distinct slots), every token known; nothing may be in
   // flight. Synchronises the stream.
   std::vector<DecodedToken> step(const std::vector<SequenceStep>& sequences);
   // Pipelined steps (Engine::launch_step): launch_step enqueues the control arrays' upload, the
