@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "cuda/check.h"
+#include "cuda/kernels/dependent_launch.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/rope.h"
 
@@ -12,6 +13,10 @@ namespace {
 template <typename T>
 __global__ void rope_qkv_kernel(RopeQkvParams p, const T* __restrict__ cos_table,
                                 const T* __restrict__ sin_table) {
+  // A dependent launch: the attention after it may start (it reads the rotated q and the new
+  // K/V row only after its own wait), and qkv is read once the projection that wrote it is done.
+  allow_next_kernel();
+  wait_for_previous_kernel();
   const int64_t r = blockIdx.x;
   const int width = (p.heads + 2 * p.kv_heads) * p.head_dim;
   T* row = static_cast<T*>(p.qkv) + r * width;
@@ -68,6 +73,8 @@ __global__ void rope_qkv_kernel(RopeQkvParams p, const T* __restrict__ cos_table
 template <typename T>
 __global__ void rope_in_place_vec8_kernel(RopeQkvParams p, const T* __restrict__ cos_table,
                                           const T* __restrict__ sin_table) {
+  allow_next_kernel();  // a dependent launch, as rope_qkv_kernel's
+  wait_for_previous_kernel();
   const int half = p.rotary_dim / 2, chunks = half / 8, rotated_heads = p.heads + p.kv_heads;
   const int64_t item = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t per_row = int64_t{rotated_heads} * chunks;
@@ -148,19 +155,20 @@ void rope_qkv(const RopeQkvParams& p, cudaStream_t stream) {
   if (in_place && p.rotary_dim % 16 == 0 && p.head_dim % 8 == 0 &&
       reinterpret_cast<uintptr_t>(p.qkv) % 16 == 0) {
     const int64_t items = p.rows * (p.heads + p.kv_heads) * (p.rotary_dim / 16);
-    const int threads = 256;
+    constexpr int threads = 256;
     GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
-      rope_in_place_vec8_kernel<T>
-          <<<static_cast<unsigned>((items + threads - 1) / threads), threads, 0, stream>>>(
-              p, static_cast<const T*>(p.table->cos()), static_cast<const T*>(p.table->sin()));
+      launch_dependent(
+          rope_in_place_vec8_kernel<T>,
+          {dim3(static_cast<unsigned>((items + threads - 1) / threads)), threads, stream}, p,
+          static_cast<const T*>(p.table->cos()), static_cast<const T*>(p.table->sin()));
     });
     GLMASR_CUDA_CHECK_LAUNCH();
     return;
   }
-  const int threads = width >= 1024 ? 512 : ((width + 31) / 32) * 32;
+  const unsigned threads = width >= 1024 ? 512 : ((width + 31) / 32) * 32;
   GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
-    rope_qkv_kernel<T><<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(
-        p, static_cast<const T*>(p.table->cos()), static_cast<const T*>(p.table->sin()));
+    launch_dependent(rope_qkv_kernel<T>, {dim3(static_cast<unsigned>(p.rows)), threads, stream}, p,
+                     static_cast<const T*>(p.table->cos()), static_cast<const T*>(p.table->sin()));
   });
   GLMASR_CUDA_CHECK_LAUNCH();
 }

@@ -2,6 +2,7 @@
 
 #include "cuda/check.h"
 #include "cuda/device.h"
+#include "cuda/kernels/dependent_launch.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/swiglu.h"
 
@@ -11,6 +12,9 @@ namespace {
 template <typename T>
 __global__ void swiglu_kernel(const T* __restrict__ gate_up, int64_t count, int64_t width,
                               T* __restrict__ out) {
+  // A dependent launch, as rms_norm's: the down projection may start loading its weights.
+  allow_next_kernel();
+  wait_for_previous_kernel();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += stride) {
@@ -27,12 +31,12 @@ void swiglu(DType dtype, const void* gate_up, int64_t rows, int64_t width, void*
             cudaStream_t stream) {
   const int64_t count = rows * width;
   if (count == 0) return;
-  const int threads = 256;
+  constexpr int threads = 256;
   const int64_t blocks =
       std::min<int64_t>((count + threads - 1) / threads, int64_t{sm_count()} * 16);
   GLMASR_DISPATCH_ELEMENT(dtype, T, {
-    swiglu_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
-        static_cast<const T*>(gate_up), count, width, static_cast<T*>(out));
+    launch_dependent(swiglu_kernel<T>, {dim3(static_cast<unsigned>(blocks)), threads, stream},
+                     static_cast<const T*>(gate_up), count, width, static_cast<T*>(out));
   });
   GLMASR_CUDA_CHECK_LAUNCH();
 }
