@@ -42,7 +42,7 @@ void bench_batch_sweep(WeightFormat weights, int runs, double copy_gbs, Report& 
       kPosition, fp8 ? ", fp8 weights" : "", weight_bytes / 1e9, kv_bytes_per_sequence / 1e6);
   std::printf("%6s %10s %12s %12s %10s %14s %14s\n", "batch", "step ms", "us/sequence", "tokens/s",
               "GB/s", "attention ms", "the rest ms");
-  for (int batch : {1, 4, 8, 16, 32, 64, 128, 256}) {
+  for (int batch : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
     std::vector<cuda::SequenceStep> steps;
     for (int b = 0; b < batch; ++b) steps.push_back({b, 1000, kPosition});
     decoder.upload_step(steps);

@@ -11,6 +11,7 @@
 #include "cuda/kernels/gemv.h"
 #include "cuda/kernels/rope.h"
 #include "testing/gpu.h"
+#include "testing/qkv_rope_case.h"
 
 namespace glmasr {
 namespace {
@@ -174,26 +175,15 @@ class GemvFp8RopeTest
 TEST_P(GemvFp8RopeTest, MatchesTheProductFollowedByRopeQkv) {
   GLMASR_SKIP_WITHOUT_GPU();
   const auto [dtype, batch, heads, kv_heads, hd, in] = GetParam();
-  const int out = (heads + 2 * kv_heads) * hd, max_seq = 40, slots = batch + 2;
+  gpu_test::QkvRopeCase rope(dtype, batch, heads, kv_heads, hd, 5, 11);
+  const int out = rope.out();
   const auto x = random_values(int64_t{batch} * in, dtype, 51, 0.0f, 2.0f);
   const auto w = random_values(int64_t{out} * in, dtype, 52, 0.0f, 1.0f / std::sqrt(float(in)));
   const auto norm_w = random_values(in, dtype, 53, 1.0f, 0.3f);
   const Fp8Matrix fp8 = quantize_and_upload(w, out, in);
-  std::vector<int32_t> positions(batch), row_slots(batch);
-  for (int b = 0; b < batch; ++b) {
-    positions[b] = (5 + 11 * b) % max_seq;
-    row_slots[b] = (slots - 1 - b) % slots;
-  }
-  cuda::RopeTable table = cuda::make_rope_table(dtype, max_seq, hd, 10000.0f);
   auto dx = upload(x, dtype), dn = upload(norm_w, dtype);
-  cuda::DeviceBuffer dpos(batch * 4), dslots(batch * 4);
-  GLMASR_CUDA_CHECK(cudaMemcpy(dpos.get(), positions.data(), batch * 4, cudaMemcpyHostToDevice));
-  GLMASR_CUDA_CHECK(cudaMemcpy(dslots.get(), row_slots.data(), batch * 4, cudaMemcpyHostToDevice));
-  const int64_t cache_count = int64_t{slots} * kv_heads * max_seq * hd;
-  const int64_t q_count = int64_t{batch} * heads * hd;
 
   auto qkv = poisoned(int64_t{batch} * out);
-  auto ref_q = poisoned(q_count), ref_k = poisoned(cache_count), ref_v = poisoned(cache_count);
   cuda::GemvParams p;
   p.dtype = dtype;
   p.w = fp8.codes.get();
@@ -213,40 +203,13 @@ TEST_P(GemvFp8RopeTest, MatchesTheProductFollowedByRopeQkv) {
   cpu::linear(normed.data(), batch, in, fp8.dequantized.data(), nullptr, out, product.data());
   EXPECT_LT(relative_error(download(qkv.get(), product.size(), dtype), product),
             gpu_test::tolerance(dtype));
-  cuda::RopeQkvParams r = gpu_test::rope_qkv_params(dtype, qkv.get(), batch, heads, kv_heads, hd,
-                                                    table, ref_k.get(), ref_v.get(), max_seq);
-  r.positions = dpos.as<int32_t>();
-  r.q_out = ref_q.get();
-  r.slots = dslots.as<int32_t>();
-  cuda::rope_qkv(r, nullptr);
+  rope.run_reference(qkv.get());
 
-  auto q = poisoned(q_count), k = poisoned(cache_count), v = poisoned(cache_count);
-  cuda::GemvParams f = p;
-  f.y = nullptr;
-  f.rope.heads = heads;
-  f.rope.kv_heads = kv_heads;
-  f.rope.head_dim = hd;
-  f.rope.cos = table.cos();
-  f.rope.sin = table.sin();
-  f.rope.positions = dpos.as<int32_t>();
-  f.rope.slots = dslots.as<int32_t>();
-  f.rope.q_out = q.get();
-  f.rope.k_cache = k.get();
-  f.rope.v_cache = v.get();
-  f.rope.max_seq = max_seq;
-  cuda::gemv(f, nullptr);
-
-  auto bits = [](const cuda::DeviceBuffer& buffer, int64_t count) {
-    GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
-    std::vector<uint16_t> values(static_cast<size_t>(count));
-    GLMASR_CUDA_CHECK(
-        cudaMemcpy(values.data(), buffer.get(), values.size() * 2, cudaMemcpyDeviceToHost));
-    return values;
-  };
-  EXPECT_EQ(bits(q, q_count), bits(ref_q, q_count));
-  EXPECT_EQ(bits(k, cache_count), bits(ref_k, cache_count));
-  EXPECT_EQ(bits(v, cache_count), bits(ref_v, cache_count));
-  for (float value : download(q.get(), q_count, dtype)) ASSERT_TRUE(std::isfinite(value));
+  cuda::GemvParams fused = p;
+  fused.y = nullptr;
+  fused.rope = rope.epilogue();
+  cuda::gemv(fused, nullptr);
+  rope.expect_same_bits();
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -258,28 +221,32 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple(DType::kBF16, 2, 2, 1, 12, 32),  // tiny: pairs span heads
                       std::make_tuple(DType::kF16, 8, 2, 1, 12, 16)));
 
-// The GEMM path's weights: exactly round(e4m3 * scale) in the element type, every code.
+// The GEMM path's weights: exactly round(e4m3 * scale) in the element type, every code, through
+// the per-code kernel (a width that is not a multiple of 16) and the 16-code one.
 TEST(Fp8DequantizeTest, MatchesTheHostDecodingOfEveryCode) {
   GLMASR_SKIP_WITHOUT_GPU();
-  const int64_t rows = 3, cols = 256 + 7;
-  std::vector<uint8_t> codes(rows * cols);
-  for (size_t i = 0; i < codes.size(); ++i) {
-    codes[i] = static_cast<uint8_t>(i % 256);
-    if ((codes[i] & 0x7f) == 0x7f) codes[i] = 0;  // no NaN codes in quantized weights
-  }
-  const std::vector<float> scales = {1.0f, 0.003f, 1.0f / 448.0f};
-  cuda::DeviceBuffer dcodes(codes.size()), dscales(scales.size() * 4);
-  GLMASR_CUDA_CHECK(cudaMemcpy(dcodes.get(), codes.data(), codes.size(), cudaMemcpyHostToDevice));
-  GLMASR_CUDA_CHECK(
-      cudaMemcpy(dscales.get(), scales.data(), scales.size() * 4, cudaMemcpyHostToDevice));
-  for (DType dtype : {DType::kBF16, DType::kF16}) {
-    auto out = poisoned(rows * cols);
-    cuda::dequantize_fp8_rows(dtype, dcodes.get(), dscales.as<float>(), rows, cols, out.get(),
-                              nullptr);
-    const std::vector<float> got = download(out.get(), rows * cols, dtype);
-    for (int64_t i = 0; i < rows * cols; ++i)
-      ASSERT_EQ(got[i], gpu_test::round_to(dtype, e4m3_to_float(codes[i]) * scales[i / cols]))
-          << gpu_test::dtype_label(dtype) << " element " << i << " code " << int(codes[i]);
+  const int64_t rows = 3;
+  for (int64_t cols : {int64_t{256 + 7}, int64_t{512}, int64_t{16}}) {
+    std::vector<uint8_t> codes(rows * cols);
+    for (size_t i = 0; i < codes.size(); ++i) {
+      codes[i] = static_cast<uint8_t>((i * 7 + i / 256) % 256);
+      if ((codes[i] & 0x7f) == 0x7f) codes[i] = 0;  // no NaN codes in quantized weights
+    }
+    const std::vector<float> scales = {1.0f, 0.003f, 1.0f / 448.0f};
+    cuda::DeviceBuffer dcodes(codes.size()), dscales(scales.size() * 4);
+    GLMASR_CUDA_CHECK(cudaMemcpy(dcodes.get(), codes.data(), codes.size(), cudaMemcpyHostToDevice));
+    GLMASR_CUDA_CHECK(
+        cudaMemcpy(dscales.get(), scales.data(), scales.size() * 4, cudaMemcpyHostToDevice));
+    for (DType dtype : {DType::kBF16, DType::kF16}) {
+      auto out = poisoned(rows * cols);
+      cuda::dequantize_fp8_rows(dtype, dcodes.get(), dscales.as<float>(), rows, cols, out.get(),
+                                nullptr);
+      const std::vector<float> got = download(out.get(), rows * cols, dtype);
+      for (int64_t i = 0; i < rows * cols; ++i)
+        ASSERT_EQ(got[i], gpu_test::round_to(dtype, e4m3_to_float(codes[i]) * scales[i / cols]))
+            << gpu_test::dtype_label(dtype) << " width " << cols << " element " << i << " code "
+            << int(codes[i]);
+    }
   }
 }
 

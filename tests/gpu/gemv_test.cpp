@@ -9,6 +9,7 @@
 #include "cpu/ops.h"
 #include "cuda/kernels/rope.h"
 #include "testing/gpu.h"
+#include "testing/qkv_rope_case.h"
 
 namespace glmasr {
 namespace {
@@ -127,26 +128,15 @@ class GemvRopeTest : public ::testing::TestWithParam<std::tuple<DType, int, int,
 TEST_P(GemvRopeTest, MatchesTheProductFollowedByRopeQkv) {
   GLMASR_SKIP_WITHOUT_GPU();
   const auto [dtype, batch, heads, kv_heads, hd, in] = GetParam();
-  const int out = (heads + 2 * kv_heads) * hd, max_seq = 40, slots = batch + 2;
+  gpu_test::QkvRopeCase rope(dtype, batch, heads, kv_heads, hd);
+  const int out = rope.out();
   const auto x = random_values(int64_t{batch} * in, dtype, 31, 0.0f, 2.0f);
   const auto w = random_values(int64_t{out} * in, dtype, 32, 0.0f, 1.0f / std::sqrt(float(in)));
   const auto norm_w = random_values(in, dtype, 33, 1.0f, 0.3f);
-  std::vector<int32_t> positions(batch), row_slots(batch);
-  for (int b = 0; b < batch; ++b) {
-    positions[b] = (7 + 13 * b) % max_seq;
-    row_slots[b] = (slots - 1 - b) % slots;
-  }
-  cuda::RopeTable table = cuda::make_rope_table(dtype, max_seq, hd, 10000.0f);
   auto dx = upload(x, dtype), dw = upload(w, dtype), dn = upload(norm_w, dtype);
-  cuda::DeviceBuffer dpos(batch * 4), dslots(batch * 4);
-  GLMASR_CUDA_CHECK(cudaMemcpy(dpos.get(), positions.data(), batch * 4, cudaMemcpyHostToDevice));
-  GLMASR_CUDA_CHECK(cudaMemcpy(dslots.get(), row_slots.data(), batch * 4, cudaMemcpyHostToDevice));
-  const int64_t cache_count = int64_t{slots} * kv_heads * max_seq * hd;
-  const int64_t q_count = int64_t{batch} * heads * hd;
 
   // Reference: plain product, then rope_qkv.
   auto qkv = poisoned(int64_t{batch} * out);
-  auto ref_q = poisoned(q_count), ref_k = poisoned(cache_count), ref_v = poisoned(cache_count);
   cuda::GemvParams p;
   p.dtype = dtype;
   p.w = dw.get();
@@ -157,44 +147,13 @@ TEST_P(GemvRopeTest, MatchesTheProductFollowedByRopeQkv) {
   p.norm_weight = dn.get();
   p.y = qkv.get();
   cuda::gemv(p, nullptr);
-  cuda::RopeQkvParams r = gpu_test::rope_qkv_params(dtype, qkv.get(), batch, heads, kv_heads, hd,
-                                                    table, ref_k.get(), ref_v.get(), max_seq);
-  r.positions = dpos.as<int32_t>();
-  r.q_out = ref_q.get();
-  r.slots = dslots.as<int32_t>();
-  cuda::rope_qkv(r, nullptr);
+  rope.run_reference(qkv.get());
 
-  // Fused.
-  auto q = poisoned(q_count), k = poisoned(cache_count), v = poisoned(cache_count);
-  cuda::GemvParams f = p;
-  f.y = nullptr;
-  f.rope.heads = heads;
-  f.rope.kv_heads = kv_heads;
-  f.rope.head_dim = hd;
-  f.rope.cos = table.cos();
-  f.rope.sin = table.sin();
-  f.rope.positions = dpos.as<int32_t>();
-  f.rope.slots = dslots.as<int32_t>();
-  f.rope.q_out = q.get();
-  f.rope.k_cache = k.get();
-  f.rope.v_cache = v.get();
-  f.rope.max_seq = max_seq;
-  cuda::gemv(f, nullptr);
-
-  auto bits = [](const cuda::DeviceBuffer& buffer, int64_t count) {
-    GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
-    std::vector<uint16_t> values(static_cast<size_t>(count));
-    GLMASR_CUDA_CHECK(
-        cudaMemcpy(values.data(), buffer.get(), values.size() * 2, cudaMemcpyDeviceToHost));
-    return values;
-  };
-  EXPECT_EQ(bits(q, q_count), bits(ref_q, q_count));
-  // Both caches started as the same poison: untouched positions must still match.
-  EXPECT_EQ(bits(k, cache_count), bits(ref_k, cache_count));
-  EXPECT_EQ(bits(v, cache_count), bits(ref_v, cache_count));
-  // And the written rows are not poison (NaN) anywhere.
-  const auto got_q = download(q.get(), q_count, dtype);
-  for (float value : got_q) ASSERT_TRUE(std::isfinite(value));
+  cuda::GemvParams fused = p;
+  fused.y = nullptr;
+  fused.rope = rope.epilogue();
+  cuda::gemv(fused, nullptr);
+  rope.expect_same_bits();
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -1,7 +1,7 @@
 // The skinny-batch tensor-core projection against cpu::linear: bf16 and fp16, bf16 and fp8
-// weights, every epilogue, every batch instance (8, 16, 32, 64 rows), tails of rows and of
-// batch, and splits of the input (automatic and forced), whose partial sums must leave the
-// workspace ready for the next launch and give the same bits on every run.
+// weights, every epilogue, the RMSNorm prologue, every batch instance (8, 16, 32, 64 rows), tails
+// of rows and of batch, and splits of the input (automatic and forced), whose partial sums must
+// leave the workspace ready for the next launch and give the same bits on every run.
 #include "cuda/kernels/skinny_gemm.h"
 
 #include <gtest/gtest.h>
@@ -30,15 +30,23 @@ struct Case {
   int64_t in, out;
   Mode mode;
   Weights weights;
-  int split;  // 0: automatic
+  int split;          // 0: automatic
+  bool norm = false;  // the RMSNorm prologue
 };
+
+constexpr float kEps = 1e-5f;
 
 // What the kernel must give, from the CPU reference, rounded where the bf16 model rounds.
 std::vector<float> expected_output(const Case& c, const std::vector<float>& x,
-                                   const std::vector<float>& w,
+                                   const std::vector<float>& w, const std::vector<float>& norm_w,
                                    const std::vector<float>& residual) {
+  std::vector<float> input = x;
+  if (c.norm) {
+    cpu::rms_norm(x.data(), c.batch, c.in, norm_w.data(), kEps, input.data());
+    for (float& v : input) v = gpu_test::round_to(c.dtype, v);
+  }
   std::vector<float> product(size_t(c.batch) * c.out);
-  cpu::linear(x.data(), c.batch, c.in, w.data(), nullptr, c.out, product.data());
+  cpu::linear(input.data(), c.batch, c.in, w.data(), nullptr, c.out, product.data());
   for (float& v : product) v = gpu_test::round_to(c.dtype, v);
   const int64_t width = c.mode == Mode::kSwiglu ? c.out / 2 : c.out;
   std::vector<float> expected(size_t(c.batch) * width);
@@ -68,6 +76,7 @@ Output run_case(const Case& c, int runs, std::vector<float>* expected_out) {
   auto w = random_values(c.out * c.in, c.dtype, 52, 0.0f, 1.0f / std::sqrt(float(c.in)));
   const int64_t width = c.mode == Mode::kSwiglu ? c.out / 2 : c.out;
   const auto residual = random_values(int64_t{c.batch} * width, c.dtype, 53, 0.0f, 1.0f);
+  const auto norm_w = random_values(c.in, c.dtype, 54, 1.0f, 0.3f);
   const bool fp8 = c.weights == Weights::kFp8;
   gpu_test::Fp8Matrix quantized;
   cuda::DeviceBuffer dw;
@@ -77,9 +86,9 @@ Output run_case(const Case& c, int runs, std::vector<float>* expected_out) {
   } else {
     dw = upload(w, c.dtype);
   }
-  if (expected_out) *expected_out = expected_output(c, x, w, residual);
+  if (expected_out) *expected_out = expected_output(c, x, w, norm_w, residual);
 
-  auto dx = upload(x, c.dtype);
+  auto dx = upload(x, c.dtype), dn = upload(norm_w, c.dtype);
   cuda::SkinnyGemmParams p;
   p.dtype = c.dtype;
   p.w = fp8 ? quantized.codes.get() : dw.get();
@@ -91,6 +100,10 @@ Output run_case(const Case& c, int runs, std::vector<float>* expected_out) {
   p.swiglu_width = c.mode == Mode::kSwiglu ? width : 0;
   p.residual = c.mode == Mode::kResidual;
   p.split = c.split;
+  if (c.norm) {
+    p.norm_weight = dn.get();
+    p.eps = kEps;
+  }
   const size_t bytes = cuda::skinny_gemm_workspace_bytes(p, c.batch, c.split);
   cuda::DeviceBuffer workspace(std::max<size_t>(bytes, 16));
   GLMASR_CUDA_CHECK(cudaMemset(workspace.get(), 0, workspace.bytes()));
@@ -149,6 +162,32 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple(DType::kF16, 12, std::make_tuple(18944, 3584),
                                       Mode::kResidual, Weights::kElement)));
 
+// (dtype, batch, (in, out), mode, weights)
+class SkinnyGemmNormTest
+    : public ::testing::TestWithParam<std::tuple<DType, int, std::tuple<int, int>, Mode, Weights>> {
+};
+
+// The RMSNorm prologue (batches up to 8): each row normalized with its own scale and the norm
+// weights of each stage's inputs, whichever block multiplies them.
+TEST_P(SkinnyGemmNormTest, MatchesRmsNormThenCpuLinear) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const auto [dtype, batch, shape, mode, weights] = GetParam();
+  for (int split : {0, 3}) {
+    Case c{dtype, batch, std::get<0>(shape), std::get<1>(shape), mode, weights, split};
+    c.norm = true;
+    std::vector<float> expected;
+    const Output run = run_case(c, 2, &expected);
+    EXPECT_LT(relative_error(run.y, expected), gpu_test::tolerance(dtype)) << "split " << split;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, SkinnyGemmNormTest,
+    ::testing::Combine(::testing::Values(DType::kBF16, DType::kF16), ::testing::Values(1, 2, 5, 8),
+                       ::testing::Values(std::make_tuple(512, 200), std::make_tuple(2048, 3072)),
+                       ::testing::Values(Mode::kPlain, Mode::kSwiglu),
+                       ::testing::Values(Weights::kElement, Weights::kFp8)));
+
 // Forced splits, even and uneven (48 input steps: a split of 5 gives four blocks of 10 steps and
 // one of 8), each within the tolerance, the same bits on every run (the fixed summation order), and
 // the counters left at zero (a second launch on the same workspace is right too).
@@ -191,6 +230,11 @@ TEST(SkinnyGemmSplitTest, RefusesWhatItCannotTake) {
   p.out = 100;
   p.swiglu_width = 40;
   gpu_test::expect_rejected([&] { cuda::skinny_gemm(p, nullptr); }, "out = 2 * swiglu_width");
+  p.swiglu_width = 0;
+  p.batch = 9;
+  int norm_weight = 0;
+  p.norm_weight = &norm_weight;
+  gpu_test::expect_rejected([&] { cuda::skinny_gemm(p, nullptr); }, "RMSNorm prologue");
 }
 
 TEST(SkinnyGemmSplitTest, RefusesASplitWithoutItsWorkspace) {

@@ -34,6 +34,9 @@ struct DecoderRunner::Projection {
   void* y = nullptr;
   int shared_carveout = -1;  // the launch's shared-memory carveout (matrix-vector kernel only)
   StepProjection which = kStepProjections;  // which of the step's projections, if one
+  // The step's QKV projection with RoPE and the cache write as its epilogue (y unused); only
+  // for the matrix-vector and the skinny kernel.
+  const QkvRopeEpilogue* rope = nullptr;
 };
 
 enum class ProjectionKernel : int { kGemv, kSkinny, kCublasLt };
@@ -42,15 +45,16 @@ namespace {
 
 // Which kernel may multiply a projection of `batch` rows. Measured on the H200 (glmasr bench: the
 // step's projections x28 by batch, docs/performance.md):
-//   - the matrix-vector kernel at batch 1 and 2 (it keeps its fused RMSNorm, RoPE, SwiGLU and
-//     residual; from batch 3 its rows in registers cost more than they save);
+//   - the matrix-vector kernel at batch 1 (from batch 2 its rows in registers cost more than they
+//     save: alone, the skinny kernel multiplies each of a step's projections of 2 rows faster,
+//     and it too fuses RMSNorm, RoPE, SwiGLU and the residual at these batches);
 //   - the skinny-batch tensor-core kernel up to kSkinnyGemmMaxBatch: with fp8 weights always
 //     (cuBLASLt would first dequantize every matrix); in bf16/fp16 only where it beats cuBLASLt
 //     for that projection and batch class on this device (DecoderRunner::choose_step_kernels:
 //     on the H200 it wins below ~16 rows, where cuBLASLt pays ~10 us per projection whatever its
 //     size, and loses the small matrices at 32 and 64);
 //   - cuBLASLt beyond.
-constexpr int kGemvLargestBatch = 2;
+constexpr int kGemvLargestBatch = 1;
 // The skinny kernel replaces cuBLASLt only where it is this much faster when timed: near-ties
 // would otherwise flip with timing noise from run to run, and the two round a residual add
 // differently (cuBLASLt once, the skinny kernel as the reference does), so the tokens of a
@@ -159,16 +163,22 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   }
   // The skinny kernel's split partial sums: the largest any step projection needs.
   size_t skinny_bytes = 0;
-  for (const ProjectionShape& projection : projection_shapes()) {
+  const std::array<ProjectionShape, kStepProjections> shapes = projection_shapes();
+  for (int which = 0; which < kStepProjections; ++which) {
+    const ProjectionShape& projection = shapes[which];
     SkinnyGemmParams shape;
     shape.dtype = model.dtype;
     shape.w_scale = fp8 ? model.lm_head_scale : nullptr;  // only whether it is set matters
     shape.out = projection.out;
     shape.in = projection.in;
     shape.swiglu_width = projection.swiglu ? projection.out / 2 : 0;
-    if (skinny_gemm_supported(1, projection.in))
-      skinny_bytes = std::max(skinny_bytes, skinny_gemm_workspace_bytes(
-                                                shape, std::min(max_slots, kSkinnyGemmMaxBatch)));
+    if (!skinny_gemm_supported(1, projection.in)) continue;
+    const int max_batch = std::min(max_slots, kSkinnyGemmMaxBatch);
+    skinny_bytes = std::max(skinny_bytes, skinny_gemm_workspace_bytes(shape, max_batch));
+    if (which == kQkvProjection && skinny_gemm_rope_supported(dec.head_dim)) {
+      shape.rope = step_rope_epilogue(0);  // with its epilogue the tiles pair rows
+      skinny_bytes = std::max(skinny_bytes, skinny_gemm_workspace_bytes(shape, max_batch));
+    }
   }
   if (skinny_bytes > 0) {
     skinny_workspace_ = DeviceBuffer(skinny_bytes);
@@ -254,11 +264,32 @@ DecoderRunner::projection_shapes() const {
   return shapes;
 }
 
-void DecoderRunner::project(const Projection& p) {
-  ProjectionKernel kernel = projection_kernel(p.batch, p.in, p.w_scale != nullptr);
+ProjectionKernel DecoderRunner::kernel_for(const Projection& p) const {
+  const ProjectionKernel kernel = projection_kernel(p.batch, p.in, p.w_scale != nullptr);
   if (kernel == ProjectionKernel::kSkinny && !p.w_scale && !skinny_preferred(p.which, p.batch))
-    kernel = ProjectionKernel::kCublasLt;
-  project_with(kernel, p);
+    return ProjectionKernel::kCublasLt;
+  return kernel;
+}
+
+void DecoderRunner::project(const Projection& p) {
+  project_with(kernel_for(p), p);
+}
+
+QkvRopeEpilogue DecoderRunner::step_rope_epilogue(int layer) const {
+  const DecoderConfig& dec = model_.config.decoder;
+  QkvRopeEpilogue rope;
+  rope.heads = dec.num_heads;
+  rope.kv_heads = dec.num_kv_heads;
+  rope.head_dim = dec.head_dim;
+  rope.cos = rope_.cos();
+  rope.sin = rope_.sin();
+  rope.positions = control_row(kControlPositions);
+  rope.slots = control_row(kControlSlots);
+  rope.q_out = step_q_.get();
+  rope.k_cache = kv_.k(layer);
+  rope.v_cache = kv_.v(layer);
+  rope.max_seq = kv_.layout().positions;
+  return rope;
 }
 
 void DecoderRunner::project_with(ProjectionKernel kernel, const Projection& p) {
@@ -278,12 +309,17 @@ void DecoderRunner::project_with(ProjectionKernel kernel, const Projection& p) {
     g.swiglu_width = p.swiglu ? p.out / 2 : 0;
     g.residual = p.residual ? p.y : nullptr;
     g.y = p.y;
+    if (p.rope) g.rope = *p.rope;
     g.shared_carveout = p.shared_carveout;
     gemv(g, stream_);
     return;
   }
+  GLMASR_CHECK(!p.rope || kernel == ProjectionKernel::kSkinny,
+               "decoder: the RoPE epilogue needs the matrix-vector or the skinny kernel");
+  // The skinny kernel takes the RMSNorm of a few rows itself; else a kernel writes them first.
+  const bool fused_norm = kernel == ProjectionKernel::kSkinny && p.batch <= kSkinnyGemmMaxNormBatch;
   const void* input = p.x;
-  if (p.norm_weight) {
+  if (p.norm_weight && !fused_norm) {
     rms_norm(dtype, p.x, p.batch, static_cast<int>(p.in), p.norm_weight, eps, step_normed_.get(),
              stream_);
     input = step_normed_.get();
@@ -297,8 +333,13 @@ void DecoderRunner::project_with(ProjectionKernel kernel, const Projection& p) {
     g.in = p.in;
     g.x = input;
     g.batch = p.batch;
+    if (fused_norm) {
+      g.norm_weight = p.norm_weight;
+      g.eps = eps;
+    }
     g.swiglu_width = p.swiglu ? p.out / 2 : 0;
     g.residual = p.residual;
+    if (p.rope) g.rope = *p.rope;
     g.y = p.y;
     g.workspace = skinny_workspace_.get();
     g.workspace_bytes = skinny_workspace_.bytes();
@@ -625,51 +666,31 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                  {.follows = control_row(kControlFollows), .previous = step_token_.as<int32_t>()});
   for (int l = 0; l < dec.num_layers; ++l) {
     const DeviceDecoderLayer& layer = model_.decoder_layers[l];
-    // The matrix-vector kernel takes RoPE and the KV-cache write as its epilogue; the rope
-    // stage then has nothing left to do. Else (batches beyond it) a separate kernel follows.
-    const bool fused_rope = projection_uses_gemv(batch, d, layer.qkv_scale != nullptr);
-    if ((stages & kStageQkv) && fused_rope) {
-      GemvParams g;
-      g.dtype = dtype;
-      g.w = layer.qkv_weight;
-      g.w_scale = layer.qkv_scale;
-      g.out = width;
-      g.in = d;
-      g.x = step_hidden_.get();
-      g.batch = batch;
-      g.norm_weight = layer.attn_norm_weight;
-      g.eps = dec.rms_norm_eps;
-      GemvRopeEpilogue& rope = g.rope;
-      rope.heads = heads;
-      rope.kv_heads = kv_heads;
-      rope.head_dim = hd;
-      rope.cos = rope_.cos();
-      rope.sin = rope_.sin();
-      rope.positions = positions;
-      rope.slots = slots;
-      rope.q_out = step_q_.get();
-      rope.k_cache = kv_.k(l);
-      rope.v_cache = kv_.v(l);
-      rope.max_seq = kv_.layout().positions;
-      g.shared_carveout = carveout.qkv;
-      gemv(g, stream_);
-    } else if (stages & kStageQkv) {
-      project({.x = step_hidden_.get(),
-               .batch = batch,
-               .in = d,
-               .norm_weight = layer.attn_norm_weight,
-               .w = layer.qkv_weight,
-               .w_scale = layer.qkv_scale,
-               .out = width,
-               .y = step_qkv_.get(),
-               .which = kQkvProjection});
-    }
+    // The matrix-vector and the skinny kernel take RoPE and the KV-cache write as their
+    // epilogue; the rope stage then has nothing left to do. Else (cuBLASLt) a kernel follows.
+    const QkvRopeEpilogue rope = step_rope_epilogue(l);
+    Projection qkv{.x = step_hidden_.get(),
+                   .batch = batch,
+                   .in = d,
+                   .norm_weight = layer.attn_norm_weight,
+                   .w = layer.qkv_weight,
+                   .w_scale = layer.qkv_scale,
+                   .out = width,
+                   .y = step_qkv_.get(),
+                   .shared_carveout = carveout.qkv,
+                   .which = kQkvProjection};
+    const ProjectionKernel qkv_kernel = kernel_for(qkv);
+    const bool fused_rope =
+        qkv_kernel == ProjectionKernel::kGemv ||
+        (qkv_kernel == ProjectionKernel::kSkinny && skinny_gemm_rope_supported(hd));
+    if (fused_rope) qkv.rope = &rope;
+    if (stages & kStageQkv) project_with(qkv_kernel, qkv);
     if ((stages & kStageRope) && !fused_rope) {
-      RopeQkvParams rope = rope_params(l, step_qkv_.get(), batch);
-      rope.positions = positions;
-      rope.q_out = step_q_.get();
-      rope.slots = slots;
-      rope_qkv(rope, stream_);
+      RopeQkvParams rope_kernel = rope_params(l, step_qkv_.get(), batch);
+      rope_kernel.positions = positions;
+      rope_kernel.q_out = step_q_.get();
+      rope_kernel.slots = slots;
+      rope_qkv(rope_kernel, stream_);
     }
     if (stages & kStageAttention) {
       DecodeAttentionParams attention{};

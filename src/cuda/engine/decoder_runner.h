@@ -4,7 +4,7 @@
 // batch size, once that size recurs, in one CUDA graph (embedding, 28 layers, final norm, lm_head,
 // greedy argmax) and replayed per token; only the next token ids and their log-probabilities come
 // back to the host, and the next step may be launched before they have (launch_step). A
-// step of 1 or 2 sequences runs its projections through the fused matrix-vector kernel, up to 64
+// step of 1 sequence runs its projections through the fused matrix-vector kernel, up to 64
 // through the skinny-batch tensor-core kernel, larger ones through cuBLASLt (measured:
 // decoder_runner.cpp). FP8 weights (model.weights): the first two read them directly; where
 // neither takes the shape (prefill, steps beyond 64) each projection is first dequantized into a
@@ -27,6 +27,7 @@
 #include "cuda/engine/kv_cache.h"
 #include "cuda/kernels/attention/attention.h"
 #include "cuda/kernels/gemm.h"
+#include "cuda/kernels/qkv_rope_epilogue.h"
 #include "cuda/kernels/rope.h"
 
 namespace glmasr::cuda {
@@ -187,6 +188,8 @@ class DecoderRunner {
   };
   std::array<ProjectionShape, kStepProjections> projection_shapes() const;
   struct Projection;
+  // The kernel that multiplies p (the skinny kernel only where it beat cuBLASLt when timed).
+  ProjectionKernel kernel_for(const Projection& p) const;
   void project(const Projection& p);
   // lm_head over `batch` rows of x [batch, D], the final RMSNorm first, into logits_.
   Projection head_projection(const void* x, int batch) const;
@@ -197,6 +200,9 @@ class DecoderRunner {
   // RoPE over `rows` fused QKV rows of layer `layer`, writing K/V into that layer's cache; the
   // caller says where the rows sit (slot and first position, or per-row slots and positions).
   RopeQkvParams rope_params(int layer, void* qkv, int64_t rows) const;
+  // The decoding step's RoPE epilogue for layer `layer`'s QKV projection: q into step_q_, k and
+  // v into the layer's cache at each row's slot and position (the control rows).
+  QkvRopeEpilogue step_rope_epilogue(int layer) const;
   // Each id's row of the audio matrix (first_audio_row + its placeholder index), or -1; checks
   // the ids and that the placeholders number audio_rows.
   std::vector<int32_t> audio_row_of_ids(const std::vector<int32_t>& ids, int64_t first_audio_row,

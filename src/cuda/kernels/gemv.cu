@@ -4,6 +4,7 @@
 
 #include "cuda/check.h"
 #include "cuda/kernels/dependent_launch.cuh"
+#include "cuda/kernels/e4m3.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/gemv.h"
 
@@ -53,9 +54,7 @@ __device__ __forceinline__ float dot_chunk(const uint4& raw, const float (&xf)[k
     for (int k = 0; k < 4; ++k) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        // The lower byte is the earlier weight and becomes the lower half (.x).
-        const auto pair = static_cast<__nv_fp8x2_storage_t>(words[k] >> (16 * h));
-        const float2 v = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
+        const float2 v = e4m3_pair_to_float2(words[k], h);
         acc = fmaf(v.x, xf[4 * k + 2 * h], acc);
         acc = fmaf(v.y, xf[4 * k + 2 * h + 1], acc);
       }
@@ -94,7 +93,7 @@ template <typename T>
 __device__ __forceinline__ RopeInputs load_rope_inputs(const GemvParams& p, bool paired, int r,
                                                        int b, int64_t rope_pairs,
                                                        int64_t rope_pair_blocks) {
-  const GemvRopeEpilogue& e = p.rope;
+  const QkvRopeEpilogue& e = p.rope;
   const int half = e.head_dim / 2;
   RopeInputs in;
   if (paired) {
@@ -345,7 +344,7 @@ __global__ void __launch_bounds__(kBlockThreads<kFp8>,
   };
   T* y = static_cast<T*>(p.y);
   if constexpr (rope) {
-    const GemvRopeEpilogue& e = p.rope;
+    const QkvRopeEpilogue& e = p.rope;
     const RopeInputs rope_in = rope_inputs[t < kRows * kMaxBatch ? t : 0];
     if (paired) {
       const int64_t pair = rope_pair_of(r, rope_pairs);
@@ -445,7 +444,7 @@ void gemv(const GemvParams& given, cudaStream_t stream) {
                p.shared_carveout);
   int64_t blocks = p.swiglu_width > 0 ? (p.swiglu_width + kRows / 2 - 1) / (kRows / 2)
                                       : (p.out + kRows - 1) / kRows;
-  const GemvRopeEpilogue& rope = p.rope;
+  const QkvRopeEpilogue& rope = p.rope;
   if (rope.head_dim > 0) {
     const int64_t pairs = int64_t{rope.heads + rope.kv_heads} * (rope.head_dim / 2);
     const int64_t v_rows = int64_t{rope.kv_heads} * rope.head_dim;

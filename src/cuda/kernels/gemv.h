@@ -5,11 +5,9 @@
 //   - SwiGLU after the fused gate|up product (swiglu_width): one block owns gate row f and up
 //     row F + f, so the activation leaves the kernel instead of 2F raw outputs;
 //   - the residual add after the product (residual, may alias y);
-//   - RoPE + KV-cache write after the fused QKV product of a decoding step (rope): a block owns
-//     pairs of rows (d, d + head_dim/2) of q/k heads, like the gate/up pairs of SwiGLU, so each
-//     rotated pair is computed where both halves are reduced; q goes to q_out and k/v straight
-//     into the cache slot at the sequence's position (read on the device, so a captured graph
-//     stays valid while positions change).
+//   - RoPE + KV-cache write after the fused QKV product of a decoding step (rope,
+//     qkv_rope_epilogue.h): the row pairs (d, d + head_dim/2) of q/k heads are owned by a block
+//     like the gate/up pairs of SwiGLU.
 // Kernels are launched as programmatic dependent launches: each block loads its first weight
 // tiles before waiting for the previous kernel, hiding the ramp between the step's kernels.
 // Every intermediate is rounded to the element type where the bf16 reference rounds.
@@ -23,27 +21,11 @@
 #include <cstdint>
 
 #include "core/dtype.h"
-#include "cuda/kernels/kv_layout.h"
+#include "cuda/kernels/qkv_rope_epilogue.h"
 
 namespace glmasr::cuda {
 
 constexpr int kGemvMaxBatch = 8;
-
-// The RoPE + KV-cache epilogue of the fused QKV projection (rotary dim = head_dim, half-split).
-struct GemvRopeEpilogue {
-  int heads = 0, kv_heads = 0, head_dim = 0;  // head_dim 0: no epilogue
-  const void* cos = nullptr;                  // [table_positions, head_dim/2] in the element type
-  const void* sin = nullptr;                  // same
-  const int32_t* positions = nullptr;         // device [batch]: position of each row (< table)
-  const int32_t* slots = nullptr;             // device [batch]: cache slot of each row
-  void* q_out = nullptr;                      // [batch, heads * head_dim]
-  void* k_cache = nullptr;                    // one layer, laid out as kv()
-  void* v_cache = nullptr;                    // same
-  int max_seq = 0;                            // positions per slot
-  GLMASR_HOST_DEVICE KvLayout kv() const {
-    return {.kv_heads = kv_heads, .positions = max_seq, .head_dim = head_dim};
-  }
-};
 
 struct GemvParams {
   DType dtype = DType::kBF16;
@@ -63,7 +45,7 @@ struct GemvParams {
   int64_t ldy = 0;                 // 0: the output width
   // With rope.head_dim > 0, out must be (heads + 2 kv_heads) * head_dim, the outputs go where
   // rope says and y, residual and swiglu_width are unused.
-  GemvRopeEpilogue rope;
+  QkvRopeEpilogue rope;
   // Percent of each SM's shared memory (the rest is L1) the launch asks for; -1: the driver's
   // choice. Only the scheduling changes (see DependentLaunch).
   int shared_carveout = -1;

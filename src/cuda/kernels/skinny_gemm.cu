@@ -24,8 +24,9 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kTileRows = kRowGroups * 16;  // weight rows per block
 constexpr int kStepInputs = static_cast<int>(kSkinnyGemmInputStep);
 constexpr int kXRowBytes = kStepInputs * 2;  // one batch row of a stage, 16-bit elements
-// SwiGLU blocks own gate rows [c, c + 32) and up rows [F + c, F + c + 32): 32 outputs.
-constexpr int kSwigluColumns = kTileRows / 2;
+// SwiGLU blocks own gate rows [c, c + 32) and up rows [F + c, F + c + 32): 32 outputs. RoPE
+// blocks own the rows (d, d + head_dim/2) for 32 d of one q or k head.
+constexpr int kPairColumns = kTileRows / 2;
 
 template <bool kFp8>
 constexpr int kWRowBytes = kFp8 ? kStepInputs : kStepInputs * 2;
@@ -38,7 +39,9 @@ struct Layout {
   static constexpr int kBatchRows = 8 * kNTiles;
   static constexpr int kWBytes = kTileRows * kWRowBytes<kFp8>;
   static constexpr int kXBytes = kBatchRows * kXRowBytes;
-  static constexpr int kStageBytes = kWBytes + kXBytes;
+  // The RMSNorm weights of the stage's inputs (instances that may fuse the norm).
+  static constexpr int kNormBytes = kNTiles * 8 <= kSkinnyGemmMaxNormBatch ? kXRowBytes : 0;
+  static constexpr int kStageBytes = kWBytes + kXBytes + kNormBytes;
   static constexpr int kStages = std::min(8, (100 * 1024) / kStageBytes);
   static constexpr int kSmemBytes = kStages * kStageBytes;
   static constexpr int kSumStride = kBatchRows + 1;  // floats per row of sums (odd: no conflicts)
@@ -71,6 +74,30 @@ __host__ __device__ constexpr size_t counter_bytes(int64_t tiles) {
   return ((size_t(tiles) * sizeof(int) + 255) / 256) * 256;
 }
 
+// The weight row that tile row r of column tile `tile` multiplies, or -1 past the matrix. Paired
+// blocks (SwiGLU, the q/k heads of RoPE) take kPairColumns rows of each half, the rest kTileRows
+// consecutive rows (after the q/k heads for RoPE: the v heads).
+__device__ __forceinline__ int64_t weight_row(const SkinnyGemmParams& p, int64_t tile, int r) {
+  const int pair_r = r % kPairColumns;
+  const bool second = r >= kPairColumns;
+  if (p.swiglu_width > 0) {
+    const int64_t pair = tile * kPairColumns + pair_r;
+    if (pair >= p.swiglu_width) return -1;
+    return second ? p.swiglu_width + pair : pair;
+  }
+  int64_t row = tile * kTileRows + r;
+  if (p.rope.head_dim > 0) {
+    const int half = p.rope.head_dim / 2;
+    const int64_t pair_tiles = p.rope.pairs() / kPairColumns;
+    if (tile < pair_tiles) {
+      const int64_t pair = tile * kPairColumns + pair_r;
+      return (pair / half) * p.rope.head_dim + pair % half + (second ? half : 0);
+    }
+    row = 2 * p.rope.pairs() + (tile - pair_tiles) * kTileRows + r;
+  }
+  return row < p.out ? row : -1;
+}
+
 struct SkinnyGrid {
   int steps_per_block = 0;  // input steps of kStepInputs each block multiplies
   int split = 1;            // blocks per column tile (gridDim.y)
@@ -86,7 +113,7 @@ __global__ void __launch_bounds__(kThreads)
 
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
   const int tile = blockIdx.x, part = blockIdx.y;
-  const bool swiglu = p.swiglu_width > 0;
+  const bool swiglu = p.swiglu_width > 0, rope = p.rope.head_dim > 0;
   const int64_t steps = p.in / kStepInputs;
   const int64_t first_step = int64_t{part} * grid.steps_per_block;
   const int64_t left = steps - first_step;
@@ -103,16 +130,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t w_row_bytes = p.in * (kFp8 ? 1 : 2);
 #pragma unroll
   for (int i = 0; i < kWPasses; ++i) {
-    const int r = t / kWChunks + i * kWRowsPerPass;
-    int64_t row;
-    if (swiglu) {
-      const int64_t pair = int64_t{tile} * kSwigluColumns + (r % kSwigluColumns);
-      w_valid[i] = pair < p.swiglu_width;
-      row = r < kSwigluColumns ? pair : p.swiglu_width + pair;
-    } else {
-      row = int64_t{tile} * kTileRows + r;
-      w_valid[i] = row < p.out;
-    }
+    const int64_t row = weight_row(p, tile, t / kWChunks + i * kWRowsPerPass);
+    w_valid[i] = row >= 0;
     w_row[i] = static_cast<const uint8_t*>(p.w) + (w_valid[i] ? row : 0) * w_row_bytes +
                first_step * kWRowBytes<kFp8> + w_chunk * 16;
   }
@@ -121,6 +140,7 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kXPasses = (L::kBatchRows + kXRowsPerPass - 1) / kXRowsPerPass;
   const int x_chunk = t % 16;
   const T* x = static_cast<const T*>(p.x);
+  const T* norm_weight = static_cast<const T*>(p.norm_weight);
   auto load_weights = [&](int step, int stage) {
     uint8_t* tile_w = smem + stage * L::kStageBytes;
 #pragma unroll
@@ -142,15 +162,56 @@ __global__ void __launch_bounds__(kThreads)
                   valid);
     }
   };
+  // The norm weights of a stage's inputs: weights, so loaded with the stage's weight tile.
+  auto load_norm_weights = [&](int step, int stage) {
+    if constexpr (L::kNormBytes > 0) {
+      if (norm_weight && t < kStepInputs / 8)
+        cp_async_16(smem + stage * L::kStageBytes + L::kWBytes + L::kXBytes + t * 16,
+                    norm_weight + (first_step + step) * kStepInputs + t * 8, true);
+    }
+  };
 
   // The first stages' weights load before the wait (no kernel of the step writes weights), the
   // batch rows after it; all of them form the first group.
-  for (int s = 0; s < L::kStages - 1; ++s)
-    if (s < my_steps) load_weights(s, s);
+  for (int s = 0; s < L::kStages - 1; ++s) {
+    if (s < my_steps) {
+      load_weights(s, s);
+      load_norm_weights(s, s);
+    }
+  }
   wait_for_previous_kernel();
   for (int s = 0; s < L::kStages - 1; ++s)
     if (s < my_steps) load_batch(s, s);
   cp_async_commit();
+
+  // RMSNorm of x first (norm_weight): every block takes the scale of each batch row from the
+  // whole row (a few KB from L2 at these batches) while its first stages load, and normalizes
+  // each stage's batch tile in shared memory before multiplying it, rounding as rms_norm does:
+  // round(w_n * round(x * rsqrt(mean x^2 + eps))). The step then needs no RMSNorm kernel.
+  __shared__ float inv_rms[kSkinnyGemmMaxNormBatch];
+  if constexpr (L::kNormBytes > 0) {
+    if (norm_weight) {
+      __shared__ float norm_partial[kWarps][kSkinnyGemmMaxNormBatch];
+      for (int b = 0; b < p.batch; ++b) {
+        float squares = 0.0f;
+        for (int64_t c = t; c < p.in / 8; c += kThreads) {
+          const Vec8<T> v = load8(x + b * p.ldx + c * 8);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) squares = fmaf(to_float(v.e[i]), to_float(v.e[i]), squares);
+        }
+        squares = warp_sum(squares);
+        if (lane == 0) norm_partial[warp][b] = squares;
+      }
+      __syncthreads();
+      if (t < p.batch) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) sum += norm_partial[w][t];
+        inv_rms[t] = rsqrtf(sum / static_cast<float>(p.in) + p.eps);
+      }
+      // inv_rms is read after the first step's barrier.
+    }
+  }
 
   float acc[kNTiles][4];
 #pragma unroll
@@ -172,12 +233,33 @@ __global__ void __launch_bounds__(kThreads)
     const int next = step + L::kStages - 1;
     if (next < my_steps) {
       load_weights(next, next % L::kStages);
+      load_norm_weights(next, next % L::kStages);
       load_batch(next, next % L::kStages);
     }
     cp_async_commit();
 
     const uint8_t* tile_w = smem + (step % L::kStages) * L::kStageBytes;
     const uint8_t* tile_x = tile_w + L::kWBytes;
+    if constexpr (L::kNormBytes > 0) {
+      if (norm_weight) {
+        // One 16-byte chunk of the batch tile per thread: row t / 16, inputs 8 (t % 16)...
+        if (t < p.batch * (kStepInputs / 8)) {
+          const int b = t / (kStepInputs / 8), chunk = t % (kStepInputs / 8);
+          auto* at = reinterpret_cast<uint4*>(smem + (step % L::kStages) * L::kStageBytes +
+                                              L::kWBytes + swizzled(b, chunk, kXRowBytes));
+          const uint4 weights = *reinterpret_cast<const uint4*>(tile_x + L::kXBytes + chunk * 16);
+          Vec8<T> v, w;
+          v.raw = *at;
+          w.raw = weights;
+          const float scale = inv_rms[b];
+#pragma unroll
+          for (int i = 0; i < 8; ++i)
+            v.e[i] = from_float<T>(to_float(w.e[i]) * round_to<T>(to_float(v.e[i]) * scale));
+          *at = v.raw;
+        }
+        __syncthreads();
+      }
+    }
 #pragma unroll
     for (int piece = 0; piece < kPieces; ++piece) {
       const int kk = input_group * kPieces + piece;
@@ -284,18 +366,60 @@ __global__ void __launch_bounds__(kThreads)
   T* y = static_cast<T*>(p.y);
   auto sum_of = [&](int row, int b) { return sums[row * L::kSumStride + b]; };
   if (swiglu) {
-    const int r = t % kSwigluColumns;
-    const int64_t f = int64_t{tile} * kSwigluColumns + r;
+    const int r = t % kPairColumns;
+    const int64_t f = int64_t{tile} * kPairColumns + r;
     if (f >= p.swiglu_width) return;
     float gate_scale = 1.0f, up_scale = 1.0f;
     if constexpr (kFp8) {
       gate_scale = __ldg(p.w_scale + f);
       up_scale = __ldg(p.w_scale + p.swiglu_width + f);
     }
-    for (int b = t / kSwigluColumns; b < p.batch; b += kThreads / kSwigluColumns) {
+    for (int b = t / kPairColumns; b < p.batch; b += kThreads / kPairColumns) {
       const float gate = round_to<T>(sum_of(r, b) * gate_scale);
-      const float up = round_to<T>(sum_of(r + kSwigluColumns, b) * up_scale);
+      const float up = round_to<T>(sum_of(r + kPairColumns, b) * up_scale);
       y[b * p.ldy + f] = from_float<T>(round_to<T>(gate / (1.0f + expf(-gate))) * up);
+    }
+  } else if (rope) {
+    const QkvRopeEpilogue& e = p.rope;
+    const int half = e.head_dim / 2;
+    if (tile < e.pairs() / kPairColumns) {
+      // Thread row r's pair (d, d + half) of one q or k head, for every 8th batch row.
+      const int r = t % kPairColumns;
+      const int64_t pair = int64_t{tile} * kPairColumns + r;
+      const int head = static_cast<int>(pair / half), d = static_cast<int>(pair % half);
+      float first_scale = 1.0f, second_scale = 1.0f;
+      if constexpr (kFp8) {
+        first_scale = __ldg(p.w_scale + weight_row(p, tile, r));
+        second_scale = __ldg(p.w_scale + weight_row(p, tile, r + kPairColumns));
+      }
+      const T* cos_table = static_cast<const T*>(e.cos);
+      const T* sin_table = static_cast<const T*>(e.sin);
+      for (int b = t / kPairColumns; b < p.batch; b += kThreads / kPairColumns) {
+        const int position = e.positions[b];
+        const float c = to_float(cos_table[int64_t{position} * half + d]);
+        const float s = to_float(sin_table[int64_t{position} * half + d]);
+        // q*cos + rotate_half(q)*sin with every product rounded, as rope_qkv does.
+        const float x1 = round_to<T>(sum_of(r, b) * first_scale);
+        const float x2 = round_to<T>(sum_of(r + kPairColumns, b) * second_scale);
+        T* dst =
+            head < e.heads
+                ? static_cast<T*>(e.q_out) + (int64_t{b} * e.heads + head) * e.head_dim
+                : static_cast<T*>(e.k_cache) + e.kv().offset(e.slots[b], head - e.heads, position);
+        dst[d] = from_float<T>(round_to<T>(x1 * c) - round_to<T>(x2 * s));
+        dst[d + half] = from_float<T>(round_to<T>(x2 * c) + round_to<T>(x1 * s));
+      }
+    } else {
+      // Thread row r's v row, for every 4th batch row.
+      const int r = t % kTileRows;
+      const int64_t n = weight_row(p, tile, r);
+      if (n < 0) return;
+      const float row_scale = kFp8 ? __ldg(p.w_scale + n) : 1.0f;
+      const int64_t v = n - 2 * e.pairs();
+      const int kv_head = static_cast<int>(v / e.head_dim), d = static_cast<int>(v % e.head_dim);
+      T* v_cache = static_cast<T*>(e.v_cache);
+      for (int b = t / kTileRows; b < p.batch; b += kThreads / kTileRows)
+        v_cache[e.kv().offset(e.slots[b], kv_head, e.positions[b]) + d] =
+            from_float<T>(sum_of(r, b) * row_scale);
     }
   } else {
     const int r = t % kTileRows;
@@ -353,9 +477,19 @@ int blocks_per_sm() {
   return blocks;
 }
 
-int64_t column_tiles(int64_t out, bool swiglu) {
-  return swiglu ? (out / 2 + kSwigluColumns - 1) / kSwigluColumns
-                : (out + kTileRows - 1) / kTileRows;
+// What a launch's grid depends on.
+struct Shape {
+  DType dtype = DType::kBF16;
+  bool fp8 = false, swiglu = false;
+  int64_t out = 0, in = 0;
+  int64_t rope_pairs = 0;  // > 0: the RoPE epilogue's q/k row pairs
+  int batch = 1;
+};
+
+int64_t column_tiles(const Shape& s) {
+  if (s.swiglu) return (s.out / 2 + kPairColumns - 1) / kPairColumns;
+  const int64_t paired_rows = 2 * s.rope_pairs;
+  return s.rope_pairs / kPairColumns + (s.out - paired_rows + kTileRows - 1) / kTileRows;
 }
 
 // Blocks per column tile: the fewest, among the divisors of the input steps (every block the
@@ -386,22 +520,13 @@ size_t workspace_bytes_for(int64_t tiles, int split, int n_tiles) {
   return counter_bytes(tiles) + size_t(tiles) * split * kTileRows * 8 * n_tiles * sizeof(float);
 }
 
-// What a launch's grid depends on.
-struct Shape {
-  DType dtype = DType::kBF16;
-  bool fp8 = false, swiglu = false;
-  int64_t out = 0, in = 0;
-  int batch = 1;
-};
-
 SkinnyGrid automatic_grid(const Shape& s) {
   int split = 1;
   GLMASR_DISPATCH_ELEMENT(s.dtype, T, {
     with_batch_tiles(s.batch, [&](auto n_tiles) {
       constexpr int kN = decltype(n_tiles)::value;
       const int per_sm = s.fp8 ? blocks_per_sm<T, true, kN>() : blocks_per_sm<T, false, kN>();
-      split = choose_split(column_tiles(s.out, s.swiglu), s.in / kStepInputs,
-                           int64_t{per_sm} * sm_count());
+      split = choose_split(column_tiles(s), s.in / kStepInputs, int64_t{per_sm} * sm_count());
     });
   });
   return grid_for(s.in / kStepInputs, split);
@@ -413,6 +538,7 @@ Shape shape_of(const SkinnyGemmParams& p) {
           .swiglu = p.swiglu_width > 0,
           .out = p.out,
           .in = p.in,
+          .rope_pairs = p.rope.head_dim > 0 ? p.rope.pairs() : 0,
           .batch = p.batch};
 }
 
@@ -420,6 +546,10 @@ Shape shape_of(const SkinnyGemmParams& p) {
 
 bool skinny_gemm_supported(int batch, int64_t in) {
   return batch >= 1 && batch <= kSkinnyGemmMaxBatch && in >= kStepInputs && in % kStepInputs == 0;
+}
+
+bool skinny_gemm_rope_supported(int head_dim) {
+  return head_dim > 0 && (head_dim / 2) % kPairColumns == 0 && head_dim % 2 == 0;
 }
 
 int skinny_gemm_batch_rows(int batch) {
@@ -441,8 +571,7 @@ size_t skinny_gemm_workspace_bytes(const SkinnyGemmParams& shape, int max_batch,
     const int64_t steps = s.in / kStepInputs;
     const SkinnyGrid grid = max_split > 0 ? grid_for(steps, max_split) : automatic_grid(s);
     with_batch_tiles(s.batch, [&](auto n_tiles) {
-      bytes = std::max(
-          bytes, workspace_bytes_for(column_tiles(s.out, s.swiglu), grid.split, n_tiles.value));
+      bytes = std::max(bytes, workspace_bytes_for(column_tiles(s), grid.split, n_tiles.value));
     });
     if (rows >= max_batch) break;
   }
@@ -458,11 +587,22 @@ void skinny_gemm(const SkinnyGemmParams& given, cudaStream_t stream) {
   GLMASR_CHECK(!swiglu || (p.out == 2 * p.swiglu_width && !p.residual),
                "skinny_gemm: SwiGLU expects out = 2 * swiglu_width and no residual, got out ",
                p.out, ", swiglu_width ", p.swiglu_width);
+  const QkvRopeEpilogue& rope = p.rope;
+  GLMASR_CHECK(rope.head_dim == 0 || (skinny_gemm_rope_supported(rope.head_dim) &&
+                                      p.out == rope.rows() && !swiglu && !p.residual),
+               "skinny_gemm: the RoPE epilogue expects head_dim a multiple of ", 2 * kPairColumns,
+               ", out = (heads + 2 kv_heads) * head_dim and neither SwiGLU nor a residual, got "
+               "head_dim ",
+               rope.head_dim, ", out ", p.out, " for ", rope.heads, " + 2 x ", rope.kv_heads,
+               " heads");
+  GLMASR_CHECK(!p.norm_weight || p.batch <= kSkinnyGemmMaxNormBatch,
+               "skinny_gemm: the RMSNorm prologue takes batches up to ", kSkinnyGemmMaxNormBatch,
+               ", got ", p.batch);
   if (p.ldx == 0) p.ldx = p.in;
   if (p.ldy == 0) p.ldy = swiglu ? p.swiglu_width : p.out;
   GLMASR_CHECK(p.ldx % 8 == 0,
                "skinny_gemm: expected a row stride of x that is a multiple of 8, got ", p.ldx);
-  const int64_t tiles = column_tiles(p.out, swiglu);
+  const int64_t tiles = column_tiles(shape_of(p));
   if (tiles == 0) return;
   const int64_t steps = p.in / kStepInputs;
   const SkinnyGrid grid = p.split > 0 ? grid_for(steps, p.split) : automatic_grid(shape_of(p));
