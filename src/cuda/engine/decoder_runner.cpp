@@ -68,10 +68,6 @@ ProjectionKernel projection_kernel(int batch, int64_t in, bool fp8) {
   return ProjectionKernel::kCublasLt;
 }
 
-bool projection_uses_gemv(int batch, int64_t in, bool fp8) {
-  return projection_kernel(batch, in, fp8) == ProjectionKernel::kGemv;
-}
-
 // Shared-memory carveouts (percent of the 228 KB each SM splits between shared memory and L1)
 // that the batch-1 decoding step's kernels ask for. The step's kernels overlap through dependent
 // launches, and a block of the next kernel can only join an SM whose split suits it; by default

@@ -1,5 +1,3 @@
-#include <cuda_fp8.h>
-
 #include <type_traits>
 
 #include "cuda/check.h"
