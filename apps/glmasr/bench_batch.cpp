@@ -32,6 +32,8 @@ void bench_batch_sweep(WeightFormat weights, int runs, double copy_gbs, Report& 
       group.push_back({.slot = s, .ids = &prompt, .audio_first_row = 0, .audio_rows = 0});
     decoder.prefill_packed(group, nullptr);
   }
+  // Weights once per step (fp8: the steps whose products take cuBLASLt read its element-type
+  // copy, step_weight_bytes).
   const double weight_bytes = double(model->decoder_bytes);
   const double kv_bytes_per_sequence =
       2.0 * dec.num_layers * dec.num_kv_heads * double(kPosition) * dec.head_dim * 2;
@@ -54,7 +56,7 @@ void bench_batch_sweep(WeightFormat weights, int runs, double copy_gbs, Report& 
         timer.graph_median_ms([&] { decoder.enqueue_step(batch, cuda::kStageAll); }, runs);
     const double without_attention = timer.graph_median_ms(
         [&] { decoder.enqueue_step(batch, cuda::kStageAll & ~attention); }, runs);
-    const double bytes = weight_bytes + batch * kv_bytes_per_sequence;
+    const double bytes = double(decoder.step_weight_bytes(batch)) + batch * kv_bytes_per_sequence;
     std::printf("%6d %10.3f %12.1f %12.0f %10.0f %14.3f %14.3f\n", batch, step, 1e3 * step / batch,
                 batch / (step * 1e-3), bytes / (step * 1e-3) / 1e9, step - without_attention,
                 without_attention);

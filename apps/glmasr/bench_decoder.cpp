@@ -238,21 +238,26 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
     int64_t out, in;
     std::function<const void*(int)> weight;
     std::function<const float*(int)> scale;
+    std::function<const void*(int)> dequantized;  // fp8: what cuBLASLt multiplies
     bool swiglu = false;
   };
   const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
   const Shape shapes[] = {
       {"qkv", width, dec.hidden_size, [&](int l) { return model->decoder_layers[l].qkv_weight; },
-       [&](int l) { return model->decoder_layers[l].qkv_scale; }},
+       [&](int l) { return model->decoder_layers[l].qkv_scale; },
+       [&](int l) { return model->decoder_layers[l].qkv_dequantized; }},
       {"o_proj", dec.hidden_size, int64_t{dec.num_heads} * dec.head_dim,
        [&](int l) { return model->decoder_layers[l].o_weight; },
-       [&](int l) { return model->decoder_layers[l].o_scale; }},
+       [&](int l) { return model->decoder_layers[l].o_scale; },
+       [&](int l) { return model->decoder_layers[l].o_dequantized; }},
       {"gate|up", 2 * int64_t{dec.intermediate_size}, dec.hidden_size,
        [&](int l) { return model->decoder_layers[l].gate_up_weight; },
-       [&](int l) { return model->decoder_layers[l].gate_up_scale; }, true},
+       [&](int l) { return model->decoder_layers[l].gate_up_scale; },
+       [&](int l) { return model->decoder_layers[l].gate_up_dequantized; }, true},
       {"down", dec.hidden_size, dec.intermediate_size,
        [&](int l) { return model->decoder_layers[l].down_weight; },
-       [&](int l) { return model->decoder_layers[l].down_scale; }},
+       [&](int l) { return model->decoder_layers[l].down_scale; },
+       [&](int l) { return model->decoder_layers[l].down_dequantized; }},
   };
   // By batch: the three kernels a projection may take (decoder_runner.cpp chooses from these
   // figures), and the split of the skinny kernel that measures best against its automatic one.
@@ -325,18 +330,18 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
       }
       report.set(label + ".skinny." + s.name + suffix, automatic);
       report.set(label + ".skinny_best." + s.name + suffix, best);
-      double theirs = -1;
-      if (!fp8) {
-        gemm.run(x.get(), batch, s.in, s.weight(0), s.out, nullptr, y.get(), false,
-                 stream);  // plan
-        theirs = timer.graph_median_ms(
-            [&] {
-              for (int l = 0; l < dec.num_layers; ++l)
-                gemm.run(x.get(), batch, s.in, s.weight(l), s.out, nullptr, y.get(), false, stream);
-            },
-            runs);
-        report.set(label + ".cublaslt." + s.name + suffix, theirs);
-      }
+      // cuBLASLt multiplies the element type: with fp8 weights the model's dequantized copy.
+      const auto gemm_weight = [&](int l) { return fp8 ? s.dequantized(l) : s.weight(l); };
+      gemm.run(x.get(), batch, s.in, gemm_weight(0), s.out, nullptr, y.get(), false,
+               stream);  // plan
+      const double theirs = timer.graph_median_ms(
+          [&] {
+            for (int l = 0; l < dec.num_layers; ++l)
+              gemm.run(x.get(), batch, s.in, gemm_weight(l), s.out, nullptr, y.get(), false,
+                       stream);
+          },
+          runs);
+      report.set(label + ".cublaslt." + s.name + suffix, theirs);
       const auto column = [](double ms) { return ms < 0 ? std::string("-") : fixed3(ms); };
       const std::string split_label = best_split == 0 ? cat("auto (", fixed3(best), ")")
                                                       : cat(best_split, " (", fixed3(best), ")");

@@ -9,7 +9,6 @@
 #include "cuda/kernels/argmax.h"
 #include "cuda/kernels/attention/attention.h"
 #include "cuda/kernels/embedding.h"
-#include "cuda/kernels/fp8_weights.h"
 #include "cuda/kernels/gemv.h"
 #include "cuda/kernels/persistent_decode_step.h"
 #include "cuda/kernels/rms_norm.h"
@@ -27,10 +26,11 @@ struct DecoderRunner::Projection {
   int64_t in = 0;
   const void* norm_weight = nullptr;  // RMSNorm of x first
   const void* w = nullptr;
-  const float* w_scale = nullptr;  // fp8 weights: per-row scales
-  int64_t out = 0;                 // weight rows (2F for the fused gate|up)
-  bool swiglu = false;             // y [batch, out/2] = swiglu(gate|up)
-  bool residual = false;           // y += x W^T (y is the residual stream)
+  const float* w_scale = nullptr;       // fp8 weights: per-row scales
+  const void* w_dequantized = nullptr;  // fp8 weights: w in the element type, for cuBLASLt
+  int64_t out = 0;                      // weight rows (2F for the fused gate|up)
+  bool swiglu = false;                  // y [batch, out/2] = swiglu(gate|up)
+  bool residual = false;                // y += x W^T (y is the residual stream)
   void* y = nullptr;
   int shared_carveout = -1;  // the launch's shared-memory carveout (matrix-vector kernel only)
   StepProjection which = kStepProjections;  // which of the step's projections, if one
@@ -48,11 +48,11 @@ namespace {
 //   - the matrix-vector kernel at batch 1 (from batch 2 its rows in registers cost more than they
 //     save: alone, the skinny kernel multiplies each of a step's projections of 2 rows faster,
 //     and it too fuses RMSNorm, RoPE, SwiGLU and the residual at these batches);
-//   - the skinny-batch tensor-core kernel up to kSkinnyGemmMaxBatch: with fp8 weights always
-//     (cuBLASLt would first dequantize every matrix); in bf16/fp16 only where it beats cuBLASLt
-//     for that projection and batch class on this device (DecoderRunner::choose_step_kernels:
-//     on the H200 it wins below ~16 rows, where cuBLASLt pays ~10 us per projection whatever its
-//     size, and loses the small matrices at 32 and 64);
+//   - the skinny-batch tensor-core kernel up to kSkinnyGemmMaxBatch where it beats cuBLASLt for
+//     that projection and batch class on this device (DecoderRunner::choose_step_kernels: on the
+//     H200 it wins below ~16 rows, where cuBLASLt pays ~10 us per projection whatever its size,
+//     and loses the small matrices at 32 and 64 in bf16). With fp8 weights it reads the codes,
+//     half the bytes, and cuBLASLt the model's dequantized copy;
 //   - cuBLASLt beyond.
 constexpr int kGemvLargestBatch = 1;
 // The skinny kernel replaces cuBLASLt only where it is this much faster when timed: near-ties
@@ -148,15 +148,6 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
   attention_workspace_ = DeviceBuffer(
       decode_attention_workspace_bytes(max_slots, dec.num_heads, dec.head_dim, max_seq));
   const bool fp8 = model.weights == WeightFormat::kFP8;
-  if (fp8) {
-    // Every projection that may take the GEMM path: all of them in prefill; lm_head only where
-    // a step's (or a packed prefill's) batch is beyond the other kernels: the choice goes from
-    // gemv to the skinny kernel to cuBLASLt as the batch grows.
-    int64_t largest = std::max({width * d, d * q, 2 * f * d, d * f});
-    if (projection_kernel(max_slots, d, true) == ProjectionKernel::kCublasLt)
-      largest = std::max(largest, v * d);
-    dequantized_ = DeviceBuffer(size_t(largest) * e);
-  }
   // The skinny kernel's split partial sums: the largest any step projection needs.
   size_t skinny_bytes = 0;
   const std::array<ProjectionShape, kStepProjections> shapes = projection_shapes();
@@ -180,6 +171,11 @@ DecoderRunner::DecoderRunner(const DeviceModel& model, Gemm& gemm, int max_slots
     skinny_workspace_ = DeviceBuffer(skinny_bytes);
     GLMASR_CUDA_CHECK(cudaMemset(skinny_workspace_.get(), 0, skinny_bytes));
   }
+  // choose_step_kernels' RoPE: zero positions and slots, then a one-position K and V cache.
+  static_assert(kChoiceScratchIndexBytes >= kSkinnyGemmMaxBatch * sizeof(int32_t));
+  choice_scratch_ =
+      DeviceBuffer(kChoiceScratchIndexBytes + 2 * size_t(dec.num_kv_heads) * dec.head_dim * e);
+  GLMASR_CUDA_CHECK(cudaMemset(choice_scratch_.get(), 0, choice_scratch_.bytes()));
   // The persistent batch-1 step reads its layer table from the device.
   if (fp8) {
     persistent_unsupported_ = "fp8 weights: the persistent kernel reads the element type only";
@@ -236,13 +232,10 @@ RopeQkvParams DecoderRunner::rope_params(int layer, void* qkv, int64_t rows) con
   return rope;
 }
 
-const void* DecoderRunner::gemm_weight(const void* w, const float* scale, int64_t out, int64_t in) {
+const void* DecoderRunner::gemm_weight(const void* w, const float* scale, const void* dequantized) {
   if (!scale) return w;
-  GLMASR_CHECK(size_t(out * in) * element_bytes() <= dequantized_.bytes(), "decoder: a [", out,
-               ", ", in, "] fp8 projection does not fit the ", dequantized_.bytes(),
-               "-byte dequantization scratch");
-  dequantize_fp8_rows(model_.dtype, w, scale, out, in, dequantized_.get(), stream_);
-  return dequantized_.get();
+  GLMASR_CHECK(dequantized, "decoder: an fp8 projection without its dequantized copy");
+  return dequantized;
 }
 
 std::array<DecoderRunner::ProjectionShape, DecoderRunner::kStepProjections>
@@ -262,9 +255,29 @@ DecoderRunner::projection_shapes() const {
 
 ProjectionKernel DecoderRunner::kernel_for(const Projection& p) const {
   const ProjectionKernel kernel = projection_kernel(p.batch, p.in, p.w_scale != nullptr);
-  if (kernel == ProjectionKernel::kSkinny && !p.w_scale && !skinny_preferred(p.which, p.batch))
+  if (kernel == ProjectionKernel::kSkinny && !skinny_preferred(p.which, p.batch))
     return ProjectionKernel::kCublasLt;
   return kernel;
+}
+
+size_t DecoderRunner::step_weight_bytes(int batch) const {
+  size_t bytes = model_.decoder_bytes;
+  if (model_.weights != WeightFormat::kFP8) return bytes;
+  const std::array<ProjectionShape, kStepProjections> shapes = projection_shapes();
+  const size_t layers = model_.decoder_layers.size();
+  for (int which = 0; which < kStepProjections; ++which) {
+    Projection p;
+    p.which = static_cast<StepProjection>(which);
+    p.batch = batch;
+    p.in = shapes[which].in;
+    p.w_scale = model_.lm_head_scale;  // any non-null scale: the choice for fp8 weights
+    if (kernel_for(p) != ProjectionKernel::kCublasLt) continue;
+    const size_t count = size_t(shapes[which].out * shapes[which].in);
+    const size_t codes = count + size_t(shapes[which].out) * sizeof(float);
+    const size_t copies = which == kHeadProjection ? 1 : layers;
+    bytes += copies * (count * element_bytes() - codes);
+  }
+  return bytes;
 }
 
 void DecoderRunner::project(const Projection& p) {
@@ -342,7 +355,7 @@ void DecoderRunner::project_with(ProjectionKernel kernel, const Projection& p) {
     skinny_gemm(g, stream_);
     return;
   }
-  const void* w = gemm_weight(p.w, p.w_scale, p.out, p.in);
+  const void* w = gemm_weight(p.w, p.w_scale, p.w_dequantized);
   if (p.swiglu) {
     gemm_.run(input, p.batch, p.in, w, p.out, nullptr, step_gate_up_.get(), false, stream_);
     swiglu(dtype, step_gate_up_.get(), p.batch, p.out / 2, p.y, stream_);
@@ -465,7 +478,7 @@ void DecoderRunner::warm_up_row_counts() {
     // lm_head's GEMM where a step or a packed prefill of `rows` sequences may take cuBLASLt.
     const ProjectionKernel head = projection_kernel(static_cast<int>(rows), dec.hidden_size, fp8);
     if (rows <= max_slots_ &&
-        (head == ProjectionKernel::kCublasLt || (!fp8 && head == ProjectionKernel::kSkinny)))
+        (head == ProjectionKernel::kCublasLt || head == ProjectionKernel::kSkinny))
       project_with(ProjectionKernel::kCublasLt,
                    head_projection(step_hidden_.get(), static_cast<int>(rows)));
     if (rows == largest) break;
@@ -481,6 +494,7 @@ DecoderRunner::Projection DecoderRunner::head_projection(const void* x, int batc
           .norm_weight = model_.final_norm_weight,
           .w = model_.lm_head,
           .w_scale = model_.lm_head_scale,
+          .w_dequantized = model_.lm_head_dequantized,
           .out = dec.vocab_size,
           .y = logits_.get(),
           .which = kHeadProjection};
@@ -516,8 +530,9 @@ void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& span
     const DeviceDecoderLayer& layer = model_.decoder_layers[l];
     rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.attn_norm_weight,
              dec.rms_norm_eps, normed_.get(), stream_);
-    gemm_.run(normed_.get(), rows, d, gemm_weight(layer.qkv_weight, layer.qkv_scale, width, d),
-              width, nullptr, qkv_.get(), false, stream_);
+    gemm_.run(normed_.get(), rows, d,
+              gemm_weight(layer.qkv_weight, layer.qkv_scale, layer.qkv_dequantized), width, nullptr,
+              qkv_.get(), false, stream_);
     RopeQkvParams rope = rope_params(l, qkv_.get(), rows);
     if (packed) {
       rope.positions = row_positions_.as<int32_t>();
@@ -564,16 +579,18 @@ void DecoderRunner::prefill_pass(int64_t rows, const std::vector<PassSpan>& span
     }
     flash_attention(attention, stream_);
 
-    gemm_.run(attn_.get(), rows, q_width, gemm_weight(layer.o_weight, layer.o_scale, d, q_width), d,
-              nullptr, hidden_.get(), true, stream_);
+    gemm_.run(attn_.get(), rows, q_width,
+              gemm_weight(layer.o_weight, layer.o_scale, layer.o_dequantized), d, nullptr,
+              hidden_.get(), true, stream_);
     rms_norm(dtype, hidden_.get(), rows, static_cast<int>(d), layer.mlp_norm_weight,
              dec.rms_norm_eps, normed_.get(), stream_);
     gemm_.run(normed_.get(), rows, d,
-              gemm_weight(layer.gate_up_weight, layer.gate_up_scale, 2 * f, d), 2 * f, nullptr,
-              gate_up_.get(), false, stream_);
+              gemm_weight(layer.gate_up_weight, layer.gate_up_scale, layer.gate_up_dequantized),
+              2 * f, nullptr, gate_up_.get(), false, stream_);
     swiglu(dtype, gate_up_.get(), rows, f, act_.get(), stream_);
-    gemm_.run(act_.get(), rows, f, gemm_weight(layer.down_weight, layer.down_scale, d, f), d,
-              nullptr, hidden_.get(), true, stream_);
+    gemm_.run(act_.get(), rows, f,
+              gemm_weight(layer.down_weight, layer.down_scale, layer.down_dequantized), d, nullptr,
+              hidden_.get(), true, stream_);
   }
 }
 
@@ -671,6 +688,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                    .norm_weight = layer.attn_norm_weight,
                    .w = layer.qkv_weight,
                    .w_scale = layer.qkv_scale,
+                   .w_dequantized = layer.qkv_dequantized,
                    .out = width,
                    .y = step_qkv_.get(),
                    .shared_carveout = carveout.qkv,
@@ -713,6 +731,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .in = q_width,
                .w = layer.o_weight,
                .w_scale = layer.o_scale,
+               .w_dequantized = layer.o_dequantized,
                .out = d,
                .residual = true,
                .y = step_hidden_.get(),
@@ -725,6 +744,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .norm_weight = layer.mlp_norm_weight,
                .w = layer.gate_up_weight,
                .w_scale = layer.gate_up_scale,
+               .w_dequantized = layer.gate_up_dequantized,
                .out = 2 * f,
                .swiglu = true,
                .y = step_act_.get(),
@@ -736,6 +756,7 @@ void DecoderRunner::enqueue_step(int batch, unsigned stages) {
                .in = f,
                .w = layer.down_weight,
                .w_scale = layer.down_scale,
+               .w_dequantized = layer.down_dequantized,
                .out = d,
                .residual = true,
                .y = step_hidden_.get(),
@@ -878,7 +899,7 @@ bool DecoderRunner::skinny_preferred(StepProjection which, int batch) const {
 }
 
 int DecoderRunner::step_kernels_to_time(int batch) const {
-  if (model_.weights == WeightFormat::kFP8 || batch <= kGemvLargestBatch) return 0;
+  if (batch <= kGemvLargestBatch) return 0;
   for (const ProjectionShape& shape : projection_shapes())
     if (!skinny_gemm_supported(batch, shape.in)) return 0;
   // Timed at the class's largest batch within the slots: the skinny kernel's cost is that of
@@ -904,29 +925,74 @@ void DecoderRunner::choose_step_kernels(int batch) {
   struct Operands {
     const void* x;
     const void* w;
+    const float* w_scale;
+    const void* w_dequantized;
     void* y;
   };
   std::array<Operands, kStepProjections> operands;
-  operands[kQkvProjection] = {normed_.get(), layer.qkv_weight, qkv_.get()};
-  operands[kOutProjection] = {attn_.get(), layer.o_weight, hidden_.get()};
-  operands[kGateUpProjection] = {normed_.get(), layer.gate_up_weight, act_.get()};
-  operands[kDownProjection] = {act_.get(), layer.down_weight, hidden_.get()};
-  operands[kHeadProjection] = {normed_.get(), model_.lm_head, logits_.get()};
+  operands[kQkvProjection] = {normed_.get(), layer.qkv_weight, layer.qkv_scale,
+                              layer.qkv_dequantized, qkv_.get()};
+  operands[kOutProjection] = {attn_.get(), layer.o_weight, layer.o_scale, layer.o_dequantized,
+                              hidden_.get()};
+  operands[kGateUpProjection] = {normed_.get(), layer.gate_up_weight, layer.gate_up_scale,
+                                 layer.gate_up_dequantized, act_.get()};
+  operands[kDownProjection] = {act_.get(), layer.down_weight, layer.down_scale,
+                               layer.down_dequantized, hidden_.get()};
+  operands[kHeadProjection] = {normed_.get(), model_.lm_head, model_.lm_head_scale,
+                               model_.lm_head_dequantized, logits_.get()};
+  // Timed with what the step runs around each kernel: the RMSNorm before QKV, gate|up and
+  // lm_head (the skinny kernel's prologue up to kSkinnyGemmMaxNormBatch rows, else a kernel
+  // before it or cuBLASLt) and, after QKV, RoPE with the cache write (the skinny kernel's
+  // epilogue, or a kernel after cuBLASLt): leaving them out tipped near-ties to cuBLASLt and
+  // cost the step more than the projection saved. The timed RoPE writes every row to position 0
+  // of a one-position scratch cache: the control rows beyond the step's batch are stale, and the
+  // real cache must not change.
+  operands[kQkvProjection].x = operands[kGateUpProjection].x = operands[kHeadProjection].x =
+      hidden_.get();
+  const std::array<const void*, kStepProjections> norm_weights = {
+      layer.attn_norm_weight, nullptr, layer.mlp_norm_weight, nullptr, model_.final_norm_weight};
+  const int64_t cache_row_bytes = int64_t{model_.config.decoder.num_kv_heads} *
+                                  model_.config.decoder.head_dim * int64_t(element_bytes());
+  auto* scratch = choice_scratch_.as<std::byte>();
+  const auto* zeros = reinterpret_cast<const int32_t*>(scratch);
+  QkvRopeEpilogue rope = step_rope_epilogue(0);
+  rope.positions = rope.slots = zeros;
+  rope.k_cache = scratch + kChoiceScratchIndexBytes;
+  rope.v_cache = scratch + kChoiceScratchIndexBytes + cache_row_bytes;
+  rope.max_seq = 1;
+  RopeQkvParams rope_kernel = rope_params(0, qkv_.get(), timed);
+  rope_kernel.positions = rope_kernel.slots = zeros;
+  rope_kernel.q_out = step_q_.get();
+  rope_kernel.k_cache = rope.k_cache;
+  rope_kernel.v_cache = rope.v_cache;
+  rope_kernel.max_seq = 1;
+  const bool skinny_rope = skinny_gemm_rope_supported(model_.config.decoder.head_dim);
+
   std::array<bool, kStepProjections> wins{};
   for (int which = 0; which < kStepProjections; ++which) {
     Projection c;
     c.x = operands[which].x;
+    c.norm_weight = norm_weights[which];
     c.batch = timed;
     c.in = shapes[which].in;
     c.w = operands[which].w;
+    c.w_scale = operands[which].w_scale;
+    c.w_dequantized = operands[which].w_dequantized;
     c.out = shapes[which].out;
     c.swiglu = shapes[which].swiglu;
     c.residual = shapes[which].residual;
     c.y = operands[which].y;
-    const double skinny =
-        median_stream_ms(stream_, [&] { project_with(ProjectionKernel::kSkinny, c); });
-    const double cublaslt =
-        median_stream_ms(stream_, [&] { project_with(ProjectionKernel::kCublasLt, c); });
+    const bool qkv = which == kQkvProjection;
+    const double skinny = median_stream_ms(stream_, [&] {
+      Projection fused = c;
+      if (qkv && skinny_rope) fused.rope = &rope;
+      project_with(ProjectionKernel::kSkinny, fused);
+      if (qkv && !skinny_rope) rope_qkv(rope_kernel, stream_);
+    });
+    const double cublaslt = median_stream_ms(stream_, [&] {
+      project_with(ProjectionKernel::kCublasLt, c);
+      if (qkv) rope_qkv(rope_kernel, stream_);
+    });
     wins[which] = skinny < kSkinnyMargin * cublaslt;
   }
   skinny_beats_cublaslt_[rows] = wins;

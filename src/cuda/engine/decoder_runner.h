@@ -6,9 +6,9 @@
 // back to the host, and the next step may be launched before they have (launch_step). A
 // step of 1 sequence runs its projections through the fused matrix-vector kernel, up to 64
 // through the skinny-batch tensor-core kernel, larger ones through cuBLASLt (measured:
-// decoder_runner.cpp). FP8 weights (model.weights): the first two read them directly; where
-// neither takes the shape (prefill, steps beyond 64) each projection is first dequantized into a
-// scratch matrix in the element type for cuBLASLt. A step of ONE sequence may instead run as one
+// decoder_runner.cpp). FP8 weights (model.weights): the first two read the codes; cuBLASLt
+// (prefill, steps beyond 64, and where it beats the skinny kernel) the model's copy dequantized
+// once at load into the element type. A step of ONE sequence may instead run as one
 // persistent kernel (persistent_decode_step.h), where the device and shapes allow and it measures
 // faster than the graph of kernels.
 #pragma once
@@ -139,10 +139,14 @@ class DecoderRunner {
   // Captures the step graph of every batch size 1..max_batch not captured yet; returns how many.
   int capture_step_graphs(int max_batch);
   // Times the skinny-batch kernel against cuBLASLt for each projection of a step of `batch`
-  // sequences on this device, once per batch class (bf16/fp16 weights; fp8 always takes the
-  // skinny kernel). Called before a step graph is captured and before a packed prefill's lm_head;
-  // enqueue_step uses the result, or the skinny kernel where nothing was measured.
+  // sequences on this device, once per batch class (with fp8 weights: the codes against their
+  // dequantized copy). Called before a step graph is captured and before a packed prefill's
+  // lm_head; enqueue_step uses the result, or the skinny kernel where nothing was measured.
   void choose_step_kernels(int batch);
+  // The weight bytes a step of `batch` sequences reads with the kernels chosen so far:
+  // model.decoder_bytes, but with fp8 weights each projection cuBLASLt takes reads its
+  // dequantized copy instead of the codes and scales (for benchmarks' GB/s).
+  size_t step_weight_bytes(int batch) const;
   // Whether the first step of `batch` would time kernels first (the batch-1 choice, or
   // choose_step_kernels' class not measured yet): that needs a quiet GPU.
   bool step_choice_pending(int batch) const;
@@ -195,8 +199,8 @@ class DecoderRunner {
   Projection head_projection(const void* x, int batch) const;
   void project_with(ProjectionKernel kernel, const Projection& p);
   bool skinny_preferred(StepProjection which, int batch) const;
-  // w itself, or (fp8: scale set) w dequantized into dequantized_ for cuBLASLt.
-  const void* gemm_weight(const void* w, const float* scale, int64_t out, int64_t in);
+  // What cuBLASLt multiplies: w itself, or (fp8: scale set) its dequantized copy in the model.
+  static const void* gemm_weight(const void* w, const float* scale, const void* dequantized);
   // RoPE over `rows` fused QKV rows of layer `layer`, writing K/V into that layer's cache; the
   // caller says where the rows sit (slot and first position, or per-row slots and positions).
   RopeQkvParams rope_params(int layer, void* qkv, int64_t rows) const;
@@ -285,8 +289,11 @@ class DecoderRunner {
   DeviceBuffer control_, step_hidden_, step_normed_, step_qkv_, step_q_, step_attn_, step_gate_up_,
       step_act_, logits_, out_token_, out_logprob_, step_token_, attention_workspace_,
       argmax_workspace_;
-  DeviceBuffer dequantized_;  // fp8: the largest projection taken by cuBLASLt, in the element type
   DeviceBuffer skinny_workspace_;  // the skinny kernel's partial sums and counters (zeroed)
+  // choose_step_kernels' RoPE: kChoiceScratchIndexBytes of zeros (every timed row's position and
+  // slot), then a K and a V cache of one position (zeroed).
+  static constexpr size_t kChoiceScratchIndexBytes = 256;
+  DeviceBuffer choice_scratch_;
   int32_t* host_token_ = nullptr;  // pinned [max_slots]: a prefill's greedy choices
   float* host_logprob_ = nullptr;  // pinned [max_slots]
   std::array<StepStaging, 2> staging_;

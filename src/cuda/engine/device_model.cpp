@@ -47,7 +47,9 @@ struct Piece {
   const float** scale_target = nullptr;
   int64_t rows = 0;
   Fp8Fill fp8_fill = {};
-  HostSpans spans = {};  // upload without conversion (see Source)
+  const void** dequantized_target = nullptr;  // fp8: its copy in the element type
+  size_t dequantized_offset = 0;              // in the dequantized arena
+  HostSpans spans = {};                       // upload without conversion (see Source)
   bool fp8() const { return scale_target != nullptr; }
   size_t scales_offset() const { return align256(static_cast<size_t>(count)); }
   size_t bytes() const {  // what the arena holds, unaligned at the end
@@ -56,6 +58,7 @@ struct Piece {
   size_t read_bytes() const {  // what a product reads
     return fp8() ? static_cast<size_t>(count + rows * 4) : static_cast<size_t>(count) * 2;
   }
+  size_t element_bytes() const { return static_cast<size_t>(count) * 2; }
 };
 
 uint16_t to_bits(float value, DType dtype) {
@@ -211,21 +214,22 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
          from([&] { return view(weights->projector2_bias); }), 0.0f, 0.02f);
 
   // A decoder projection: stacked parts in the element type, or their fp8 quantization.
-  auto projection = [&](const void** target, const float** scale_target, int64_t out, int64_t in,
+  auto projection = [&](const void** target, const float** scale_target,
+                        const void** dequantized_target, int64_t out, int64_t in,
                         std::vector<const TensorView*> parts, std::string what) {
     if (!fp8) {
       linear(target, out, in, upload ? stack(parts, dtype) : none);
       return;
     }
-    pieces.push_back(
-        {.target = target,
-         .count = out * in,
-         .fill = {},
-         .center = 0.0f,
-         .scale = 1.0f / std::sqrt(float(in)),
-         .scale_target = scale_target,
-         .rows = out,
-         .fp8_fill = upload ? stack_fp8(std::move(parts), std::move(what)) : Fp8Fill{}});
+    pieces.push_back({.target = target,
+                      .count = out * in,
+                      .fill = {},
+                      .center = 0.0f,
+                      .scale = 1.0f / std::sqrt(float(in)),
+                      .scale_target = scale_target,
+                      .rows = out,
+                      .fp8_fill = upload ? stack_fp8(std::move(parts), std::move(what)) : Fp8Fill{},
+                      .dequantized_target = dequantized_target});
   };
 
   const int64_t d = dec.hidden_size, f = dec.intermediate_size;
@@ -241,46 +245,61 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
     vector(&L.attn_norm_weight, d, from([&] { return view(W->attn_norm_weight); }), 1.0f, 0.1f);
     const std::string layer = cat("decoder layer ", i, " ");
     using Parts = std::vector<const TensorView*>;
-    projection(&L.qkv_weight, &L.qkv_scale, dq + 2 * dkv, d,
+    projection(&L.qkv_weight, &L.qkv_scale, &L.qkv_dequantized, dq + 2 * dkv, d,
                upload ? Parts{&W->q_weight, &W->k_weight, &W->v_weight} : Parts{},
                layer + "q|k|v_proj");
-    projection(&L.o_weight, &L.o_scale, d, dq, upload ? Parts{&W->o_weight} : Parts{},
-               layer + "o_proj");
+    projection(&L.o_weight, &L.o_scale, &L.o_dequantized, d, dq,
+               upload ? Parts{&W->o_weight} : Parts{}, layer + "o_proj");
     vector(&L.mlp_norm_weight, d, from([&] { return view(W->mlp_norm_weight); }), 1.0f, 0.1f);
-    projection(&L.gate_up_weight, &L.gate_up_scale, 2 * f, d,
+    projection(&L.gate_up_weight, &L.gate_up_scale, &L.gate_up_dequantized, 2 * f, d,
                upload ? Parts{&W->gate_weight, &W->up_weight} : Parts{}, layer + "gate|up_proj");
-    projection(&L.down_weight, &L.down_scale, d, f, upload ? Parts{&W->down_weight} : Parts{},
-               layer + "down_proj");
+    projection(&L.down_weight, &L.down_scale, &L.down_dequantized, d, f,
+               upload ? Parts{&W->down_weight} : Parts{}, layer + "down_proj");
   }
   vector(&model->final_norm_weight, d, from([&] { return view(weights->final_norm_weight); }), 1.0f,
          0.1f);
   // fp8: lm_head gets its own quantized copy (weights->lm_head views the embedding when tied).
   const bool share_lm_head = upload && weights->lm_head_is_embedding && !fp8;
   if (!share_lm_head) {
-    projection(&model->lm_head, &model->lm_head_scale, dec.vocab_size, d,
+    projection(&model->lm_head, &model->lm_head_scale, &model->lm_head_dequantized, dec.vocab_size,
+               d,
                upload ? std::vector<const TensorView*>{&weights->lm_head}
                       : std::vector<const TensorView*>{},
                "lm_head");
   }
 
-  size_t total = 0;
+  size_t total = 0, dequantized_total = 0;
   for (Piece& piece : pieces) {
     piece.offset = total;
     total += align256(piece.bytes());
+    if (piece.fp8()) {
+      piece.dequantized_offset = dequantized_total;
+      dequantized_total += align256(piece.element_bytes());
+    }
   }
-  for (size_t i = first_decoder_piece; i < pieces.size(); ++i)
+  for (size_t i = first_decoder_piece; i < pieces.size(); ++i) {
     model->decoder_bytes += pieces[i].read_bytes();
+    model->decoder_gemm_bytes +=
+        pieces[i].fp8() ? pieces[i].element_bytes() : pieces[i].read_bytes();
+  }
   model->lm_head_bytes =
       share_lm_head ? static_cast<size_t>(dec.vocab_size * d) * 2 : pieces.back().read_bytes();
-  if (share_lm_head) model->decoder_bytes += model->lm_head_bytes;
+  if (share_lm_head) {
+    model->decoder_bytes += model->lm_head_bytes;
+    model->decoder_gemm_bytes += model->lm_head_bytes;
+  }
 
   model->arena = DeviceBuffer(total);
+  if (dequantized_total > 0) model->dequantized_arena = DeviceBuffer(dequantized_total);
   auto* base = model->arena.as<std::byte>();
+  auto* dequantized_base = model->dequantized_arena.as<std::byte>();
   // Every weight's address first, so that `beside` can run on the model while it is filled.
   for (Piece& piece : pieces) {
     *piece.target = base + piece.offset;
-    if (piece.fp8())
+    if (piece.fp8()) {
       *piece.scale_target = reinterpret_cast<float*>(base + piece.offset + piece.scales_offset());
+      *piece.dequantized_target = dequantized_base + piece.dequantized_offset;
+    }
   }
   if (share_lm_head) model->lm_head = model->embed_tokens;
   std::exception_ptr beside_failed;
@@ -347,6 +366,13 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   // few threads instead of one synchronous pageable copy after another.
   parallel_upload(direct,
                   static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
+  // fp8: each matrix's element-type copy, from the codes and scales now on the device (the
+  // copies above were synchronous, random fills on this same stream).
+  for (const Piece& piece : pieces)
+    if (piece.fp8())
+      dequantize_fp8_rows(dtype, *piece.target, *piece.scale_target, piece.rows,
+                          piece.count / piece.rows, dequantized_base + piece.dequantized_offset,
+                          nullptr);
   if (beside_thread.joinable()) beside_thread.join();
   if (beside_failed) std::rethrow_exception(beside_failed);
   GLMASR_CUDA_CHECK(cudaDeviceSynchronize());

@@ -6,7 +6,11 @@
 // With WeightFormat::kFP8 the decoder's projections (fused QKV, o_proj, gate|up, down) and
 // lm_head are E4M3 codes with a float32 scale per row (model/fp8_quantize.h, quantized on the
 // host at load); their *_scale pointers are then set. lm_head then never shares the embedding,
-// which stays in the element type with everything else.
+// which stays in the element type with everything else. Those matrices are also dequantized
+// once, after the upload, into a second allocation in the element type (*_dequantized): the
+// products cuBLASLt takes (prefill, steps beyond the skinny kernel's batches) read them, as they
+// would have read a copy dequantized before every product, at the price of the element type's
+// bytes on the device beside the codes.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +47,12 @@ struct DeviceDecoderLayer {
   const float* o_scale = nullptr;
   const float* gate_up_scale = nullptr;
   const float* down_scale = nullptr;
+  // fp8 weights: the matrices above as cuBLASLt multiplies them (code * scale rounded to the
+  // element type, dequantize_fp8_rows); null in the element type.
+  const void* qkv_dequantized = nullptr;
+  const void* o_dequantized = nullptr;
+  const void* gate_up_dequantized = nullptr;
+  const void* down_dequantized = nullptr;
 };
 
 struct DeviceModel {
@@ -58,9 +68,14 @@ struct DeviceModel {
   std::vector<DeviceDecoderLayer> decoder_layers;
   const void* final_norm_weight;
   const void* lm_head;
-  const float* lm_head_scale = nullptr;  // fp8 weights
+  const float* lm_head_scale = nullptr;       // fp8 weights
+  const void* lm_head_dequantized = nullptr;  // fp8 weights, as the layers' *_dequantized
+  DeviceBuffer dequantized_arena;             // fp8 weights: every *_dequantized matrix
   size_t decoder_bytes = 0;  // bytes a decoding step reads: decoder layers + final norm + lm_head
   size_t lm_head_bytes = 0;  // of which lm_head (codes and scales for fp8)
+  // What a step whose products all run on cuBLASLt reads: decoder_bytes, but for fp8 weights the
+  // dequantized matrices instead of the codes and scales.
+  size_t decoder_gemm_bytes = 0;
 };
 
 // Work to run on another thread while the weights upload, once every weight has its device
