@@ -7,8 +7,10 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "cuda/check.h"
@@ -50,6 +52,13 @@ struct Piece {
   const void** dequantized_target = nullptr;  // fp8: its copy in the element type
   size_t dequantized_offset = 0;              // in the dequantized arena
   HostSpans spans = {};                       // upload without conversion (see Source)
+  // fp8 matrices quantized on the device: `spans` are the checkpoint's bytes of `parts`, which
+  // go to the dequantized slot first (see build).
+  struct DeviceQuantized {
+    DType source_dtype = DType::kBF16;
+    std::vector<const TensorView*> parts;
+    std::string what;
+  } device_quantized = {};
   bool fp8() const { return scale_target != nullptr; }
   size_t scales_offset() const { return align256(static_cast<size_t>(count)); }
   size_t bytes() const {  // what the arena holds, unaligned at the end
@@ -123,6 +132,36 @@ Fp8Fill stack_fp8(std::vector<const TensorView*> parts, std::string what) {
       scales += part->dim(0);
     }
   };
+}
+
+// Whether an fp8 matrix stacked from `parts` can be quantized on the device: every part a
+// [rows, in] matrix of one 2-byte float dtype (its bytes fit the element-type slot they are
+// uploaded into), the rows adding up to `out`.
+bool quantizable_on_device(const std::vector<const TensorView*>& parts, int64_t out, int64_t in) {
+  int64_t rows = 0;
+  for (const TensorView* part : parts) {
+    if (part->dtype != parts.front()->dtype ||
+        (part->dtype != DType::kBF16 && part->dtype != DType::kF16) || part->shape.size() != 2 ||
+        part->dim(1) != in || part->nbytes != static_cast<size_t>(part->numel()) * 2)
+      return false;
+    rows += part->dim(0);
+  }
+  return !parts.empty() && rows == out;
+}
+
+// After the device quantized `piece`: names the first non-finite weight (flat index `first` in
+// the stacked matrix) as the host quantizer would.
+[[noreturn]] void fail_nonfinite(const Piece& piece, uint64_t first) {
+  const int64_t cols = piece.count / piece.rows;
+  auto local = static_cast<int64_t>(first);
+  for (const TensorView* part : piece.device_quantized.parts) {
+    if (local < part->numel())
+      fail(piece.device_quantized.what, ": fp8 quantization: expected finite weights, row ",
+           local / cols, " holds ", element_to_float(*part, local, "fp8 quantization"),
+           " at column ", local % cols);
+    local -= part->numel();
+  }
+  fail(piece.device_quantized.what, ": fp8 quantization: a non-finite weight");
 }
 
 std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights* weights,
@@ -221,15 +260,24 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
       linear(target, out, in, upload ? stack(parts, dtype) : none);
       return;
     }
-    pieces.push_back({.target = target,
-                      .count = out * in,
-                      .fill = {},
-                      .center = 0.0f,
-                      .scale = 1.0f / std::sqrt(float(in)),
-                      .scale_target = scale_target,
-                      .rows = out,
-                      .fp8_fill = upload ? stack_fp8(std::move(parts), std::move(what)) : Fp8Fill{},
-                      .dequantized_target = dequantized_target});
+    // Checkpoints in bf16 or fp16 (the published one is bf16) are quantized on the device, from
+    // their bytes uploaded into the matrix's dequantized slot; others on the host.
+    const bool on_device = upload && quantizable_on_device(parts, out, in);
+    Piece piece{.target = target,
+                .count = out * in,
+                .fill = {},
+                .center = 0.0f,
+                .scale = 1.0f / std::sqrt(float(in)),
+                .scale_target = scale_target,
+                .rows = out,
+                .fp8_fill = upload && !on_device ? stack_fp8(parts, what) : Fp8Fill{},
+                .dequantized_target = dequantized_target};
+    if (on_device) {
+      for (const TensorView* part : parts) piece.spans.emplace_back(part->data, part->nbytes);
+      piece.device_quantized = {
+          .source_dtype = parts.front()->dtype, .parts = std::move(parts), .what = std::move(what)};
+    }
+    pieces.push_back(std::move(piece));
   };
 
   const int64_t d = dec.hidden_size, f = dec.intermediate_size;
@@ -331,7 +379,8 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
     Piece& piece = pieces[i];
     void* dst = base + piece.offset;
     if (upload && !piece.spans.empty()) {
-      auto* at = static_cast<std::byte*>(dst);
+      auto* at =
+          static_cast<std::byte*>(piece.fp8() ? dequantized_base + piece.dequantized_offset : dst);
       for (const auto& [src, bytes] : piece.spans) {
         direct.push_back({.src = src, .bytes = bytes, .dst = at});
         at += bytes;
@@ -366,16 +415,32 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   // few threads instead of one synchronous pageable copy after another.
   parallel_upload(direct,
                   static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
-  // fp8: each matrix's element-type copy, from the codes and scales now on the device (the
-  // copies above were synchronous, random fills on this same stream).
-  for (const Piece& piece : pieces)
-    if (piece.fp8())
-      dequantize_fp8_rows(dtype, *piece.target, *piece.scale_target, piece.rows,
-                          piece.count / piece.rows, dequantized_base + piece.dequantized_offset,
-                          nullptr);
+  // fp8: the matrices uploaded as they are quantized from their dequantized slot, then every
+  // matrix's element-type copy from its codes and scales overwrites that slot (the copies above
+  // were synchronous, random fills and these kernels on this same stream).
+  DeviceBuffer first_nonfinite(pieces.size() * sizeof(unsigned long long));
+  GLMASR_CUDA_CHECK(cudaMemset(first_nonfinite.get(), 0xff, first_nonfinite.bytes()));
+  auto* nonfinite = first_nonfinite.as<unsigned long long>();
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const Piece& piece = pieces[i];
+    if (!piece.fp8()) continue;
+    void* slot = dequantized_base + piece.dequantized_offset;
+    const int64_t cols = piece.count / piece.rows;
+    if (!piece.device_quantized.parts.empty())
+      quantize_fp8_rows_on_device(
+          piece.device_quantized.source_dtype, slot, piece.rows, cols, base + piece.offset,
+          reinterpret_cast<float*>(base + piece.offset + piece.scales_offset()), nonfinite + i,
+          nullptr);
+    dequantize_fp8_rows(dtype, *piece.target, *piece.scale_target, piece.rows, cols, slot, nullptr);
+  }
   if (beside_thread.joinable()) beside_thread.join();
   if (beside_failed) std::rethrow_exception(beside_failed);
   GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<unsigned long long> first(pieces.size());
+  GLMASR_CUDA_CHECK(
+      cudaMemcpy(first.data(), nonfinite, first_nonfinite.bytes(), cudaMemcpyDeviceToHost));
+  for (size_t i = 0; i < pieces.size(); ++i)
+    if (first[i] != ~0ull) fail_nonfinite(pieces[i], first[i]);
   return model;
 }
 

@@ -4,13 +4,15 @@
 // is zero in the encoder), and the decoder's gate|up into one [2F, D] matrix. Conv weights are
 // permuted to [out, 3, in] for the im2col GEMM.
 // With WeightFormat::kFP8 the decoder's projections (fused QKV, o_proj, gate|up, down) and
-// lm_head are E4M3 codes with a float32 scale per row (model/fp8_quantize.h, quantized on the
-// host at load); their *_scale pointers are then set. lm_head then never shares the embedding,
-// which stays in the element type with everything else. Those matrices are also dequantized
-// once, after the upload, into a second allocation in the element type (*_dequantized): the
-// products cuBLASLt takes (prefill, steps beyond the skinny kernel's batches) read them, as they
-// would have read a copy dequantized before every product, at the price of the element type's
-// bytes on the device beside the codes.
+// lm_head are E4M3 codes with a float32 scale per row (model/fp8_quantize.h), quantized at
+// load: a bf16/fp16 checkpoint on the device (its bytes uploaded into the matrix's dequantized
+// slot below, then quantize_fp8_rows_on_device: the host quantizer's bits, ~2 s less load than
+// on the host's cores), others on the host. Their *_scale pointers are then set. lm_head then
+// never shares the embedding, which stays in the element type with everything else. Those
+// matrices are also dequantized once, after the upload, into a second allocation in the element
+// type (*_dequantized): the products cuBLASLt takes (prefill, steps beyond the skinny kernel's
+// batches) read them, as they would have read a copy dequantized before every product, at the
+// price of the element type's bytes on the device beside the codes (2.95 GB on the real model).
 #pragma once
 
 #include <cstdint>

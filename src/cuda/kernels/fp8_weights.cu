@@ -79,7 +79,56 @@ __global__ void random_fp8_kernel(uint8_t* codes, float* scales, int64_t rows, i
   }
 }
 
+// One block per row (grid-stride): the row's amax, its scale, its codes, exactly as the host's
+// quantize_row (model/fp8_quantize.cpp): IEEE divisions (__fdiv_rn whatever the flags) and the
+// conversion's round-to-nearest-even with saturation at +-448. A non-finite weight lowers
+// *first_nonfinite to its flat index; its row's codes are then meaningless.
+constexpr int kQuantizeThreads = 256;
+
+template <typename T>
+__global__ void quantize_kernel(const T* w, int64_t rows, int64_t cols, uint8_t* codes,
+                                float* scales, unsigned long long* first_nonfinite) {
+  __shared__ float warp_amax[kQuantizeThreads / 32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* row = w + r * cols;
+    float amax = 0.0f;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      const float v = to_float(row[c]);
+      if (!isfinite(v)) atomicMin(first_nonfinite, static_cast<unsigned long long>(r * cols + c));
+      amax = fmaxf(amax, fabsf(v));
+    }
+    for (int offset = 16; offset > 0; offset /= 2)
+      amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+    if (threadIdx.x % 32 == 0) warp_amax[threadIdx.x / 32] = amax;
+    __syncthreads();
+    amax = warp_amax[0];
+    for (int k = 1; k < kQuantizeThreads / 32; ++k) amax = fmaxf(amax, warp_amax[k]);
+    __syncthreads();  // warp_amax is rewritten by the next row
+    const float scale = amax > 0.0f ? __fdiv_rn(amax, 448.0f) : 1.0f;
+    if (threadIdx.x == 0) scales[r] = scale;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+      codes[r * cols + c] =
+          __nv_cvt_float_to_fp8(__fdiv_rn(to_float(row[c]), scale), __NV_SATFINITE, __NV_E4M3);
+  }
+}
+
 }  // namespace
+
+void quantize_fp8_rows_on_device(DType source_dtype, const void* w, int64_t rows, int64_t cols,
+                                 void* codes, float* scales, unsigned long long* first_nonfinite,
+                                 cudaStream_t stream) {
+  GLMASR_CHECK(rows >= 0 && cols > 0,
+               "quantize_fp8_rows_on_device: expected a [rows, cols] matrix, got [", rows, ", ",
+               cols, "]");
+  if (rows == 0) return;
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>(rows, int64_t{sm_count()} * 16));
+  GLMASR_DISPATCH_ELEMENT(source_dtype, T, {
+    quantize_kernel<T><<<blocks, kQuantizeThreads, 0, stream>>>(static_cast<const T*>(w), rows,
+                                                                cols, static_cast<uint8_t*>(codes),
+                                                                scales, first_nonfinite);
+  });
+  GLMASR_CUDA_CHECK_LAUNCH();
+}
 
 void dequantize_fp8_rows(DType dtype, const void* codes, const float* scales, int64_t rows,
                          int64_t cols, void* out, cudaStream_t stream) {
