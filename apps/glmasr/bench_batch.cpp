@@ -38,10 +38,14 @@ void bench_batch_sweep(WeightFormat weights, int runs, double copy_gbs, Report& 
   const double kv_bytes_per_sequence =
       2.0 * dec.num_layers * dec.num_kv_heads * double(kPosition) * dec.head_dim * 2;
   const unsigned attention = cuda::kStageAttention;
+  char copy[64] = "";
+  if (fp8)
+    std::snprintf(copy, sizeof copy, " (on cuBLASLt its %.2f GB dequantized copy)",
+                  double(model->decoder_gemm_bytes) / 1e9);
   std::printf(
-      "\n== decoding step by batch, position %d (bf16%s): weights %.2f GB once per step, K/V "
+      "\n== decoding step by batch, position %d (bf16%s): weights %.2f GB once per step%s, K/V "
       "%.1f MB per sequence\n",
-      kPosition, fp8 ? ", fp8 weights" : "", weight_bytes / 1e9, kv_bytes_per_sequence / 1e6);
+      kPosition, fp8 ? ", fp8 weights" : "", weight_bytes / 1e9, copy, kv_bytes_per_sequence / 1e6);
   std::printf("%6s %10s %12s %12s %10s %14s %14s\n", "batch", "step ms", "us/sequence", "tokens/s",
               "GB/s", "attention ms", "the rest ms");
   for (int batch : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {

@@ -67,6 +67,8 @@ void bench_end_to_end(int runs, Report& report, Timer& timer);
 // The decoding step at batch 1..256 (450 positions each): time, bytes, attention's share.
 void bench_batch_sweep(WeightFormat weights, int runs, double copy_gbs, Report& report,
                        Timer& timer);
+// An encoder batch and decoding steps on streams of their own, in turn and at once.
+void bench_overlap(int runs);
 // The attention kernels alone (encoder window, prefill, decode per cluster size); returns false
 // when one is far (10x) off its target: a kernel that fell off its fast path.
 bool bench_attention(int runs, Report& report, Timer& timer);

@@ -25,7 +25,8 @@ namespace glmasr::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: glmasr bench [--seed-shape] [--attention] [--batch-sweep] [--dtype bf16|fp16]\n"
+    "usage: glmasr bench [--seed-shape] [--attention] [--batch-sweep] [--overlap]\n"
+    "                    [--dtype bf16|fp16]\n"
     "                    [--weights bf16|fp8]\n"
     "                    [--runs N] [--json FILE]\n"
     "Times, on random weights of the real GLM-ASR-Nano shapes: the decoding step (28 layers +\n"
@@ -37,6 +38,8 @@ constexpr const char* kUsage =
     "cluster size; microseconds) and exits 1 when one is 10x off its target.\n"
     "--batch-sweep runs only the decoding step at batch 1..256 (450 positions per sequence),\n"
     "with attention's share of each step (with --weights fp8: fp8 projections and lm_head).\n"
+    "--overlap runs only an encoder batch beside decoding steps on streams of their own, in turn\n"
+    "and at once (how much of the steps' time running at once hides).\n"
     "--weights fp8 runs only the decoding step (label decoder_fp8) with fp8 E4M3 weights for the\n"
     "projections and lm_head (per-row scales), activations in --dtype.\n"
     "--json writes the numbers (milliseconds) for bench/run.sh.\n";
@@ -64,6 +67,7 @@ int run_bench(const CommandArgs& argv) {
     const Args args(argv, {{"--seed-shape"},
                            {"--attention"},
                            {"--batch-sweep"},
+                           {"--overlap"},
                            {"--dtype", true},
                            {"--weights", true},
                            {"--runs", true},
@@ -95,6 +99,8 @@ int run_bench(const CommandArgs& argv) {
       std::printf("glmasr bench on %s\n", cuda::device_description().c_str());
       if (args.has("--attention")) {
         within_bounds = bench::bench_attention(runs, report, timer);
+      } else if (args.has("--overlap")) {
+        bench::bench_overlap(runs);
       } else if (args.has("--batch-sweep")) {
         const double copy_gbs = bench::copy_bandwidth_gbs(timer);
         bench::bench_batch_sweep(weights, runs, copy_gbs, report, timer);
