@@ -24,14 +24,7 @@ void bench_batch_sweep(WeightFormat weights, int runs, double copy_gbs, Report& 
   const bool fp8 = weights == WeightFormat::kFP8;
   cuda::Gemm gemm(dtype);
   cuda::DecoderRunner decoder(*model, gemm, kMaxBatch, 1024, 4096, timer.stream());
-  // Every slot's cache filled to kPosition by packed prefills of 8 prompts.
-  const std::vector<int32_t> prompt = text_ids(kPosition, 11);
-  for (int first = 0; first < kMaxBatch; first += 8) {
-    std::vector<cuda::PackedPrompt> group;
-    for (int s = first; s < first + 8; ++s)
-      group.push_back({.slot = s, .ids = &prompt, .audio_first_row = 0, .audio_rows = 0});
-    decoder.prefill_packed(group, nullptr);
-  }
+  prefill_slots(decoder, kMaxBatch, kPosition);
   // Weights once per step (fp8: the steps whose products take cuBLASLt read its element-type
   // copy, step_weight_bytes).
   const double weight_bytes = double(model->decoder_bytes);

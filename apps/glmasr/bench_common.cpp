@@ -7,6 +7,7 @@
 #include "cuda/check.h"
 #include "cuda/cuda_graph.h"
 #include "cuda/device_buffer.h"
+#include "cuda/engine/decoder_runner.h"
 #include "cuda/stream_timer.h"
 
 namespace glmasr::cli::bench {
@@ -82,6 +83,16 @@ std::vector<int32_t> text_ids(int count, uint32_t seed) {
   std::vector<int32_t> ids(count);
   for (int32_t& id : ids) id = static_cast<int32_t>(rng() % 59000);  // below the special ids
   return ids;
+}
+
+void prefill_slots(cuda::DecoderRunner& decoder, int slots, int position) {
+  const std::vector<int32_t> prompt = text_ids(position, 11);
+  for (int first = 0; first < slots; first += 8) {
+    std::vector<cuda::PackedPrompt> group;
+    for (int s = first; s < std::min(first + 8, slots); ++s)
+      group.push_back({.slot = s, .ids = &prompt, .audio_first_row = 0, .audio_rows = 0});
+    decoder.prefill_packed(group, nullptr);
+  }
 }
 
 }  // namespace glmasr::cli::bench

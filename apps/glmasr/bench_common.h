@@ -15,6 +15,10 @@
 #include "engine/engine_options.h"
 #include "model/config.h"
 
+namespace glmasr::cuda {
+class DecoderRunner;
+}
+
 namespace glmasr::cli::bench {
 
 double median(std::vector<double> values);
@@ -55,6 +59,10 @@ double copy_bandwidth_gbs(Timer& timer);
 
 // `count` text token ids below the special ids.
 std::vector<int32_t> text_ids(int count, uint32_t seed);
+
+// Slots 0..slots-1 of `decoder` filled with `position` text tokens each, by packed prefills of
+// up to 8 prompts: the caches a step at that position reads.
+void prefill_slots(cuda::DecoderRunner& decoder, int slots, int position);
 
 // The cases (bench_decoder.cpp, bench_end_to_end.cpp, bench_attention.cpp).
 // Decoding step, its components, and the matrix-vector kernel against cuBLASLt (fp8 weights:

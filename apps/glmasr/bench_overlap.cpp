@@ -64,13 +64,7 @@ void bench_overlap(int runs) {
     cuda::EncoderRunner encoder(*model, encoder_gemm, kWindows, encoder_stream);
     auto run_with = [&](cudaStream_t steps_stream, const char* label) {
       cuda::DecoderRunner decoder(*model, decoder_gemm, kBatch, 1024, 4096, steps_stream);
-      const std::vector<int32_t> prompt = text_ids(kPosition, 5);
-      for (int first = 0; first < kBatch; first += 8) {
-        std::vector<cuda::PackedPrompt> group;
-        for (int s = first; s < first + 8; ++s)
-          group.push_back({.slot = s, .ids = &prompt, .audio_first_row = 0, .audio_rows = 0});
-        decoder.prefill_packed(group, nullptr);
-      }
+      prefill_slots(decoder, kBatch, kPosition);
       std::vector<cuda::SequenceStep> steps;
       for (int b = 0; b < kBatch; ++b) steps.push_back({b, 1000, kPosition});
       decoder.upload_step(steps);
