@@ -12,6 +12,7 @@
 #include "cuda/engine/decoder_runner.h"
 #include "cuda/engine/device_model.h"
 #include "cuda/kernels/gemm.h"
+#include "testing/fp8_projections.h"
 #include "testing/gpu.h"
 #include "testing/small_decoder.h"
 
@@ -20,36 +21,14 @@ namespace {
 
 constexpr gpu_test::DecoderShape kShape{"narrow", 256, 1024, 2, 4, 2, 64, 3000, DType::kBF16};
 
-struct Fp8Projection {
-  const char* name;
-  const void* codes;
-  const float* scales;
-  const void* dequantized;
-  int64_t rows, cols;
-};
-
-std::vector<Fp8Projection> projections_of(const cuda::DeviceModel& model) {
-  const DecoderConfig& dec = model.config.decoder;
-  const int64_t d = dec.hidden_size, f = dec.intermediate_size;
-  const int64_t q = int64_t{dec.num_heads} * dec.head_dim;
-  const int64_t width = int64_t{dec.num_heads + 2 * dec.num_kv_heads} * dec.head_dim;
-  std::vector<Fp8Projection> out;
-  for (const cuda::DeviceDecoderLayer& L : model.decoder_layers) {
-    out.push_back({"qkv", L.qkv_weight, L.qkv_scale, L.qkv_dequantized, width, d});
-    out.push_back({"o", L.o_weight, L.o_scale, L.o_dequantized, d, q});
-    out.push_back({"gate_up", L.gate_up_weight, L.gate_up_scale, L.gate_up_dequantized, 2 * f, d});
-    out.push_back({"down", L.down_weight, L.down_scale, L.down_dequantized, d, f});
-  }
-  out.push_back({"lm_head", model.lm_head, model.lm_head_scale, model.lm_head_dequantized,
-                 dec.vocab_size, d});
-  return out;
-}
+using gpu_test::fp8_projections;
+using gpu_test::Fp8Projection;
 
 TEST(DeviceModelFp8Test, DequantizedCopiesHoldEveryCodeTimesItsScale) {
   GLMASR_SKIP_WITHOUT_GPU();
   const ModelConfig config = gpu_test::config_of(kShape);
   const auto model = cuda::random_model(config, kShape.dtype, 31, WeightFormat::kFP8);
-  for (const Fp8Projection& p : projections_of(*model)) {
+  for (const Fp8Projection& p : fp8_projections(*model)) {
     SCOPED_TRACE(p.name);
     ASSERT_NE(p.scales, nullptr);
     ASSERT_NE(p.dequantized, nullptr);
@@ -67,7 +46,7 @@ TEST(DeviceModelFp8Test, DequantizedCopiesHoldEveryCodeTimesItsScale) {
   // In the element type there is nothing to dequantize.
   const auto bf16 = cuda::random_model(config, kShape.dtype, 31);
   EXPECT_EQ(bf16->dequantized_arena.bytes(), 0u);
-  for (const Fp8Projection& p : projections_of(*bf16)) EXPECT_EQ(p.dequantized, nullptr) << p.name;
+  for (const Fp8Projection& p : fp8_projections(*bf16)) EXPECT_EQ(p.dequantized, nullptr) << p.name;
   EXPECT_EQ(bf16->decoder_gemm_bytes, bf16->decoder_bytes);
 }
 

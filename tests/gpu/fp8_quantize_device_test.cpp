@@ -19,6 +19,7 @@
 #include "model/checkpoint.h"
 #include "model/config.h"
 #include "model/weights.h"
+#include "testing/fp8_projections.h"
 #include "testing/gpu.h"
 #include "unit/checkpoint_fixture.h"
 
@@ -145,34 +146,15 @@ TEST(Fp8QuantizeOnDeviceTest, AFloat32CheckpointQuantizedOnTheHostGivesTheSameMo
   testing::write_json(dir + "/config.json", config);
   const auto on_device = fp8_model_of(testing::tiny_dir());
   const auto on_host = fp8_model_of(dir);
-  const DecoderConfig& dec = on_device->config.decoder;
-  const size_t d = dec.hidden_size, f = dec.intermediate_size;
-  const size_t q = size_t(dec.num_heads) * dec.head_dim;
-  const size_t width = size_t(dec.num_heads + 2 * dec.num_kv_heads) * dec.head_dim;
-  struct Matrix {
-    const void* codes;
-    const float* scales;
-    const void* dequantized;
-    size_t rows, cols;
-  };
-  auto matrices = [&](const cuda::DeviceModel& m) {
-    std::vector<Matrix> out;
-    for (const cuda::DeviceDecoderLayer& L : m.decoder_layers) {
-      out.push_back({L.qkv_weight, L.qkv_scale, L.qkv_dequantized, width, d});
-      out.push_back({L.o_weight, L.o_scale, L.o_dequantized, d, q});
-      out.push_back({L.gate_up_weight, L.gate_up_scale, L.gate_up_dequantized, 2 * f, d});
-      out.push_back({L.down_weight, L.down_scale, L.down_dequantized, d, f});
-    }
-    out.push_back({m.lm_head, m.lm_head_scale, m.lm_head_dequantized, size_t(dec.vocab_size), d});
-    return out;
-  };
-  const std::vector<Matrix> a = matrices(*on_device), b = matrices(*on_host);
+  const std::vector<gpu_test::Fp8Projection> a = gpu_test::fp8_projections(*on_device),
+                                             b = gpu_test::fp8_projections(*on_host);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    SCOPED_TRACE(i);
-    const size_t count = a[i].rows * a[i].cols;
+    SCOPED_TRACE(cat(i, " ", a[i].name));
+    const size_t count = size_t(a[i].rows * a[i].cols);
     EXPECT_EQ(bytes_of(a[i].codes, count), bytes_of(b[i].codes, count));
-    EXPECT_EQ(bytes_of(a[i].scales, a[i].rows * 4), bytes_of(b[i].scales, b[i].rows * 4));
+    EXPECT_EQ(bytes_of(a[i].scales, size_t(a[i].rows) * 4),
+              bytes_of(b[i].scales, size_t(b[i].rows) * 4));
     EXPECT_EQ(bytes_of(a[i].dequantized, count * 2), bytes_of(b[i].dequantized, count * 2));
   }
 }

@@ -922,24 +922,6 @@ void DecoderRunner::choose_step_kernels(int batch) {
   // The prefill buffers, idle between passes, are the inputs and outputs; layer 0's weights
   // stand for every layer's.
   const DeviceDecoderLayer& layer = model_.decoder_layers[0];
-  struct Operands {
-    const void* x;
-    const void* w;
-    const float* w_scale;
-    const void* w_dequantized;
-    void* y;
-  };
-  std::array<Operands, kStepProjections> operands;
-  operands[kQkvProjection] = {normed_.get(), layer.qkv_weight, layer.qkv_scale,
-                              layer.qkv_dequantized, qkv_.get()};
-  operands[kOutProjection] = {attn_.get(), layer.o_weight, layer.o_scale, layer.o_dequantized,
-                              hidden_.get()};
-  operands[kGateUpProjection] = {normed_.get(), layer.gate_up_weight, layer.gate_up_scale,
-                                 layer.gate_up_dequantized, act_.get()};
-  operands[kDownProjection] = {act_.get(), layer.down_weight, layer.down_scale,
-                               layer.down_dequantized, hidden_.get()};
-  operands[kHeadProjection] = {normed_.get(), model_.lm_head, model_.lm_head_scale,
-                               model_.lm_head_dequantized, logits_.get()};
   // Timed with what the step runs around each kernel: the RMSNorm before QKV, gate|up and
   // lm_head (the skinny kernel's prologue up to kSkinnyGemmMaxNormBatch rows, else a kernel
   // before it or cuBLASLt) and, after QKV, RoPE with the cache write (the skinny kernel's
@@ -947,10 +929,45 @@ void DecoderRunner::choose_step_kernels(int batch) {
   // cost the step more than the projection saved. The timed RoPE writes every row to position 0
   // of a one-position scratch cache: the control rows beyond the step's batch are stale, and the
   // real cache must not change.
-  operands[kQkvProjection].x = operands[kGateUpProjection].x = operands[kHeadProjection].x =
-      hidden_.get();
-  const std::array<const void*, kStepProjections> norm_weights = {
-      layer.attn_norm_weight, nullptr, layer.mlp_norm_weight, nullptr, model_.final_norm_weight};
+  struct Operands {
+    const void* x;
+    const void* norm_weight;  // RMSNorm of x first
+    const void* w;
+    const float* w_scale;
+    const void* w_dequantized;
+    void* y;
+  };
+  std::array<Operands, kStepProjections> operands;
+  operands[kQkvProjection] = {.x = hidden_.get(),
+                              .norm_weight = layer.attn_norm_weight,
+                              .w = layer.qkv_weight,
+                              .w_scale = layer.qkv_scale,
+                              .w_dequantized = layer.qkv_dequantized,
+                              .y = qkv_.get()};
+  operands[kOutProjection] = {.x = attn_.get(),
+                              .norm_weight = nullptr,
+                              .w = layer.o_weight,
+                              .w_scale = layer.o_scale,
+                              .w_dequantized = layer.o_dequantized,
+                              .y = hidden_.get()};
+  operands[kGateUpProjection] = {.x = hidden_.get(),
+                                 .norm_weight = layer.mlp_norm_weight,
+                                 .w = layer.gate_up_weight,
+                                 .w_scale = layer.gate_up_scale,
+                                 .w_dequantized = layer.gate_up_dequantized,
+                                 .y = act_.get()};
+  operands[kDownProjection] = {.x = act_.get(),
+                               .norm_weight = nullptr,
+                               .w = layer.down_weight,
+                               .w_scale = layer.down_scale,
+                               .w_dequantized = layer.down_dequantized,
+                               .y = hidden_.get()};
+  operands[kHeadProjection] = {.x = hidden_.get(),
+                               .norm_weight = model_.final_norm_weight,
+                               .w = model_.lm_head,
+                               .w_scale = model_.lm_head_scale,
+                               .w_dequantized = model_.lm_head_dequantized,
+                               .y = logits_.get()};
   const int64_t cache_row_bytes = int64_t{model_.config.decoder.num_kv_heads} *
                                   model_.config.decoder.head_dim * int64_t(element_bytes());
   auto* scratch = choice_scratch_.as<std::byte>();
@@ -972,7 +989,7 @@ void DecoderRunner::choose_step_kernels(int batch) {
   for (int which = 0; which < kStepProjections; ++which) {
     Projection c;
     c.x = operands[which].x;
-    c.norm_weight = norm_weights[which];
+    c.norm_weight = operands[which].norm_weight;
     c.batch = timed;
     c.in = shapes[which].in;
     c.w = operands[which].w;

@@ -55,8 +55,7 @@ struct Piece {
   // fp8 matrices quantized on the device: `spans` are the checkpoint's bytes of `parts`, which
   // go to the dequantized slot first (see build).
   struct DeviceQuantized {
-    DType source_dtype = DType::kBF16;
-    std::vector<const TensorView*> parts;
+    std::vector<const TensorView*> parts;  // of one dtype (quantizable_on_device)
     std::string what;
   } device_quantized = {};
   bool fp8() const { return scale_target != nullptr; }
@@ -274,8 +273,7 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
                 .dequantized_target = dequantized_target};
     if (on_device) {
       for (const TensorView* part : parts) piece.spans.emplace_back(part->data, part->nbytes);
-      piece.device_quantized = {
-          .source_dtype = parts.front()->dtype, .parts = std::move(parts), .what = std::move(what)};
+      piece.device_quantized = {.parts = std::move(parts), .what = std::move(what)};
     }
     pieces.push_back(std::move(piece));
   };
@@ -418,9 +416,9 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   // fp8: the matrices uploaded as they are quantized from their dequantized slot, then every
   // matrix's element-type copy from its codes and scales overwrites that slot (the copies above
   // were synchronous, random fills and these kernels on this same stream).
-  DeviceBuffer first_nonfinite(pieces.size() * sizeof(unsigned long long));
-  GLMASR_CUDA_CHECK(cudaMemset(first_nonfinite.get(), 0xff, first_nonfinite.bytes()));
+  DeviceBuffer first_nonfinite(fp8 ? pieces.size() * sizeof(unsigned long long) : 0);
   auto* nonfinite = first_nonfinite.as<unsigned long long>();
+  if (fp8) GLMASR_CUDA_CHECK(cudaMemset(nonfinite, 0xff, first_nonfinite.bytes()));
   for (size_t i = 0; i < pieces.size(); ++i) {
     const Piece& piece = pieces[i];
     if (!piece.fp8()) continue;
@@ -428,7 +426,7 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
     const int64_t cols = piece.count / piece.rows;
     if (!piece.device_quantized.parts.empty())
       quantize_fp8_rows_on_device(
-          piece.device_quantized.source_dtype, slot, piece.rows, cols, base + piece.offset,
+          piece.device_quantized.parts.front()->dtype, slot, piece.rows, cols, base + piece.offset,
           reinterpret_cast<float*>(base + piece.offset + piece.scales_offset()), nonfinite + i,
           nullptr);
     dequantize_fp8_rows(dtype, *piece.target, *piece.scale_target, piece.rows, cols, slot, nullptr);
@@ -436,11 +434,13 @@ std::unique_ptr<DeviceModel> build(const ModelConfig& config, const ModelWeights
   if (beside_thread.joinable()) beside_thread.join();
   if (beside_failed) std::rethrow_exception(beside_failed);
   GLMASR_CUDA_CHECK(cudaDeviceSynchronize());
-  std::vector<unsigned long long> first(pieces.size());
-  GLMASR_CUDA_CHECK(
-      cudaMemcpy(first.data(), nonfinite, first_nonfinite.bytes(), cudaMemcpyDeviceToHost));
-  for (size_t i = 0; i < pieces.size(); ++i)
-    if (first[i] != ~0ull) fail_nonfinite(pieces[i], first[i]);
+  if (fp8) {
+    std::vector<unsigned long long> first(pieces.size());
+    GLMASR_CUDA_CHECK(
+        cudaMemcpy(first.data(), nonfinite, first_nonfinite.bytes(), cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < pieces.size(); ++i)
+      if (first[i] != ~0ull) fail_nonfinite(pieces[i], first[i]);
+  }
   return model;
 }
 
