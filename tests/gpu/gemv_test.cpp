@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <tuple>
 
@@ -111,6 +112,75 @@ TEST(GemvTest, SameBitsWithAnySharedCarveout) {
     p.shared_carveout = bad;
     gpu_test::expect_rejected([&] { cuda::gemv(p, nullptr); }, "shared_carveout: expected -1");
   }
+}
+
+// The batch-1 kernel compiled for 4 blocks per SM (GemvParams::blocks_per_sm) computes the same
+// sums in the same order as the default one: the same bits for every epilogue, both element
+// types and fp8 codes, at the real decoder's and the seed shape's widths (a ragged last round
+// of loads at in = 3584); other batches and values are refused.
+TEST(GemvTest, FourBlocksPerSmGiveTheSameBits) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  struct Case {
+    DType dtype;
+    int in, out;
+    Mode mode;
+    bool fp8;
+  };
+  const Case cases[] = {{DType::kBF16, 2048, 3072, Mode::kPlain, false},
+                        {DType::kBF16, 2048, 12288, Mode::kNormSwiglu, false},
+                        {DType::kBF16, 6144, 2048, Mode::kNormResidual, false},
+                        {DType::kF16, 3584, 37888, Mode::kNormSwiglu, false},
+                        {DType::kF16, 18944, 3584, Mode::kNormResidual, false},
+                        {DType::kBF16, 2048, 12288, Mode::kNormSwiglu, true},
+                        {DType::kBF16, 6144, 2048, Mode::kNormResidual, true}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << c.in << " -> " << c.out << (c.fp8 ? " fp8" : ""));
+    const bool norm = c.mode != Mode::kPlain, swiglu = c.mode == Mode::kNormSwiglu;
+    const int width = swiglu ? c.out / 2 : c.out;
+    const auto w =
+        random_values(int64_t{c.out} * c.in, c.dtype, 32, 0.0f, 1.0f / std::sqrt(float(c.in)));
+    auto dx = upload(random_values(c.in, c.dtype, 31, 0.0f, 2.0f), c.dtype);
+    auto dn = upload(random_values(c.in, c.dtype, 33, 1.0f, 0.3f), c.dtype);
+    const auto residual = random_values(width, c.dtype, 34, 0.0f, 1.0f);
+    auto dw = upload(c.fp8 ? std::vector<float>{0.0f} : w, c.dtype);
+    const gpu_test::Fp8Matrix codes =
+        c.fp8 ? gpu_test::quantize_and_upload(w, c.out, c.in) : gpu_test::Fp8Matrix{};
+    auto run = [&](int blocks_per_sm) {
+      auto dy = c.mode == Mode::kNormResidual ? upload(residual, c.dtype) : poisoned(width);
+      cuda::GemvParams p;
+      p.dtype = c.dtype;
+      p.w = c.fp8 ? codes.codes.get() : dw.get();
+      p.w_scale = c.fp8 ? codes.scales.as<float>() : nullptr;
+      p.out = c.out;
+      p.in = c.in;
+      p.x = dx.get();
+      p.norm_weight = norm ? dn.get() : nullptr;
+      p.swiglu_width = swiglu ? width : 0;
+      p.residual = c.mode == Mode::kNormResidual ? dy.get() : nullptr;
+      p.y = dy.get();
+      p.blocks_per_sm = blocks_per_sm;
+      cuda::gemv(p, nullptr);
+      return download(dy.get(), size_t(width), c.dtype);
+    };
+    const std::vector<float> three = run(0), four = run(4);
+    EXPECT_EQ(four, three);
+    EXPECT_TRUE(std::all_of(three.begin(), three.end(), [](float v) { return std::isfinite(v); }));
+  }
+  cuda::GemvParams p;
+  auto dx = upload(random_values(2 * 64, DType::kBF16, 35, 0.0f, 1.0f), DType::kBF16);
+  auto dw = upload(random_values(16 * 64, DType::kBF16, 36, 0.0f, 1.0f), DType::kBF16);
+  auto dy = poisoned(2 * 16);
+  p.w = dw.get();
+  p.out = 16;
+  p.in = 64;
+  p.x = dx.get();
+  p.y = dy.get();
+  p.blocks_per_sm = 4;
+  p.batch = 2;
+  gpu_test::expect_rejected([&] { cuda::gemv(p, nullptr); }, "blocks_per_sm: expected 0");
+  p.batch = 1;
+  p.blocks_per_sm = 3;
+  gpu_test::expect_rejected([&] { cuda::gemv(p, nullptr); }, "blocks_per_sm: expected 0");
 }
 
 TEST(GemvTest, RejectsUnsupportedShapes) {

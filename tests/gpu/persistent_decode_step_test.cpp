@@ -62,13 +62,19 @@ Steps run_steps(const cuda::DeviceModel& model, cuda::SingleStepKernel kernel,
   return out;
 }
 
-class PersistentDecodeStepTest : public ::testing::TestWithParam<StepShape> {};
+struct PersistentCase {
+  StepShape shape;
+  WeightFormat weights = WeightFormat::kBF16;  // kFP8: the projections and lm_head as codes
+};
+
+class PersistentDecodeStepTest : public ::testing::TestWithParam<PersistentCase> {};
 
 TEST_P(PersistentDecodeStepTest, MatchesTheGraphOfKernels) {
   GLMASR_SKIP_WITHOUT_GPU();
-  const StepShape shape = GetParam();
+  const StepShape shape = GetParam().shape;
   const ModelConfig config = config_of(shape);
-  const std::unique_ptr<cuda::DeviceModel> model = cuda::random_model(config, shape.dtype, 77);
+  const std::unique_ptr<cuda::DeviceModel> model =
+      cuda::random_model(config, shape.dtype, 77, GetParam().weights);
   {
     cuda::Gemm gemm(shape.dtype);
     cuda::DecoderRunner probe(*model, gemm, 1, 64, 64, nullptr);
@@ -108,14 +114,25 @@ TEST_P(PersistentDecodeStepTest, MatchesTheGraphOfKernels) {
 
 // The real decoder's widths in two layers; a narrow model with a wide MLP; fp16; a model whose
 // rows per phase are fewer than the blocks (most blocks stream nothing in some phases), with
-// more q heads per kv head.
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, PersistentDecodeStepTest,
-    ::testing::Values(StepShape{"real_widths", 2048, 6144, 2, 16, 4, 128, 59264, DType::kBF16},
-                      StepShape{"narrow", 256, 1024, 3, 4, 2, 64, 3000, DType::kBF16},
-                      StepShape{"narrow_fp16", 256, 1024, 3, 4, 2, 64, 3000, DType::kF16},
-                      StepShape{"few_rows", 64, 128, 2, 8, 1, 16, 500, DType::kBF16}),
-    [](const auto& info) { return std::string(info.param.name); });
+// more q heads per kv head. Each in the element type and with fp8 weights: the graph of kernels
+// then multiplies the same codes and scales on the matrix-vector kernel.
+const StepShape kShapes[] = {{"real_widths", 2048, 6144, 2, 16, 4, 128, 59264, DType::kBF16},
+                             {"narrow", 256, 1024, 3, 4, 2, 64, 3000, DType::kBF16},
+                             {"narrow_fp16", 256, 1024, 3, 4, 2, 64, 3000, DType::kF16},
+                             {"few_rows", 64, 128, 2, 8, 1, 16, 500, DType::kBF16}};
+
+std::vector<PersistentCase> persistent_cases() {
+  std::vector<PersistentCase> cases;
+  for (const WeightFormat weights : {WeightFormat::kBF16, WeightFormat::kFP8})
+    for (const StepShape& shape : kShapes) cases.push_back({shape, weights});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PersistentDecodeStepTest, ::testing::ValuesIn(persistent_cases()),
+                         [](const auto& info) {
+                           return std::string(info.param.shape.name) +
+                                  (info.param.weights == WeightFormat::kFP8 ? "_fp8" : "");
+                         });
 
 // kFastest times every carveout candidate of the graph of kernels and the persistent kernel
 // once, and keeps the fastest; the step it then runs is the chosen one.
@@ -136,7 +153,8 @@ TEST(SingleStepChoice, TakesTheFastestCandidate) {
     double graph = INFINITY, persistent_ms = INFINITY;
     for (const auto& t : timings) {
       EXPECT_GT(t.ms, 0.0) << t.kernel;
-      double& fastest = t.kernel == "persistent kernel" ? persistent_ms : graph;
+      // "persistent kernel, L2 lead N stages" for each lead timed.
+      double& fastest = t.kernel.rfind("persistent kernel", 0) == 0 ? persistent_ms : graph;
       fastest = std::min(fastest, t.ms);
     }
     EXPECT_EQ(persistent, persistent_ms < graph);
@@ -166,6 +184,31 @@ TEST(PersistentDecodeStepSupport, NamesWhatDoesNotFit) {
   p.hidden = 8192;  // gate and up rows no longer fit one stage
   EXPECT_FALSE(cuda::persistent_decode_step_supported(p, &why));
   EXPECT_NE(why.find("hidden"), std::string::npos) << why;
+  p.hidden = 72;  // 144 bytes a row in bf16, but 72 in fp8 codes: no whole bulk copy
+  p.fp8 = true;
+  EXPECT_FALSE(cuda::persistent_decode_step_supported(p, &why));
+  EXPECT_NE(why.find("multiples of 16 bytes, got 72 fp8 codes"), std::string::npos) << why;
+}
+
+// With fp8 weights the engine's own choice keeps to the graph of kernels until the persistent
+// kernel's fp8 path has been held to it on a device (decoder_runner.cpp, choose_single_step).
+TEST(SingleStepChoice, Fp8KeepsTheGraphOfKernels) {
+  GLMASR_SKIP_WITHOUT_GPU();
+  const StepShape shape{"narrow", 256, 1024, 3, 4, 2, 64, 3000, DType::kBF16};
+  const std::unique_ptr<cuda::DeviceModel> model =
+      cuda::random_model(config_of(shape), shape.dtype, 5, WeightFormat::kFP8);
+  cudaStream_t stream = nullptr;  // a stream of its own: the choice captures graphs
+  GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  {
+    cuda::Gemm gemm(shape.dtype);
+    cuda::DecoderRunner decoder(*model, gemm, 1, 256, 64, stream);
+    EXPECT_TRUE(decoder.persistent_unsupported().empty()) << decoder.persistent_unsupported();
+    EXPECT_FALSE(decoder.single_step_persistent());
+    EXPECT_FALSE(decoder.single_step_timings().empty());
+    for (const auto& t : decoder.single_step_timings())
+      EXPECT_EQ(t.kernel.rfind("persistent kernel", 0), std::string::npos) << t.kernel;
+  }
+  GLMASR_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 }  // namespace

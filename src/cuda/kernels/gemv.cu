@@ -48,15 +48,7 @@ __device__ __forceinline__ float dot_chunk(const uint4& raw, const float (&xf)[k
                                            float acc) {
   if constexpr (kFp8) {
     const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const float2 v = e4m3_pair_to_float2(words[k], h);
-        acc = fmaf(v.x, xf[4 * k + 2 * h], acc);
-        acc = fmaf(v.y, xf[4 * k + 2 * h + 1], acc);
-      }
-    }
+    acc = dot_e4m3(words, xf, acc);
   } else {
     Vec8<T> v;
     v.raw = raw;
@@ -126,10 +118,11 @@ __device__ __forceinline__ int64_t epilogue_column(const GemvParams& p, int r) {
 // kMaxBatch is 1 for the batch-1 step (a few registers, so more blocks per SM and more loads in
 // flight), 2, 4 or kGemvMaxBatch: the smallest that holds the batch. kFp8: the weights are E4M3
 // codes with per-row scales. A chunk is what one 16-byte weight load covers: kElems inputs, read
-// from x (and the norm weight) as kXVecs 16-byte vectors.
-template <typename T, bool kFp8, int kMaxBatch, GemvEpilogue kEpilogue>
-__global__ void __launch_bounds__(kBlockThreads<kFp8>,
-                                  (kMaxBatch == 1 ? 3 : 2) * 256 / kBlockThreads<kFp8>)
+// from x (and the norm weight) as kXVecs 16-byte vectors. kBlocksPerSm: the blocks of 256
+// threads per SM the registers are allocated for (GemvParams::blocks_per_sm).
+template <typename T, bool kFp8, int kMaxBatch, GemvEpilogue kEpilogue,
+          int kBlocksPerSm = kMaxBatch == 1 ? 3 : 2>
+__global__ void __launch_bounds__(kBlockThreads<kFp8>, kBlocksPerSm * 256 / kBlockThreads<kFp8>)
     gemv_kernel(GemvParams p) {
   constexpr int kThreads = kBlockThreads<kFp8>, kWarps = kThreads / 32;
   static_assert(kRows * kMaxBatch <= kThreads, "a thread finishes each output of the block");
@@ -399,7 +392,9 @@ void launch_gemv(const GemvParams& p, int64_t blocks, cudaStream_t stream) {
   // The rows a kernel holds in registers are fixed at compile time: each batch takes the
   // smallest instance that fits it (a batch of 2 in the 8-row kernel cost what 8 rows cost).
   static_assert(kGemvMaxBatch == 8, "instances below are 1, 2, 4 and 8 rows");
-  if (p.batch == 1)
+  if (p.batch == 1 && p.blocks_per_sm == 4)
+    launch_dependent(gemv_kernel<T, kFp8, 1, kEpilogue, 4>, launch, p);
+  else if (p.batch == 1)
     launch_dependent(gemv_kernel<T, kFp8, 1, kEpilogue>, launch, p);
   else if (p.batch == 2)
     launch_dependent(gemv_kernel<T, kFp8, 2, kEpilogue>, launch, p);
@@ -437,6 +432,9 @@ void gemv(const GemvParams& given, cudaStream_t stream) {
   if (p.ldy == 0) p.ldy = width;
   GLMASR_CHECK(p.ldx % 8 == 0, "gemv: expected a row stride of x that is a multiple of 8, got ",
                p.ldx);
+  GLMASR_CHECK(p.blocks_per_sm == 0 || (p.blocks_per_sm == 4 && p.batch == 1),
+               "gemv: blocks_per_sm: expected 0 (the default) or 4 at batch 1, got ",
+               p.blocks_per_sm, " at batch ", p.batch);
   GLMASR_CHECK(p.shared_carveout >= -1 && p.shared_carveout <= 100,
                "gemv: shared_carveout: expected -1 (the driver's choice) or a percent 0..100, got ",
                p.shared_carveout);

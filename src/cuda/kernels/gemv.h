@@ -49,6 +49,12 @@ struct GemvParams {
   // Percent of each SM's shared memory (the rest is L1) the launch asks for; -1: the driver's
   // choice. Only the scheduling changes (see DependentLaunch).
   int shared_carveout = -1;
+  // Batch 1 only: 0 takes the kernel compiled for 3 blocks of 256 threads per SM (72-80
+  // registers); 4 the one for 4 blocks (64 registers, so a few bytes spill, ~300 with the RoPE
+  // epilogue; more loads in flight per SM: on the H100 faster on the seed shape's wide matrices,
+  // slower on the real decoder's). Which is faster is measured on the device it runs on
+  // (DecoderRunner::choose_single_step).
+  int blocks_per_sm = 0;
 };
 
 // Whether gemv() takes this shape (else use Gemm): batch 1..kGemvMaxBatch and `in` a multiple

@@ -11,27 +11,33 @@
 #include "cuda/device.h"
 #include "cuda/kernels/argmax_running.cuh"
 #include "cuda/kernels/async_copy.cuh"
+#include "cuda/kernels/e4m3.cuh"
 #include "cuda/kernels/element.cuh"
 #include "cuda/kernels/fed_token.cuh"
 #include "cuda/kernels/persistent_decode_step.h"
-#include "cuda/kernels/row_split.h"
+#include "cuda/kernels/persistent_step_rows.h"
 #include "cuda/kernels/tensor_core.cuh"
 
 namespace glmasr::cuda {
 namespace {
 
+using persistent_step::BlockRows;
+using persistent_step::kMaxStageRows;
+using persistent_step::kPhasesPerLayer;
+using persistent_step::kStageBytes;
+using persistent_step::Phase;
+using persistent_step::phase_number;
+using persistent_step::StageWalk;
+
 constexpr int kConsumerWarps = 8;
 constexpr int kConsumerThreads = kConsumerWarps * 32;
 constexpr int kThreads = kConsumerThreads + 32;  // + the producer warp (one lane streams)
-// The ring: kStages stages of kStageBytes. A stage holds whole weight rows (6 of the hidden
-// width 2048 in bf16, 2 of the MLP width 6144), so a row never straddles two stages. 216 KB of
-// ring is ~7 us of one SM's share of HBM3e, meant to cover a phase boundary; 9 stages and the rest
-// fill the 227 KB an SM gives one block. (Measured on the H200: each phase's fixed work, ~4-5 us
-// of input loads, norm, epilogue and barriers, still leaves DRAM idle behind a full ring:
-// docs/performance.md, session 9.)
+// The ring: kStages stages of kStageBytes (persistent_step_rows.h). 216 KB of ring is ~7 us of
+// one SM's share of HBM3e, meant to cover a phase boundary; 9 stages and the rest fill the 227 KB
+// an SM gives one block. (Measured on the H200: each phase's fixed work, ~4-5 us of input loads,
+// norm, epilogue and barriers, still leaves DRAM idle behind a full ring: docs/performance.md,
+// session 9; hence PersistentStepParams::l2_lead_stages.)
 constexpr int kStages = 9;
-constexpr int kStageBytes = 24 * 1024;
-constexpr int kMaxStageRows = 8;  // the warp reduction below sums exactly 8 rows at once
 // Output rows whose epilogue runs together, after one barrier of the consumers (a barrier per
 // stage, with warp 0's epilogue and its residual loads on every stage's path, cost a third of
 // the step's time).
@@ -46,19 +52,10 @@ constexpr int kHalves = kConsumerThreads / 16;
 constexpr int kKeyTile = 4;
 constexpr int kMaxSplits = 8;
 constexpr int kPartStride = kMaxHeadDim + 4;  // floats per partial: output, max, sum, padding
-constexpr int kPhasesPerLayer = 5;
 // Timeline entries per block and phase: inputs ready, done, ns thread 0 waited for ring stages,
 // when the producer issued the phase's first stage.
 constexpr int kTimelineEntries = 4;
 constexpr int kConsumerBarrier = 1;  // named barrier of the consumer warps (0 is __syncthreads)
-
-enum class Phase : int { kQkv, kAttention, kOut, kGateUp, kDown, kHead };
-
-// A phase's number, which indexes its completion counter and its timeline entries: five per
-// layer, then lm_head (`layer` == the layer count).
-__host__ __device__ constexpr int phase_number(int layer, Phase phase) {
-  return layer * kPhasesPerLayer + (phase == Phase::kHead ? 0 : static_cast<int>(phase));
-}
 
 struct StepShared {
   uint64_t full[kStages];   // stage filled: the producer's expect_tx, completed by the copies
@@ -172,94 +169,50 @@ __host__ __device__ inline int attention_splits(int heads, int blocks) {
   return splits < 1 ? 1 : (splits > kMaxSplits ? kMaxSplits : splits);
 }
 
-// The weight rows (for gate|up: the (gate, up) row pairs) one block streams in one projection.
-struct BlockRows {
-  const std::byte* w = nullptr;  // row 0 of the matrix
-  int64_t in = 0, row_bytes = 0;
-  int64_t first = 0, count = 0;
-  int64_t up_rows = 0;  // gate|up: from gate row f to up row f (the intermediate size), else 0
-  int per_stage = 0;    // rows (pairs) per ring stage
-  __device__ int stages() const { return static_cast<int>((count + per_stage - 1) / per_stage); }
-  __device__ int rows_in(int stage) const {
-    const int64_t left = count - int64_t{stage} * per_stage;
-    return static_cast<int>(left < per_stage ? left : per_stage);
-  }
-};
+// Weights of type W (the element type T, or uint8_t: E4M3 codes with per-row scales).
+template <typename W>
+constexpr bool kCodes = std::is_same_v<W, uint8_t>;
 
-// `layer` == p.layers with Phase::kHead for lm_head.
-template <typename T>
+// This block's rows of a phase (`layer` == p.layers with Phase::kHead for lm_head).
+template <typename W>
 __device__ BlockRows block_rows(const PersistentStepParams& p, int layer, Phase phase) {
-  const int64_t width = int64_t{p.heads + 2 * p.kv_heads} * p.head_dim;
-  const int64_t q_width = int64_t{p.heads} * p.head_dim;
-  BlockRows r;
-  int64_t n = 0;
-  const void* w = nullptr;
-  if (phase == Phase::kHead) {
-    w = p.lm_head, n = p.vocab, r.in = p.hidden;
-  } else {
-    const PersistentStepLayer& l = p.layer[layer];
-    switch (phase) {
-      case Phase::kQkv:
-        w = l.qkv, n = width, r.in = p.hidden;
-        break;
-      case Phase::kOut:
-        w = l.o, n = p.hidden, r.in = q_width;
-        break;
-      case Phase::kGateUp:
-        w = l.gate_up, n = p.intermediate, r.in = p.hidden, r.up_rows = p.intermediate;
-        break;
-      default:
-        w = l.down, n = p.hidden, r.in = p.intermediate;
-        break;
-    }
-  }
-  r.w = static_cast<const std::byte*>(w);
-  r.row_bytes = r.in * static_cast<int64_t>(sizeof(T));
-  r.per_stage = static_cast<int>(
-      kStageBytes / r.row_bytes < kMaxStageRows ? kStageBytes / r.row_bytes : kMaxStageRows);
-  if (r.up_rows) r.per_stage /= 2;
-  const RowRange range =
-      split_rows(n, gridDim.x, blockIdx.x, layer * kPhasesPerLayer + static_cast<int>(phase));
-  r.first = range.first;
-  r.count = range.count;
-  return r;
+  return persistent_step::block_rows(p, layer, phase, gridDim.x, blockIdx.x, sizeof(W));
 }
 
 // ---- the producer -----------------------------------------------------------------------------
 
-template <typename T>
+template <typename W>
 __device__ void produce(const PersistentStepParams& p, StepShared& sh, std::byte* ring) {
   // Weights are read once per step: first out of L2, so the KV cache and activations stay (the
   // activations' loads are each phase's critical path: without the hint the step took 1.56 ms
   // instead of 1.23 on the H200).
   const uint64_t policy = evict_first_policy();
-  uint32_t it = 0;  // stages issued so far; the consumers count the same sequence
-  auto stream = [&](const BlockRows& r, int phase) {
-    for (int s = 0; s < r.stages(); ++s, ++it) {
-      const int slot = static_cast<int>(it % kStages);
-      const uint32_t round = it / kStages;
-      if (round > 0) mbarrier_wait(&sh.empty[slot], (round - 1) & 1);
-      const int64_t first = r.first + int64_t{s} * r.per_stage;
-      const auto bytes = static_cast<uint32_t>(r.rows_in(s) * r.row_bytes);
-      std::byte* dst = ring + static_cast<size_t>(slot) * kStageBytes;
-      if (s == 0 && sh.timeline) stamp(phase, 3, global_ns());
-      mbarrier_expect_bytes(&sh.full[slot], r.up_rows ? 2 * bytes : bytes);
-      bulk_copy(dst, r.w + first * r.row_bytes, bytes, &sh.full[slot], policy);
-      if (r.up_rows)
-        bulk_copy(dst + bytes, r.w + (first + r.up_rows) * r.row_bytes, bytes, &sh.full[slot],
-                  policy);
+  // The stages l2_lead_stages ahead of the one copied are prefetched into L2, so that DRAM keeps
+  // streaming while a full ring waits for the consumers' fixed work at a phase boundary; the ring
+  // then fills from L2. At the normal priority: evict-first lines would be the first to go while
+  // they wait to be copied, before the copy's evict-first hint retires them.
+  const uint32_t lead = p.l2_lead_stages > 0 ? static_cast<uint32_t>(p.l2_lead_stages) : 0;
+  StageWalk ahead(p, gridDim.x, blockIdx.x, sizeof(W));
+  uint32_t ahead_index = 0;  // ahead's stage in the walk
+  uint32_t it = 0;           // stages issued so far; the consumers count the same sequence
+  for (StageWalk walk(p, gridDim.x, blockIdx.x, sizeof(W)); !walk.done(); walk.next(), ++it) {
+    for (; !ahead.done() && ahead_index <= it + lead; ahead.next(), ++ahead_index) {
+      if (ahead_index <= it) continue;  // copied now or before
+      bulk_prefetch_l2(ahead.src(), ahead.bytes());
+      if (ahead.rows().up_rows) bulk_prefetch_l2(ahead.src() + ahead.up_offset(), ahead.bytes());
     }
-  };
-  auto stream_phase = [&](int layer, Phase phase) {
-    stream(block_rows<T>(p, layer, phase), phase_number(layer, phase));
-  };
-  for (int l = 0; l < p.layers; ++l) {
-    stream_phase(l, Phase::kQkv);
-    stream_phase(l, Phase::kOut);
-    stream_phase(l, Phase::kGateUp);
-    stream_phase(l, Phase::kDown);
+    const int slot = static_cast<int>(it % kStages);
+    const uint32_t round = it / kStages;
+    if (round > 0) mbarrier_wait(&sh.empty[slot], (round - 1) & 1);
+    const uint32_t bytes = walk.bytes();
+    std::byte* dst = ring + static_cast<size_t>(slot) * kStageBytes;
+    if (walk.stage() == 0 && sh.timeline)
+      stamp(phase_number(walk.layer(), walk.phase()), 3, global_ns());
+    mbarrier_expect_bytes(&sh.full[slot], walk.rows().up_rows ? 2 * bytes : bytes);
+    bulk_copy(dst, walk.src(), bytes, &sh.full[slot], policy);
+    if (walk.rows().up_rows)
+      bulk_copy(dst + bytes, walk.src() + walk.up_offset(), bytes, &sh.full[slot], policy);
   }
-  stream_phase(p.layers, Phase::kHead);
 }
 
 // ---- the consumers: inputs ----------------------------------------------------------------------
@@ -387,6 +340,14 @@ __device__ __forceinline__ float dot8(const uint4& raw, const float (&x)[8], flo
   return acc;
 }
 
+// The same for 8 E4M3 codes: widened exactly, a pair per conversion, as the matrix-vector kernel
+// widens them (the row's scale multiplies the sum in the epilogue).
+template <typename T>
+__device__ __forceinline__ float dot8(const uint2& raw, const float (&x)[8], float acc) {
+  const uint32_t words[2] = {raw.x, raw.y};
+  return dot_e4m3(words, x, acc);
+}
+
 // Sums each of acc[0..8) over the warp in 9 shuffles (8 warp_sums take 40): lane l ends with the
 // total of row (l >> 2) & 7. Each step halves the rows a lane holds, exchanging half of them with
 // the lane `offset` away.
@@ -415,17 +376,21 @@ __device__ __forceinline__ float reduce_rows_over_warp(const float (&acc)[kMaxSt
 // acc[q] += the lane's chunks of stage row q . x, for the first kRows rows of a stage (of
 // stage_rows; kRows >= stage_rows). All kRows rows are read, a missing row of a phase's last
 // stage as the last row present (its sum is dropped), so that a chunk's loads issue together.
-template <typename T, int kRows>
-__device__ __forceinline__ void stage_products(const uint4* stage, int stage_rows, int64_t chunks,
-                                               const LaneInputs& xf, float (&acc)[kMaxStageRows]) {
+// A chunk of a row is 8 weights: 16 bytes in the element type, 8 for codes.
+template <typename T, typename W, int kRows>
+__device__ __forceinline__ void stage_products(const std::byte* stage_bytes, int stage_rows,
+                                               int64_t chunks, const LaneInputs& xf,
+                                               float (&acc)[kMaxStageRows]) {
   static_assert(kRows <= kMaxStageRows, "a stage holds at most kMaxStageRows rows");
+  using Chunk = std::conditional_t<kCodes<W>, uint2, uint4>;
+  const auto* stage = reinterpret_cast<const Chunk*>(stage_bytes);
 #pragma unroll
   for (int j = 0; j < kMaxChunksPerLane; ++j) {
     if (int64_t{j} * kConsumerThreads >= chunks) break;  // uniform: no lane has a chunk j
     const int64_t c = lane_chunk(j);
     const bool mine = c < chunks;
     const int64_t column = mine ? c : 0;
-    uint4 raw[kRows];
+    Chunk raw[kRows];
 #pragma unroll
     for (int q = 0; q < kRows; ++q) raw[q] = stage[min(q, stage_rows - 1) * chunks + column];
     if (mine)
@@ -436,10 +401,23 @@ __device__ __forceinline__ void stage_products(const uint4* stage, int stage_row
 
 // Multiplies the block's rows of one projection, stage by stage, and calls
 // epilogue(row, sum, up_sum) for every row (pair for gate|up, with the up row's sum), a group of
-// up to kGroupRows rows at a time on consumer threads 0.., each thread's rows increasing.
-template <typename T, typename Epilogue>
+// up to kGroupRows rows at a time on consumer threads 0.., each thread's rows increasing. With
+// codes the sums are the row's scale times the sum of code * input.
+template <typename T, typename W, typename Epilogue>
 __device__ void multiply(const BlockRows& r, int phase, const LaneInputs& xf, StepShared& sh,
                          const std::byte* ring, uint32_t& it, Epilogue&& epilogue) {
+  // Thread t's row of the group from `first` (t < kGroupRows): its scales, loaded a group ahead
+  // of the epilogue that reads them, so that their latency hides behind the group's products.
+  float scale = 1.0f, up_scale = 1.0f;
+  auto load_scales = [&](int64_t first) {
+    if constexpr (kCodes<W>) {
+      const int64_t n = first + threadIdx.x;
+      if (threadIdx.x < kGroupRows && n < r.first + r.count) {
+        scale = __ldg(r.scale + n);
+        if (r.up_rows) up_scale = __ldg(r.scale + r.up_rows + n);
+      }
+    }
+  };
   uint64_t waited = 0;  // timeline only
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t chunks = r.in / 8;
@@ -447,6 +425,7 @@ __device__ void multiply(const BlockRows& r, int phase, const LaneInputs& xf, St
   const int full_stage_rows = r.up_rows ? 2 * r.per_stage : r.per_stage;
   int buffer = 0, in_group = 0;
   int64_t group_first = r.first;
+  load_scales(group_first);
   for (int s = 0; s < stages; ++s, ++it) {
     const int slot = static_cast<int>(it % kStages);
     const int rows = r.rows_in(s), stage_rows = r.up_rows ? 2 * rows : rows;
@@ -457,19 +436,21 @@ __device__ void multiply(const BlockRows& r, int phase, const LaneInputs& xf, St
     } else {
       mbarrier_wait(&sh.full[slot], (it / kStages) & 1);
     }
-    const auto* stage =
-        reinterpret_cast<const uint4*>(ring + static_cast<size_t>(slot) * kStageBytes);
+    const std::byte* stage = ring + static_cast<size_t>(slot) * kStageBytes;
     float acc[kMaxStageRows];
 #pragma unroll
     for (int q = 0; q < kMaxStageRows; ++q) acc[q] = 0.0f;
     // The stage's row count as a constant where the phase's stages have 6 or 2 rows (the
-    // model's widths), so that every row's load of a chunk issues before the first product.
+    // model's widths in bf16; 8 or 4 in codes), so that every row's load of a chunk issues before
+    // the first product.
     if (full_stage_rows == 6)
-      stage_products<T, 6>(stage, stage_rows, chunks, xf, acc);
+      stage_products<T, W, 6>(stage, stage_rows, chunks, xf, acc);
+    else if (full_stage_rows == 4)
+      stage_products<T, W, 4>(stage, stage_rows, chunks, xf, acc);
     else if (full_stage_rows == 2)
-      stage_products<T, 2>(stage, stage_rows, chunks, xf, acc);
+      stage_products<T, W, 2>(stage, stage_rows, chunks, xf, acc);
     else
-      stage_products<T, kMaxStageRows>(stage, stage_rows, chunks, xf, acc);
+      stage_products<T, W, kMaxStageRows>(stage, stage_rows, chunks, xf, acc);
     __syncwarp();
     if (lane == 0) mbarrier_arrive(&sh.empty[slot]);  // the stage may be refilled
     const float total = reduce_rows_over_warp(acc);
@@ -490,11 +471,12 @@ __device__ void multiply(const BlockRows& r, int phase, const LaneInputs& xf, St
         sum += sh.group.sum[buffer][w][t];
         if (r.up_rows) up += sh.group.up[buffer][w][t];
       }
-      epilogue(group_first + t, sum, up);
+      epilogue(group_first + t, sum * scale, up * up_scale);
     }
     group_first += in_group;
     in_group = 0;
     buffer ^= 1;
+    load_scales(group_first);
   }
   if (threadIdx.x == 0) stamp(phase, 2, waited);
 }
@@ -683,7 +665,7 @@ __device__ void attend(const PersistentStepParams& p, const Workspace& work, int
 
 // ---- the kernel -------------------------------------------------------------------------------
 
-template <typename T>
+template <typename T, typename W>
 __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std::byte* ring) {
   const Workspace work = workspace_of(p);
   const int splits = attention_splits(p.heads, gridDim.x);
@@ -726,18 +708,18 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
       load_normed_inputs<T>(x, true, static_cast<const T*>(layer.attn_norm), p.hidden, p.eps,
                             counter(l - 1, Phase::kDown), sh, xf);
     }
-    multiply<T>(block_rows<T>(p, l, Phase::kQkv), phase_number(l, Phase::kQkv), xf, sh, ring, it,
-                [&](int64_t n, float sum, float) {
-                  const T v = from_float<T>(sum);
-                  qkv_out[n] = v;
-                  if (n >= qkv_rows) {
-                    const int64_t vr = n - qkv_rows;
-                    static_cast<T*>(
-                        p.v_cache)[layer_offset +
-                                   kv.offset(slot, static_cast<int>(vr / hd), position) + vr % hd] =
-                        v;
-                  }
-                });
+    multiply<T, W>(
+        block_rows<W>(p, l, Phase::kQkv), phase_number(l, Phase::kQkv), xf, sh, ring, it,
+        [&](int64_t n, float sum, float) {
+          const T v = from_float<T>(sum);
+          qkv_out[n] = v;
+          if (n >= qkv_rows) {
+            const int64_t vr = n - qkv_rows;
+            static_cast<T*>(
+                p.v_cache)[layer_offset + kv.offset(slot, static_cast<int>(vr / hd), position) +
+                           vr % hd] = v;
+          }
+        });
     finish_phase(counter(l, Phase::kQkv));
 
     attend<T>(p, work, l, splits, slot, position, sh);
@@ -745,25 +727,26 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
 
     // Not ahead in layer 0: its rows come from block 0's copy of the embedding, which a block
     // without an attention item has not waited for yet.
-    const BlockRows out_rows = block_rows<T>(p, l, Phase::kOut);
+    const BlockRows out_rows = block_rows<W>(p, l, Phase::kOut);
     const auto add_to_residual = residual_adder(out_rows, l > 0);
     load_attention_output<T>(p, work, splits, counter(l, Phase::kAttention), xf);
-    multiply<T>(out_rows, phase_number(l, Phase::kOut), xf, sh, ring, it, add_to_residual);
+    multiply<T, W>(out_rows, phase_number(l, Phase::kOut), xf, sh, ring, it, add_to_residual);
     finish_phase(counter(l, Phase::kOut));
 
     load_normed_inputs<T>(x, true, static_cast<const T*>(layer.mlp_norm), p.hidden, p.eps,
                           counter(l, Phase::kOut), sh, xf);
-    multiply<T>(block_rows<T>(p, l, Phase::kGateUp), phase_number(l, Phase::kGateUp), xf, sh, ring,
-                it, [&](int64_t f, float gate_sum, float up_sum) {
-                  const float g = round_to<T>(gate_sum), u = round_to<T>(up_sum);
-                  act[f] = from_float<T>(round_to<T>(g / (1.0f + expf(-g))) * u);
-                });
+    multiply<T, W>(block_rows<W>(p, l, Phase::kGateUp), phase_number(l, Phase::kGateUp), xf, sh,
+                   ring, it, [&](int64_t f, float gate_sum, float up_sum) {
+                     const float g = round_to<T>(gate_sum), u = round_to<T>(up_sum);
+                     act[f] = from_float<T>(round_to<T>(g / (1.0f + expf(-g))) * u);
+                   });
     finish_phase(counter(l, Phase::kGateUp));
 
-    const BlockRows down_rows = block_rows<T>(p, l, Phase::kDown);
+    const BlockRows down_rows = block_rows<W>(p, l, Phase::kDown);
     const auto add_to_down_residual = residual_adder(down_rows, true);
     load_inputs<T>(act, p.intermediate, counter(l, Phase::kGateUp), xf);
-    multiply<T>(down_rows, phase_number(l, Phase::kDown), xf, sh, ring, it, add_to_down_residual);
+    multiply<T, W>(down_rows, phase_number(l, Phase::kDown), xf, sh, ring, it,
+                   add_to_down_residual);
     finish_phase(counter(l, Phase::kDown));
   }
 
@@ -772,12 +755,12 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
                         counter(p.layers - 1, Phase::kDown), sh, xf);
   T* logits = static_cast<T*>(p.logits);
   RunningArgmax mine = RunningArgmax::empty();
-  multiply<T>(block_rows<T>(p, p.layers, Phase::kHead), phase_number(p.layers, Phase::kHead), xf,
-              sh, ring, it, [&](int64_t n, float sum, float) {
-                const T v = from_float<T>(sum);
-                logits[n] = v;
-                mine.add(to_float(v), static_cast<int>(n));
-              });
+  multiply<T, W>(block_rows<W>(p, p.layers, Phase::kHead), phase_number(p.layers, Phase::kHead), xf,
+                 sh, ring, it, [&](int64_t n, float sum, float) {
+                   const T v = from_float<T>(sum);
+                   logits[n] = v;
+                   mine.add(to_float(v), static_cast<int>(n));
+                 });
   // Threads 0..kGroupRows-1 (warps 0 and 1) hold every row's choice: the block's choice, then the
   // last block to finish merges all of them and resets the counters for the next launch.
   static_assert(kGroupRows == 64, "the epilogue threads are warps 0 and 1");
@@ -817,7 +800,7 @@ __device__ void consume(const PersistentStepParams& p, StepShared& sh, const std
     work.counters[i] = 0;
 }
 
-template <typename T>
+template <typename T, typename W>
 __global__ void __launch_bounds__(kThreads, 1)
     persistent_decode_step_kernel(const PersistentStepParams p) {
   StepShared& sh = step_shared();
@@ -834,22 +817,22 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
   if (threadIdx.x >= kConsumerThreads) {
-    if (threadIdx.x == kConsumerThreads) produce<T>(p, sh, ring);
+    if (threadIdx.x == kConsumerThreads) produce<W>(p, sh, ring);
     return;
   }
-  consume<T>(p, sh, ring);
+  consume<T, W>(p, sh, ring);
 }
 
 // The launch's blocks: one per SM, all resident (checked once per device, with the opt-in to
 // the shared memory).
-template <typename T>
+template <typename T, typename W>
 int resident_blocks() {
   // Per device: 0 not asked yet, -1 a block does not fit an SM, 1 it does.
   static std::array<std::atomic<int>, kMaxDevices> cached{};
   const int device = current_device();
   int fits = cached[device].load(std::memory_order_relaxed);
   if (fits == 0) {
-    auto* kernel = persistent_decode_step_kernel<T>;
+    auto* kernel = persistent_decode_step_kernel<T, W>;
     GLMASR_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(kSharedBytes)));
     int per_sm = 0;
@@ -877,7 +860,13 @@ bool persistent_decode_step_supported(const PersistentStepParams& p, std::string
     if (in % 8 != 0 || in > kMaxInput)
       return no(
           cat("expected input widths that are multiples of 8 up to ", kMaxInput, ", got ", in));
-  if (int64_t{p.hidden} * 2 * 2 > kStageBytes)
+  const int64_t weight_bytes = p.fp8 ? 1 : 2;
+  // The bulk copies move whole rows: 16-byte multiples at 16-byte-aligned addresses.
+  for (const int64_t in : {int64_t{p.hidden}, int64_t{p.intermediate}, q_width})
+    if (in * weight_bytes % 16 != 0)
+      return no(cat("expected input widths whose rows are multiples of 16 bytes, got ", in,
+                    p.fp8 ? " fp8 codes" : " elements"));
+  if (int64_t{p.hidden} * weight_bytes * 2 > kStageBytes)
     return no(cat("expected a hidden width whose gate and up rows fit one ", kStageBytes,
                   "-byte stage, got ", p.hidden));
   if (p.head_dim % 16 != 0 || p.head_dim > kMaxHeadDim || p.heads % p.kv_heads != 0)
@@ -889,7 +878,8 @@ bool persistent_decode_step_supported(const PersistentStepParams& p, std::string
   if (p.heads > sm_count())
     return no(cat("expected at most one q head per SM (", sm_count(), "), got ", p.heads));
   int blocks = 0;
-  GLMASR_DISPATCH_ELEMENT(p.dtype, T, { blocks = resident_blocks<T>(); });
+  GLMASR_DISPATCH_ELEMENT(
+      p.dtype, T, { blocks = p.fp8 ? resident_blocks<T, uint8_t>() : resident_blocks<T, T>(); });
   if (blocks == 0)
     return no(cat("expected an SM to hold one block of ", kSharedBytes, " bytes of shared memory"));
   return true;
@@ -919,8 +909,9 @@ void persistent_decode_step(const PersistentStepParams& p, cudaStream_t stream) 
                    p.v_cache && p.token && p.slot && p.position && p.x && p.qkv_out && p.act &&
                    p.logits && p.out_token && p.out_logprob && p.workspace,
                "persistent_decode_step: expected every pointer set");
+  GLMASR_CHECK(!p.fp8 || p.lm_head_scale, "persistent_decode_step: fp8 weights without scales");
   GLMASR_DISPATCH_ELEMENT(p.dtype, T, {
-    const int blocks = resident_blocks<T>();
+    const int blocks = p.fp8 ? resident_blocks<T, uint8_t>() : resident_blocks<T, T>();
     GLMASR_CHECK(blocks > 0, "persistent_decode_step: a block of ", kSharedBytes,
                  " bytes of shared memory does not fit an SM of this device");
     cudaLaunchConfig_t config{};
@@ -934,7 +925,10 @@ void persistent_decode_step(const PersistentStepParams& p, cudaStream_t stream) 
     attribute.val.cooperative = 1;
     config.attrs = &attribute;
     config.numAttrs = 1;
-    GLMASR_CUDA_CHECK(cudaLaunchKernelEx(&config, persistent_decode_step_kernel<T>, p));
+    GLMASR_CUDA_CHECK(cudaLaunchKernelEx(
+        &config,
+        p.fp8 ? persistent_decode_step_kernel<T, uint8_t> : persistent_decode_step_kernel<T, T>,
+        p));
   });
 }
 

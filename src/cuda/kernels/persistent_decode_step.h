@@ -10,8 +10,8 @@
 // boundary (a completion counter per phase in global memory) and then multiply what is already
 // in the ring, so the boundary latency hides behind the ring's depth instead of stalling DRAM.
 //
-// Phases per layer, each split over all blocks by rows (the work list is one function that
-// producer and consumers walk identically):
+// Phases per layer, each split over all blocks by rows (the work list, persistent_step_rows.h,
+// which producer and consumers walk alike):
 //   qkv:       RMSNorm(x) [every block normalises x itself] @ Wqkv -> raw q|k|v; v rows straight
 //              into the cache at the sequence's position
 //   attention: (q head, key split) items: RoPE on q and the newest k (its block writes k to the
@@ -22,12 +22,17 @@
 // then lm_head with the greedy choice folded into its epilogue; the last block to finish merges
 // the blocks' choices and leaves the counters at zero for the next launch.
 // Roundings are those of the matrix-vector path (gemv.h): the sums only are ordered differently.
+// With fp8 weights (PersistentStepParams::fp8) the ring carries E4M3 codes, half the bytes, and
+// each row's sum of code * input is scaled by the row's scale, as the matrix-vector kernel does.
 //
 // Measured on the H200 (glmasr bench, docs/performance.md session 9): 1.225 ms against 1.103 for
 // the graph of kernels, so the engine keeps the graph there (DecoderRunner times both on the
 // device it runs on). With no waits between blocks at all it still took 1.115 ms: the ring stalls
 // whenever the consumers do a phase's fixed work, and one block per SM cannot keep more bytes in
 // flight than its shared memory holds. `glmasr bench` prints where each phase's time goes.
+// Hence the producer's L2 lead (PersistentStepParams::l2_lead_stages, session 19): it prefetches
+// the stages ahead of the ring into L2, so that DRAM streams on while the ring is full; not yet
+// measured on a device.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -41,7 +46,8 @@
 
 namespace glmasr::cuda {
 
-// One decoder layer's weights in the element type (fused as device_model.h says).
+// One decoder layer's weights (fused as device_model.h says): the norms in the element type, the
+// projections too, or as E4M3 codes with a float32 scale per row (PersistentStepParams::fp8).
 struct PersistentStepLayer {
   const void* attn_norm = nullptr;  // [hidden]
   const void* qkv = nullptr;        // [(heads + 2 kv_heads) * head_dim, hidden]
@@ -49,6 +55,11 @@ struct PersistentStepLayer {
   const void* mlp_norm = nullptr;   // [hidden]
   const void* gate_up = nullptr;    // [2 * intermediate, hidden]
   const void* down = nullptr;       // [hidden, intermediate]
+  // fp8 weights: the projections' per-row scales; null in the element type.
+  const float* qkv_scale = nullptr;
+  const float* o_scale = nullptr;
+  const float* gate_up_scale = nullptr;
+  const float* down_scale = nullptr;
 };
 
 struct PersistentStepParams {
@@ -59,7 +70,11 @@ struct PersistentStepParams {
   const void* embed = nullptr;                 // [vocab, hidden]
   const void* final_norm = nullptr;            // [hidden]
   const void* lm_head = nullptr;               // [vocab, hidden]
-  const void* cos = nullptr;                   // RoPE table [positions, head_dim / 2]
+  // fp8 weights: every layer's projections and lm_head are E4M3 codes, multiplied as the
+  // matrix-vector kernel does (the row's sum of code * input, times the row's scale).
+  bool fp8 = false;
+  const float* lm_head_scale = nullptr;  // fp8 weights: [vocab]
+  const void* cos = nullptr;             // RoPE table [positions, head_dim / 2]
   const void* sin = nullptr;
   void* k_cache = nullptr;  // every layer's K, layer after layer, laid out as kv
   void* v_cache = nullptr;
@@ -84,6 +99,9 @@ struct PersistentStepParams {
   // persistent_decode_step_workspace_bytes(), zeroed once: every launch leaves it so. One launch
   // at a time may use it.
   void* workspace = nullptr;
+  // Ring stages (~24 KB each, per block) that the producer prefetches into L2 ahead of the stage
+  // it copies into shared memory; 0: none. DecoderRunner measures the lead on its device.
+  int l2_lead_stages = 0;
   // Benchmarks only (null otherwise), zeroed: [blocks][persistent_decode_step_phases()]
   // [persistent_decode_step_timeline_entries()] per block and phase, in globaltimer ns: when its
   // inputs were ready, when it was done, how long its consumers waited for ring stages, when its
