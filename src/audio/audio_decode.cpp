@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -241,27 +243,71 @@ struct MemoryReader {
 };
 
 // libsndfile 1.2.0 spins for minutes, reading nothing, on a RIFF/WAVE whose LIST chunk declares
-// more bytes than follow (a 187-byte upload held a decoder thread for over 2 minutes; found by
-// the audio fuzzer). The chunks before the audio are checked first: each must fit in the bytes
-// received. The data chunk may claim more (a WAV written to a pipe cannot know its length).
-// `bytes` holds the first `available` of the input's `size` bytes.
-void check_wav_chunks(const unsigned char* bytes, size_t available, size_t size,
-                      const std::string& label) {
-  if (available < 12 || std::memcmp(bytes, "RIFF", 4) != 0 ||
-      std::memcmp(bytes + 8, "WAVE", 4) != 0)
+// more bytes than follow (a 187-byte upload held a decoder thread for over 2 minutes), or whose
+// LIST holds a sub-chunk larger than the LIST (a 936-byte upload, its LIST after the audio: over
+// an hour; both found by the audio fuzzer). It parses every LIST it meets, before or after the
+// data chunk, so the chunks are checked first: each chunk before the audio, and every LIST
+// anywhere, must fit in the bytes received, and a LIST's sub-chunks must fit in the LIST. The
+// data chunk may claim more than follows (a WAV written to a pipe cannot know its length); the
+// chunks after it are then not there to check. `read_at(offset, out, n)` copies up to n of the
+// input's `size` bytes from `offset` and returns how many it copied.
+using ReadAt = std::function<size_t(size_t offset, unsigned char* out, size_t n)>;
+
+// A LIST of more than this is refused unread: metadata, not speech, would be that large.
+constexpr size_t kMaxWavListBytes = size_t{16} << 20;
+
+uint32_t little_endian32(const unsigned char* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+}
+
+std::string printable_id(const unsigned char* p) {
+  std::string id(reinterpret_cast<const char*>(p), 4);
+  for (char& c : id)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return id;
+}
+
+// The sub-chunks of the LIST whose body (after its 8-byte header) starts at `offset`.
+void check_wav_list(const ReadAt& read_at, size_t offset, size_t length, const std::string& label) {
+  if (length > kMaxWavListBytes)
+    fail_input(label, " cannot be decoded: its LIST chunk at byte ", offset - 8, " declares ",
+               length, " bytes, expected metadata of at most ", kMaxWavListBytes, " bytes");
+  std::vector<unsigned char> body(length);
+  if (read_at(offset, body.data(), length) != length)
+    fail_input(label, " is truncated: its LIST chunk at byte ", offset - 8, " ends early");
+  for (size_t at = 4; at + 8 <= length;) {  // after the list type
+    const size_t sub = little_endian32(body.data() + at + 4);
+    at += 8;
+    if (sub > length - at)
+      fail_input(label, " cannot be decoded: it is not valid WAV, the sub-chunk '",
+                 printable_id(body.data() + at - 8), "' of its LIST chunk at byte ", offset - 8,
+                 " declares ", sub, " bytes and only ", length - at, " of the LIST follow");
+    at += sub + (sub & 1);  // padded to an even length
+  }
+}
+
+void check_wav_chunks(const ReadAt& read_at, size_t size, const std::string& label) {
+  unsigned char header[12];
+  if (read_at(0, header, 12) != 12 || std::memcmp(header, "RIFF", 4) != 0 ||
+      std::memcmp(header + 8, "WAVE", 4) != 0)
     return;
-  size_t offset = 12;
-  while (offset + 8 <= available) {
-    std::string id(reinterpret_cast<const char*>(bytes + offset), 4);
-    for (char& c : id)
-      if (c < 0x20 || c > 0x7e) c = '?';
-    if (id == "data") return;
-    const size_t length = size_t{bytes[offset + 4]} | size_t{bytes[offset + 5]} << 8 |
-                          size_t{bytes[offset + 6]} << 16 | size_t{bytes[offset + 7]} << 24;
+  bool after_data = false;
+  for (size_t offset = 12; offset + 8 <= size;) {
+    if (read_at(offset, header, 8) != 8) return;
+    const std::string id = printable_id(header);
+    const size_t length = little_endian32(header + 4);
     offset += 8;
-    if (length > size - offset)
+    const bool fits = length <= size - offset;
+    if (id == "data") {
+      if (!fits) return;  // the audio runs to the end
+      after_data = true;
+    } else if (!fits && (!after_data || id == "LIST")) {
       fail_input(label, " cannot be decoded: it is truncated or not valid WAV, its chunk '", id,
                  "' declares ", length, " bytes and only ", size - offset, " follow");
+    } else if (!fits) {
+      return;  // a trailing chunk cut short: libsndfile stops at the end
+    }
+    if (id == "LIST") check_wav_list(read_at, offset, length, label);
     offset += length + (length & 1);  // chunks are padded to an even length
   }
 }
@@ -305,7 +351,13 @@ size_t check_flac_metadata(const unsigned char* bytes, size_t size, const std::s
 MemoryReader checked_reader(const void* data, size_t size, const std::string& label) {
   const auto* bytes = static_cast<const unsigned char*>(data);
   const size_t frames = check_flac_metadata(bytes, size, label);
-  check_wav_chunks(bytes, size, size, label);
+  check_wav_chunks(
+      [&](size_t offset, unsigned char* out, size_t n) {
+        const size_t copied = offset < size ? std::min(n, size - offset) : 0;
+        std::memcpy(out, bytes + offset, copied);
+        return copied;
+      },
+      size, label);
   MemoryReader reader;
   reader.body = static_cast<const char*>(data);
   reader.body_size = static_cast<sf_count_t>(size);
@@ -331,14 +383,18 @@ std::unique_ptr<SNDFILE, SndfileCloser> open_memory(MemoryReader& reader, SF_INF
 
 DecodedAudio decode_audio_file(const std::string& path, const DecodeOptions& options) {
   check_is_nonempty_regular_file(path);
-  {  // the chunks before a WAV's audio (check_wav_chunks) are in its first bytes
+  {  // the chunks libsndfile would misread (check_wav_chunks), read where they are
     std::unique_ptr<FILE, int (*)(FILE*)> head_file(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (head_file) {
-      std::vector<unsigned char> head(1 << 16);
-      head.resize(std::fread(head.data(), 1, head.size(), head_file.get()));
-      check_wav_chunks(head.data(), head.size(),
-                       static_cast<size_t>(std::filesystem::file_size(path)),
-                       cat("audio file '", path, "'"));
+      FILE* f = head_file.get();
+      check_wav_chunks(
+          [f](size_t offset, unsigned char* out, size_t n) -> size_t {
+            if (offset > static_cast<size_t>(std::numeric_limits<long>::max()) ||
+                std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0)
+              return 0;
+            return std::fread(out, 1, n, f);
+          },
+          static_cast<size_t>(std::filesystem::file_size(path)), cat("audio file '", path, "'"));
     }
   }
   SF_INFO info{};

@@ -60,6 +60,52 @@ TEST(AudioMemory, AWavChunkPastTheEndIsRefusedAtOnce) {
   EXPECT_EQ(message_of(streamed, "pipe.wav"), "");
 }
 
+// Found by the audio fuzzer: libsndfile spun for over an hour on a 936-byte WAV whose LIST chunk,
+// after the audio and inside the bytes received, holds a sub-chunk declaring 4 GB. Every LIST
+// (before or after the data chunk) must hold its sub-chunks, in memory and on disk.
+TEST(AudioMemory, AWavListSubChunkPastTheListIsRefusedAtOnce) {
+  auto list_chunk = [](const std::string& body) {
+    const auto n = static_cast<uint32_t>(body.size());
+    std::string chunk = "LIST";
+    for (int i = 0; i < 4; ++i) chunk += static_cast<char>((n >> (8 * i)) & 0xff);
+    return chunk + body;
+  };
+  // "INFO", then a sub-chunk of 0xffffffff bytes of which 4 follow.
+  const std::string bad =
+      list_chunk(std::string("INFOIART\xff\xff\xff\xff"
+                             "abcd",
+                             16));
+  const std::string wav = server::test_audio::wav_bytes(0.5, 16000);
+  std::string before = wav, after = wav;
+  before.insert(12, bad);
+  after += bad;
+  const std::string dir = testing::make_temp_dir("audio-memory");
+  for (const auto& [name, bytes] :
+       {std::pair{"before.wav", before}, std::pair{"after.wav", after}}) {
+    SCOPED_TRACE(name);
+    const std::string message = message_of(bytes, name);
+    EXPECT_NE(message.find("not valid WAV, the sub-chunk 'IART' of its LIST chunk at byte "),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("declares 4294967295 bytes and only 4 of the LIST follow"),
+              std::string::npos)
+        << message;
+    const std::string path = dir + "/" + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    try {
+      read_audio(path);
+      ADD_FAILURE() << "read_audio took a WAV whose LIST sub-chunk runs past the LIST";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("sub-chunk 'IART'"), std::string::npos) << e.what();
+    }
+  }
+  // A well-formed INFO list after the audio (as many editors write) is decoded as before.
+  std::string tagged = wav + list_chunk(std::string("INFOIART\x05\x00\x00\x00hello\x00", 18));
+  EXPECT_EQ(message_of(tagged, "tagged.wav"), "");
+  EXPECT_EQ(read_audio_memory(tagged, "tagged.wav").samples,
+            read_audio_memory(wav, "plain.wav").samples);
+}
+
 TEST(AudioMemory, DecodesCompressedFormatsToo) {
   if (testing::shared_dir().empty()) GTEST_SKIP() << "../shared/audio not found";
   const std::string path = testing::shared_dir() + "/audio/1272-128104-0000.flac";
