@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "cuda/kernels/host_device.h"
-#include "cuda/kernels/persistent_decode_step.h"
+#include "cuda/kernels/persistent_step_params.h"
 #include "cuda/kernels/row_split.h"
 
 namespace glmasr::cuda::persistent_step {
