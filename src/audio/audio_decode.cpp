@@ -272,6 +272,7 @@ void check_wav_list(const ReadAt& read_at, size_t offset, size_t length, const s
   if (length > kMaxWavListBytes)
     fail_input(label, " cannot be decoded: its LIST chunk at byte ", offset - 8, " declares ",
                length, " bytes, expected metadata of at most ", kMaxWavListBytes, " bytes");
+  if (length == 0) return;  // an empty LIST: nothing to read (and body.data() may be null)
   std::vector<unsigned char> body(length);
   if (read_at(offset, body.data(), length) != length)
     fail_input(label, " is truncated: its LIST chunk at byte ", offset - 8, " ends early");
@@ -354,7 +355,7 @@ MemoryReader checked_reader(const void* data, size_t size, const std::string& la
   check_wav_chunks(
       [&](size_t offset, unsigned char* out, size_t n) {
         const size_t copied = offset < size ? std::min(n, size - offset) : 0;
-        std::memcpy(out, bytes + offset, copied);
+        if (copied > 0) std::memcpy(out, bytes + offset, copied);
         return copied;
       },
       size, label);

@@ -106,6 +106,24 @@ TEST(AudioMemory, AWavListSubChunkPastTheListIsRefusedAtOnce) {
             read_audio_memory(wav, "plain.wav").samples);
 }
 
+// Found by the audio fuzzer under UBSan: a LIST chunk of 0 bytes made the check copy 0 bytes
+// from a null buffer. An empty LIST, before or after the audio, holds nothing to check.
+TEST(AudioMemory, AnEmptyWavListIsNoTrouble) {
+  const std::string wav = server::test_audio::wav_bytes(0.5, 16000);
+  const std::string empty_list("LIST\x00\x00\x00\x00", 8);
+  std::string before = wav, after = wav + empty_list;
+  before.insert(12, empty_list);
+  const std::string dir = testing::make_temp_dir("audio-memory");
+  for (const auto& [name, bytes] :
+       {std::pair{"before.wav", before}, std::pair{"after.wav", after}}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(message_of(bytes, name), "");
+    const std::string path = dir + "/" + name;
+    std::ofstream(path, std::ios::binary) << bytes;
+    EXPECT_EQ(read_audio(path).samples, read_audio_memory(wav, "plain.wav").samples);
+  }
+}
+
 TEST(AudioMemory, DecodesCompressedFormatsToo) {
   if (testing::shared_dir().empty()) GTEST_SKIP() << "../shared/audio not found";
   const std::string path = testing::shared_dir() + "/audio/1272-128104-0000.flac";
