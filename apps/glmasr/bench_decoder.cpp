@@ -182,9 +182,6 @@ void bench_decoder(const std::string& label, const ModelConfig& config, DType dt
     double step = kernels;
     if (decoder.persistent_unsupported().empty()) {
       decoder.set_single_step_kernel(cuda::SingleStepKernel::kPersistent);
-      std::printf("the persistent step's L2 lead (ring stages prefetched ahead), step ms:\n");
-      for (const auto& t : decoder.single_step_timings())
-        std::printf("  %-64s %8.3f\n", t.kernel.c_str(), t.ms);
       step = std::min(step, time_step("persistent kernel", "_persistent"));
       bench_persistent_timeline(label, decoder, dec.num_layers, report);
     } else {

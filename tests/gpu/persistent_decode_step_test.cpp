@@ -77,13 +77,9 @@ TEST_P(PersistentDecodeStepTest, MatchesTheGraphOfKernels) {
       cuda::random_model(config, shape.dtype, 77, GetParam().weights);
   {
     cuda::Gemm gemm(shape.dtype);
-    cuda::DecoderRunner probe(*model, gemm, 1, 64, 64, nullptr);
+    const cuda::DecoderRunner probe(*model, gemm, 1, 64, 64, nullptr);
     // Supported shapes only: the instantiations below are chosen so; a GPU before sm_90 skips.
-    try {
-      probe.set_single_step_kernel(cuda::SingleStepKernel::kPersistent);
-    } catch (const Error& e) {
-      GTEST_SKIP() << e.what();
-    }
+    if (!probe.persistent_unsupported().empty()) GTEST_SKIP() << probe.persistent_unsupported();
   }
   for (const int prompt_length : {1, 37, 700}) {
     SCOPED_TRACE(prompt_length);
@@ -135,13 +131,15 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PersistentDecodeStepTest, ::testing::ValuesIn(p
                          });
 
 // kFastest times every carveout candidate of the graph of kernels and the persistent kernel
-// once, and keeps the fastest; the step it then runs is the chosen one.
-TEST(SingleStepChoice, TakesTheFastestCandidate) {
+// once, and keeps the fastest; the step it then runs is the chosen one. Alike for fp8 codes.
+class SingleStepChoice : public ::testing::TestWithParam<WeightFormat> {};
+
+TEST_P(SingleStepChoice, TakesTheFastestCandidate) {
   GLMASR_SKIP_WITHOUT_GPU();
   const StepShape shape{"narrow", 256, 1024, 3, 4, 2, 64, 3000, DType::kBF16};
   const std::unique_ptr<cuda::DeviceModel> model =
-      cuda::random_model(config_of(shape), shape.dtype, 5);
-  cudaStream_t stream = nullptr;
+      cuda::random_model(config_of(shape), shape.dtype, 5, GetParam());
+  cudaStream_t stream = nullptr;  // a stream of its own: the choice captures graphs
   GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   {
     cuda::Gemm gemm(shape.dtype);
@@ -153,8 +151,7 @@ TEST(SingleStepChoice, TakesTheFastestCandidate) {
     double graph = INFINITY, persistent_ms = INFINITY;
     for (const auto& t : timings) {
       EXPECT_GT(t.ms, 0.0) << t.kernel;
-      // "persistent kernel, L2 lead N stages" for each lead timed.
-      double& fastest = t.kernel.rfind("persistent kernel", 0) == 0 ? persistent_ms : graph;
+      double& fastest = t.kernel == "persistent kernel" ? persistent_ms : graph;
       fastest = std::min(fastest, t.ms);
     }
     EXPECT_EQ(persistent, persistent_ms < graph);
@@ -167,6 +164,12 @@ TEST(SingleStepChoice, TakesTheFastestCandidate) {
   }
   GLMASR_CUDA_CHECK(cudaStreamDestroy(stream));
 }
+
+INSTANTIATE_TEST_SUITE_P(Weights, SingleStepChoice,
+                         ::testing::Values(WeightFormat::kBF16, WeightFormat::kFP8),
+                         [](const auto& info) {
+                           return std::string(info.param == WeightFormat::kFP8 ? "fp8" : "bf16");
+                         });
 
 TEST(PersistentDecodeStepSupport, NamesWhatDoesNotFit) {
   cuda::PersistentStepParams p;
@@ -188,27 +191,6 @@ TEST(PersistentDecodeStepSupport, NamesWhatDoesNotFit) {
   p.fp8 = true;
   EXPECT_FALSE(cuda::persistent_decode_step_supported(p, &why));
   EXPECT_NE(why.find("multiples of 16 bytes, got 72 fp8 codes"), std::string::npos) << why;
-}
-
-// With fp8 weights the engine's own choice keeps to the graph of kernels until the persistent
-// kernel's fp8 path has been held to it on a device (decoder_runner.cpp, choose_single_step).
-TEST(SingleStepChoice, Fp8KeepsTheGraphOfKernels) {
-  GLMASR_SKIP_WITHOUT_GPU();
-  const StepShape shape{"narrow", 256, 1024, 3, 4, 2, 64, 3000, DType::kBF16};
-  const std::unique_ptr<cuda::DeviceModel> model =
-      cuda::random_model(config_of(shape), shape.dtype, 5, WeightFormat::kFP8);
-  cudaStream_t stream = nullptr;  // a stream of its own: the choice captures graphs
-  GLMASR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  {
-    cuda::Gemm gemm(shape.dtype);
-    cuda::DecoderRunner decoder(*model, gemm, 1, 256, 64, stream);
-    EXPECT_TRUE(decoder.persistent_unsupported().empty()) << decoder.persistent_unsupported();
-    EXPECT_FALSE(decoder.single_step_persistent());
-    EXPECT_FALSE(decoder.single_step_timings().empty());
-    for (const auto& t : decoder.single_step_timings())
-      EXPECT_EQ(t.kernel.rfind("persistent kernel", 0), std::string::npos) << t.kernel;
-  }
-  GLMASR_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 }  // namespace

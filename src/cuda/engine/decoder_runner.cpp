@@ -87,10 +87,6 @@ constexpr CarveoutCandidate kCarveoutCandidates[] = {
     {"32 KB", {14, 14, 14, 14, 14}},
     {"64 KB after QKV", {-1, 28, 28, 28, 28}},
 };
-// The persistent step's L2 leads timed (PersistentStepParams::l2_lead_stages): 24 KB stages per
-// block, so 4 and 8 stages on 132 SMs keep ~12 and ~25 MB in flight into the H200's 50 MB L2,
-// where the KV cache and activations must stay.
-constexpr int kPersistentL2Leads[] = {0, 4, 8};
 size_t element_bytes() {
   return 2;
 }
@@ -835,7 +831,6 @@ PersistentStepParams DecoderRunner::persistent_params() const {
   p.out_token = step_token_.as<int32_t>();
   p.out_logprob = out_logprob_.as<float>();
   p.workspace = persistent_workspace_.get();
-  p.l2_lead_stages = persistent_l2_lead_;
   return p;
 }
 
@@ -906,22 +901,9 @@ void DecoderRunner::choose_single_step() {
   }
   if (!persistent_unsupported_.empty() || single_step_kernel_ == SingleStepKernel::kKernelGraph)
     return;
-  // The fp8 persistent step runs where asked for (tests, glmasr bench) but is not yet a
-  // candidate: no device run has held it to the graph of kernels (docs/performance.md, session
-  // 19). Drop this once PersistentDecodeStepFp8Test has passed on a GPU.
-  if (model_.weights == WeightFormat::kFP8 && single_step_kernel_ == SingleStepKernel::kFastest)
-    return;
   single_step_persistent_ = true;
-  // The persistent kernel with each L2 lead (ring stages prefetched ahead of the ring).
-  double persistent_ms = INFINITY;
-  int fastest_lead = 0;
-  for (const int lead : kPersistentL2Leads) {
-    persistent_l2_lead_ = lead;
-    const double ms = time_step("persistent kernel, L2 lead " + std::to_string(lead) + " stages");
-    if (ms < persistent_ms) persistent_ms = ms, fastest_lead = lead;
-  }
-  persistent_l2_lead_ = fastest_lead;
   if (single_step_kernel_ == SingleStepKernel::kPersistent) return;
+  const double persistent_ms = time_step("persistent kernel");
   single_step_persistent_ = persistent_ms < kernels_ms;
 }
 

@@ -309,7 +309,6 @@ class DecoderRunner {
   SingleStepKernel single_step_kernel_ = SingleStepKernel::kFastest;
   bool single_step_chosen_ = false, single_step_persistent_ = false;
   StepCarveouts single_step_carveouts_;
-  int persistent_l2_lead_ = 0;  // PersistentStepParams::l2_lead_stages, measured with the choice
   int single_step_gemv_blocks_ = 0;  // GemvParams::blocks_per_sm at batch 1, measured likewise
   std::vector<SingleStepTiming> single_step_timings_;
   // Per batch class of the skinny kernel (its padded rows) and projection: whether it beat

@@ -83,15 +83,6 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t b
 #endif
 }
 
-// Starts loading `bytes` (a multiple of 16, the address 16-byte aligned) from global memory into
-// L2 at the normal eviction priority, completing on nothing: a later copy of the same bytes hits
-// in L2 (and may mark them evict-first as it reads them).
-__device__ __forceinline__ void bulk_prefetch_l2(const void* src, uint32_t bytes) {
-#ifdef GLMASR_ASYNC_COPY_PTX
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(bytes) : "memory");
-#endif
-}
-
 // One box of a 4-D tensor map at coordinates (c0 innermost .. c3) into shared memory, laid out
 // (and swizzled) as the map says; elements outside the tensor arrive as zeros but count as
 // bytes all the same. `map` must live in kernel-parameter, constant or global memory.

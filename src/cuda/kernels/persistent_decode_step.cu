@@ -36,7 +36,8 @@ constexpr int kThreads = kConsumerThreads + 32;  // + the producer warp (one lan
 // one SM's share of HBM3e, meant to cover a phase boundary; 9 stages and the rest fill the 227 KB
 // an SM gives one block. (Measured on the H200: each phase's fixed work, ~4-5 us of input loads,
 // norm, epilogue and barriers, still leaves DRAM idle behind a full ring: docs/performance.md,
-// session 9; hence PersistentStepParams::l2_lead_stages.)
+// session 9. Prefetching the stages ahead of the ring into L2 to keep DRAM busy made the step
+// slower on the H100, 13% at a lead of 4 stages, 16% at 8: session 20.)
 constexpr int kStages = 9;
 // Output rows whose epilogue runs together, after one barrier of the consumers (a barrier per
 // stage, with warp 0's epilogue and its residual loads on every stage's path, cost a third of
@@ -187,20 +188,8 @@ __device__ void produce(const PersistentStepParams& p, StepShared& sh, std::byte
   // activations' loads are each phase's critical path: without the hint the step took 1.56 ms
   // instead of 1.23 on the H200).
   const uint64_t policy = evict_first_policy();
-  // The stages l2_lead_stages ahead of the one copied are prefetched into L2, so that DRAM keeps
-  // streaming while a full ring waits for the consumers' fixed work at a phase boundary; the ring
-  // then fills from L2. At the normal priority: evict-first lines would be the first to go while
-  // they wait to be copied, before the copy's evict-first hint retires them.
-  const uint32_t lead = p.l2_lead_stages > 0 ? static_cast<uint32_t>(p.l2_lead_stages) : 0;
-  StageWalk ahead(p, gridDim.x, blockIdx.x, sizeof(W));
-  uint32_t ahead_index = 0;  // ahead's stage in the walk
-  uint32_t it = 0;           // stages issued so far; the consumers count the same sequence
+  uint32_t it = 0;  // stages issued so far; the consumers count the same sequence
   for (StageWalk walk(p, gridDim.x, blockIdx.x, sizeof(W)); !walk.done(); walk.next(), ++it) {
-    for (; !ahead.done() && ahead_index <= it + lead; ahead.next(), ++ahead_index) {
-      if (ahead_index <= it) continue;  // copied now or before
-      bulk_prefetch_l2(ahead.src(), ahead.bytes());
-      if (ahead.rows().up_rows) bulk_prefetch_l2(ahead.src() + ahead.up_offset(), ahead.bytes());
-    }
     const int slot = static_cast<int>(it % kStages);
     const uint32_t round = it / kStages;
     if (round > 0) mbarrier_wait(&sh.empty[slot], (round - 1) & 1);

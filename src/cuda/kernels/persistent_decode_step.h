@@ -30,9 +30,7 @@
 // device it runs on). With no waits between blocks at all it still took 1.115 ms: the ring stalls
 // whenever the consumers do a phase's fixed work, and one block per SM cannot keep more bytes in
 // flight than its shared memory holds. `glmasr bench` prints where each phase's time goes.
-// Hence the producer's L2 lead (PersistentStepParams::l2_lead_stages, session 19): it prefetches
-// the stages ahead of the ring into L2, so that DRAM streams on while the ring is full; not yet
-// measured on a device.
+// (Prefetching the stages ahead of the ring into L2 made it slower: session 20.)
 #pragma once
 
 #include <cuda_runtime.h>

@@ -63,9 +63,6 @@ struct PersistentStepParams {
   // persistent_decode_step_workspace_bytes(), zeroed once: every launch leaves it so. One launch
   // at a time may use it.
   void* workspace = nullptr;
-  // Ring stages (~24 KB each, per block) that the producer prefetches into L2 ahead of the stage
-  // it copies into shared memory; 0: none. DecoderRunner measures the lead on its device.
-  int l2_lead_stages = 0;
   // Benchmarks only (null otherwise), zeroed: [blocks][persistent_decode_step_phases()]
   // [persistent_decode_step_timeline_entries()] per block and phase, in globaltimer ns: when its
   // inputs were ready, when it was done, how long its consumers waited for ring stages, when its
